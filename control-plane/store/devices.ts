@@ -1,0 +1,218 @@
+import type { DeviceFacts } from '../../shared/facts.ts';
+import type { Heartbeat, ModelRef } from '../../shared/messages.ts';
+import type { Db } from './db.ts';
+
+export type DeviceStatus = 'unknown' | 'online' | 'offline' | 'revoked';
+
+export type DeviceRow = {
+  id: string;
+  createdAt: number;
+  enrolledWith: string | null;
+  revokedAt: number | null;
+  status: DeviceStatus;
+  statusTs: number;
+  lastSeen: number | null;
+  agentVersion: string | null;
+  facts: DeviceFacts | null;
+  profileId: string | null;
+  profileReason: string | null;
+  profileOverride: string | null;
+  profileHint: string | null;
+  labels: Record<string, string>;
+  currentModel: ModelRef | null;
+  heartbeat: Heartbeat | null;
+  birthCount: number;
+  lastBirthAt: number | null;
+};
+
+type RawRow = {
+  id: string;
+  created_at: number;
+  enrolled_with: string | null;
+  revoked_at: number | null;
+  status: DeviceStatus;
+  status_ts: number;
+  last_seen: number | null;
+  agent_version: string | null;
+  facts_json: string | null;
+  profile_id: string | null;
+  profile_reason: string | null;
+  profile_override: string | null;
+  profile_hint: string | null;
+  labels_json: string;
+  current_model_json: string | null;
+  heartbeat_json: string | null;
+  birth_count: number;
+  last_birth_at: number | null;
+};
+
+const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
+
+function toRow(r: RawRow): DeviceRow {
+  return {
+    id: r.id,
+    createdAt: r.created_at,
+    enrolledWith: r.enrolled_with,
+    revokedAt: r.revoked_at,
+    status: r.status,
+    statusTs: r.status_ts,
+    lastSeen: r.last_seen,
+    agentVersion: r.agent_version,
+    facts: json<DeviceFacts>(r.facts_json),
+    profileId: r.profile_id,
+    profileReason: r.profile_reason,
+    profileOverride: r.profile_override,
+    profileHint: r.profile_hint,
+    labels: json<Record<string, string>>(r.labels_json) ?? {},
+    currentModel: json<ModelRef>(r.current_model_json),
+    heartbeat: json<Heartbeat>(r.heartbeat_json),
+    birthCount: r.birth_count,
+    lastBirthAt: r.last_birth_at,
+  };
+}
+
+export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
+
+/** The devices table and its status history. Plain SQL; every write is one statement or one transaction. */
+export class DeviceStore {
+  constructor(private readonly db: Db) {}
+
+  get(id: string): DeviceRow | null {
+    const r = this.db.prepare('SELECT * FROM devices WHERE id = ?').get(id) as RawRow | undefined;
+    return r ? toRow(r) : null;
+  }
+
+  /** Returns the password hash of an enrolled, unrevoked device (broker authentication). */
+  credentialHash(id: string): string | null {
+    const r = this.db.prepare('SELECT password_hash FROM devices WHERE id = ? AND revoked_at IS NULL').get(id) as
+      | { password_hash: string | null }
+      | undefined;
+    return r?.password_hash ?? null;
+  }
+
+  createEnrolled(id: string, passwordHash: string, tokenId: string, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO devices (id, created_at, enrolled_with, password_hash) VALUES (?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET password_hash = excluded.password_hash, enrolled_with = excluded.enrolled_with, revoked_at = NULL,
+           status = CASE WHEN devices.status = 'revoked' THEN 'unknown' ELSE devices.status END`,
+      )
+      .run(id, now, tokenId, passwordHash);
+  }
+
+  recordBirth(
+    id: string,
+    b: { agentVersion: string; facts: DeviceFacts; profileId: string | null; profileReason: string | null; profileHint: string | null; currentModel: ModelRef | null },
+    now: number,
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE devices SET agent_version = ?, facts_json = ?, profile_id = ?, profile_reason = ?, profile_hint = ?,
+           current_model_json = ?, birth_count = birth_count + 1, last_birth_at = ?, last_seen = ? WHERE id = ?`,
+      )
+      .run(b.agentVersion, JSON.stringify(b.facts), b.profileId, b.profileReason, b.profileHint, b.currentModel ? JSON.stringify(b.currentModel) : null, now, now, id);
+  }
+
+  recordHeartbeat(id: string, hb: Heartbeat, now: number): void {
+    this.db
+      .prepare('UPDATE devices SET heartbeat_json = ?, agent_version = ?, current_model_json = ?, last_seen = ? WHERE id = ?')
+      .run(JSON.stringify(hb), hb.agentVersion, hb.activeModel ? JSON.stringify(hb.activeModel) : null, now, id);
+  }
+
+  /**
+   * Applies a presence change unless an equal or newer one is already recorded (a will from an old
+   * connection can arrive after the new connection's `online`). Returns whether it changed anything.
+   */
+  setStatus(id: string, status: DeviceStatus, statusTs: number, reason: string, now: number): boolean {
+    return this.db.transaction(() => {
+      const cur = this.db.prepare('SELECT status, status_ts, revoked_at FROM devices WHERE id = ?').get(id) as
+        | { status: DeviceStatus; status_ts: number; revoked_at: number | null }
+        | undefined;
+      if (!cur || (cur.revoked_at !== null && status !== 'revoked')) return false;
+      if (statusTs < cur.status_ts) return false;
+      if (cur.status === status) {
+        this.db.prepare('UPDATE devices SET status_ts = ? WHERE id = ?').run(statusTs, id);
+        return false;
+      }
+      this.db
+        .prepare(`UPDATE devices SET status = ?, status_ts = ?, last_seen = CASE WHEN ? = 'online' THEN ? ELSE last_seen END WHERE id = ?`)
+        .run(status, statusTs, status, now, id);
+      this.db.prepare('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, status, reason, now);
+      return true;
+    })();
+  }
+
+  statusHistory(id: string, limit = 50): { status: string; reason: string; at: number }[] {
+    return this.db
+      .prepare('SELECT status, reason, at FROM device_status_history WHERE device_id = ? ORDER BY id DESC LIMIT ?')
+      .all(id, limit) as { status: string; reason: string; at: number }[];
+  }
+
+  /** Online devices not heard from since `before` (missed heartbeats). */
+  staleOnline(before: number): string[] {
+    return (this.db.prepare(`SELECT id FROM devices WHERE status = 'online' AND (last_seen IS NULL OR last_seen < ?)`).all(before) as { id: string }[]).map(
+      (r) => r.id,
+    );
+  }
+
+  list(f: DeviceFilter): { items: DeviceRow[]; total: number } {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.profile) {
+      where.push('profile_id = ?');
+      args.push(f.profile);
+    }
+    if (f.status) {
+      where.push('status = ?');
+      args.push(f.status);
+    }
+    for (const [k, v] of Object.entries(f.labels ?? {})) {
+      where.push('json_extract(labels_json, ?) = ?');
+      args.push(`$."${k.replace(/"/g, '')}"`, v);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(...args) as { n: number }).n;
+    const rows = this.db.prepare(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as RawRow[];
+    return { items: rows.map(toRow), total };
+  }
+
+  all(): DeviceRow[] {
+    return (this.db.prepare('SELECT * FROM devices ORDER BY id').all() as RawRow[]).map(toRow);
+  }
+
+  update(id: string, patch: { labels?: Record<string, string>; profileOverride?: string | null; profileId?: string | null; profileReason?: string | null }): void {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    if (patch.labels !== undefined) {
+      sets.push('labels_json = ?');
+      args.push(JSON.stringify(patch.labels));
+    }
+    if (patch.profileOverride !== undefined) {
+      sets.push('profile_override = ?');
+      args.push(patch.profileOverride);
+    }
+    if (patch.profileId !== undefined) {
+      sets.push('profile_id = ?');
+      args.push(patch.profileId);
+    }
+    if (patch.profileReason !== undefined) {
+      sets.push('profile_reason = ?');
+      args.push(patch.profileReason);
+    }
+    if (!sets.length) return;
+    this.db.prepare(`UPDATE devices SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+  }
+
+  /** Removes the credential; the row and its history stay for the record. */
+  revoke(id: string, now: number): boolean {
+    return this.db.transaction(() => {
+      const r = this.db.prepare(`UPDATE devices SET password_hash = NULL, revoked_at = ?, status = 'revoked', status_ts = ? WHERE id = ? AND revoked_at IS NULL`).run(now, now, id);
+      if (r.changes) this.db.prepare('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, 'revoked', 'operator', now);
+      return r.changes > 0;
+    })();
+  }
+
+  countsBy(column: 'status' | 'profile_id' | 'agent_version'): { key: string | null; n: number }[] {
+    return this.db.prepare(`SELECT ${column} AS key, COUNT(*) AS n FROM devices GROUP BY ${column} ORDER BY ${column}`).all() as { key: string | null; n: number }[];
+  }
+}

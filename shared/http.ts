@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/** HTTP request bodies and query strings of the control plane's API. Responses are typed in the routes. */
+
+const LabelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,62}$/, 'label keys are 1-63 of letters, digits, _ . / -');
+const LabelValue = z.string().max(128);
+
+export const DeviceListQuerySchema = z.object({
+  profile: z.string().max(64).optional(),
+  status: z.enum(['unknown', 'online', 'offline', 'revoked']).optional(),
+  /** `key=value`, repeatable as a comma list: `site=berlin,tier=canary`. */
+  label: z
+    .string()
+    .max(512)
+    .transform((s, ctx) => {
+      const out: Record<string, string> = {};
+      for (const part of s.split(',').filter(Boolean)) {
+        const eq = part.indexOf('=');
+        const k = eq > 0 ? part.slice(0, eq) : '';
+        if (!LabelKey.safeParse(k).success) {
+          ctx.addIssue({ code: 'custom', message: `"${part}" is not key=value with a valid key` });
+          return z.NEVER;
+        }
+        out[k] = part.slice(eq + 1);
+      }
+      return out;
+    })
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const DevicePatchSchema = z
+  .object({
+    /** Merged into the device's labels; a null value removes that label. */
+    labels: z.record(LabelKey, LabelValue.nullable()).optional(),
+    /** An operator's profile choice wins over matching; null returns the device to matching. */
+    profileOverride: z.string().min(1).max(64).nullable().optional(),
+  })
+  .strict()
+  .refine((p) => p.labels !== undefined || p.profileOverride !== undefined, { message: 'give labels or profileOverride' });
+
+export const EnrollmentTokenCreateSchema = z
+  .object({
+    label: z.string().max(128).default(''),
+    expiresInSeconds: z.number().int().min(60).max(365 * 24 * 3600).nullable().default(24 * 3600),
+    maxUses: z.number().int().min(1).max(1_000_000).nullable().default(null),
+  })
+  .strict();
+
+export type DeviceListQuery = z.infer<typeof DeviceListQuerySchema>;
+export type DevicePatch = z.infer<typeof DevicePatchSchema>;
+export type EnrollmentTokenCreate = z.infer<typeof EnrollmentTokenCreateSchema>;

@@ -1,0 +1,191 @@
+import { z } from 'zod';
+import { DeviceFactsSchema } from './facts.ts';
+import { BenchmarkSettingsSchema } from './profile.ts';
+
+/** Every MQTT message carries the contract version, a unique id (for de-duplication of QoS 1 re-deliveries) and a time. */
+export const PROTOCOL_VERSION = 1 as const;
+
+const envelope = {
+  v: z.literal(PROTOCOL_VERSION),
+  msgId: z.string().min(8).max(64),
+  ts: z.number().int().nonnegative(),
+};
+
+const ModelRefSchema = z.object({ modelId: z.string().min(1).max(128), version: z.number().int().min(1) });
+export type ModelRef = z.infer<typeof ModelRefSchema>;
+
+export const BirthSchema = z.object({
+  ...envelope,
+  type: z.literal('birth'),
+  deviceId: z.string().min(1).max(64),
+  agentVersion: z.string().min(1).max(32),
+  facts: DeviceFactsSchema,
+  /** A profile the agent was told to claim (`--profile`); the control plane treats it as a request, an operator override still wins. */
+  profileHint: z.string().max(64).nullable().default(null),
+  currentModel: ModelRefSchema.nullable().default(null),
+  /** Counts (re)connects of this agent process; lets the control plane see flapping. */
+  seq: z.number().int().nonnegative(),
+});
+
+export const StatusSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  state: z.enum(['online', 'offline']),
+  ts: z.number().int().nonnegative(),
+});
+
+export const HeartbeatSchema = z.object({
+  ...envelope,
+  type: z.literal('heartbeat'),
+  agentVersion: z.string().min(1).max(32),
+  uptimeSeconds: z.number().nonnegative(),
+  load1: z.number().nonnegative(),
+  cpuPercent: z.number().min(0).max(100).nullable(),
+  memUsedBytes: z.number().int().nonnegative(),
+  memTotalBytes: z.number().int().nonnegative(),
+  temperatureC: z.number().min(-100).max(250).nullable(),
+  activeModel: ModelRefSchema.nullable(),
+});
+
+/** What a device needs to fetch, verify and benchmark one model. Signed by the control plane (ed25519 over `canonicalJson(manifest without signature)`). */
+export const ModelManifestSchema = z.object({
+  modelId: z.string().min(1).max(128),
+  version: z.number().int().min(1),
+  profileId: z.string().min(1).max(64),
+  recipeId: z.string().min(1).max(64),
+  kind: z.enum(['int8', 'fp32']),
+  sizeBytes: z.number().int().positive(),
+  chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1),
+  /** Baseline and eval files fetched the same way (fp32 student, eval set, reference predictions). */
+  companions: z
+    .array(
+      z.object({
+        role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']),
+        transferId: z.string().min(1).max(128),
+        sizeBytes: z.number().int().positive(),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1),
+      }),
+    )
+    .default([]),
+  transferId: z.string().min(1).max(128),
+  benchmark: BenchmarkSettingsSchema,
+  runtime: z.enum(['onnxruntime-cpu', 'tensorrt']),
+  centralAccuracy: z.number().min(0).max(1).nullable(),
+  expiresAt: z.number().int().positive(),
+  signature: z.string().min(1).max(256),
+});
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+export const CommandSchema = z.discriminatedUnion('cmd', [
+  z.object({ ...envelope, cmd: z.literal('rebirth') }),
+  z.object({ ...envelope, cmd: z.literal('deploy'), rolloutId: z.string().max(64).nullable(), manifest: ModelManifestSchema }),
+  z.object({ ...envelope, cmd: z.literal('benchmark'), model: ModelRefSchema }),
+  z.object({ ...envelope, cmd: z.literal('rollback'), rolloutId: z.string().max(64).nullable(), to: ModelRefSchema.nullable() }),
+]);
+export type Command = z.infer<typeof CommandSchema>;
+
+export const InstallStateSchema = z.enum(['queued', 'downloading', 'verifying', 'benchmarking', 'active', 'failed', 'rolled-back']);
+export type InstallState = z.infer<typeof InstallStateSchema>;
+
+export const LatencyStatsSchema = z.object({
+  p50: z.number().nonnegative(),
+  p90: z.number().nonnegative(),
+  p99: z.number().nonnegative(),
+  mean: z.number().nonnegative(),
+  min: z.number().nonnegative(),
+  max: z.number().nonnegative(),
+  count: z.number().int().nonnegative(),
+});
+
+export const BenchmarkResultSchema = z.object({
+  runtime: z.enum(['onnxruntime-cpu', 'tensorrt']),
+  threads: z.number().int().positive(),
+  sessionCreateMs: z.number().nonnegative(),
+  latencyMs: LatencyStatsSchema,
+  throughputPerSecond: z.number().nonnegative(),
+  throughputBatchSize: z.number().int().positive(),
+  peakRssBytes: z.number().int().nonnegative(),
+  fileSizeBytes: z.number().int().nonnegative(),
+  accuracy: z.number().min(0).max(1).nullable(),
+  agreement: z.number().min(0).max(1).nullable(),
+  integerKernelShare: z.number().min(0).max(1).nullable(),
+  topOps: z.array(z.object({ op: z.string(), ms: z.number().nonnegative(), share: z.number().min(0).max(1) })).max(10).default([]),
+});
+export type BenchmarkResult = z.infer<typeof BenchmarkResultSchema>;
+
+export const ReportSchema = z.discriminatedUnion('kind', [
+  z.object({
+    ...envelope,
+    kind: z.literal('install-state'),
+    rolloutId: z.string().max(64).nullable(),
+    model: ModelRefSchema,
+    state: InstallStateSchema,
+    progress: z.number().min(0).max(1).nullable().default(null),
+    reason: z.string().max(1000).nullable().default(null),
+  }),
+  z.object({
+    ...envelope,
+    kind: z.literal('benchmark'),
+    rolloutId: z.string().max(64).nullable(),
+    model: ModelRefSchema,
+    result: BenchmarkResultSchema,
+    baseline: BenchmarkResultSchema.nullable(),
+  }),
+]);
+export type Report = z.infer<typeof ReportSchema>;
+
+export const XferRequestSchema = z.object({
+  ...envelope,
+  transferId: z.string().min(1).max(128),
+  chunks: z.array(z.number().int().nonnegative()).min(1).max(1024),
+});
+export type XferRequest = z.infer<typeof XferRequestSchema>;
+
+export const EnrollRequestSchema = z.object({
+  ...envelope,
+  deviceId: z.string().min(1).max(64),
+  /** The full enrollment token, checked again here (expiry, use count) even though the broker let the client in. */
+  token: z.string().min(1).max(256),
+  /** The device chooses its own secret, so the answer carries nothing worth overhearing. */
+  password: z.string().min(32).max(256),
+  agentVersion: z.string().min(1).max(32),
+});
+
+export const EnrollResponseSchema = z.discriminatedUnion('ok', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), deviceId: z.string(), signingPublicKey: z.string() }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), error: z.string() }),
+]);
+
+export type Birth = z.infer<typeof BirthSchema>;
+export type Status = z.infer<typeof StatusSchema>;
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Parses a raw MQTT payload: JSON first, then the schema; the reason names the first bad field. */
+export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array | string): ParseResult<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'payload is not valid JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, reason: formatZodError(parsed.error) };
+}
+
+export function formatZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+export function newMsgId(): string {
+  return globalThis.crypto.randomUUID();
+}

@@ -1,0 +1,48 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+
+/** JSON with object keys sorted at every level, so the signer and the verifier hash the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export type SigningKeyPair = { publicKeyPem: string; privateKeyPem: string };
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  return {
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+}
+
+/** ed25519 signature (base64) over the canonical JSON of `payload`. */
+export function signPayload(payload: unknown, privateKeyPem: string): string {
+  return sign(null, Buffer.from(canonicalJson(payload)), createPrivateKey(privateKeyPem)).toString('base64');
+}
+
+export function verifyPayload(payload: unknown, signatureB64: string, publicKeyPem: string): boolean {
+  try {
+    return verify(null, Buffer.from(canonicalJson(payload)), createPublicKey(publicKeyPem), Buffer.from(signatureB64, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Signs a manifest-like object: the signature covers every field but `signature`. */
+export function signManifest<T extends Record<string, unknown>>(unsigned: T, privateKeyPem: string): T & { signature: string } {
+  return { ...unsigned, signature: signPayload(unsigned, privateKeyPem) };
+}
+
+export function verifyManifest(manifest: Record<string, unknown> & { signature: string }, publicKeyPem: string): boolean {
+  const { signature, ...rest } = manifest;
+  return verifyPayload(rest, signature, publicKeyPem);
+}

@@ -1,0 +1,86 @@
+/** MQTT topic builders. Everything lives under one versioned root so a broker can host other tenants. */
+export const TOPIC_ROOT = 'edgefleet/v1';
+
+export type DeviceChannel = 'birth' | 'status' | 'heartbeat' | 'cmd' | 'report' | 'xfer/req' | 'xfer/data';
+
+export const DEVICE_CHANNELS: readonly DeviceChannel[] = ['birth', 'status', 'heartbeat', 'cmd', 'report', 'xfer/req', 'xfer/data'];
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id);
+}
+
+export const deviceTopic = (deviceId: string, channel: DeviceChannel): string => `${TOPIC_ROOT}/devices/${deviceId}/${channel}`;
+export const deviceTopicPrefix = (deviceId: string): string => `${TOPIC_ROOT}/devices/${deviceId}/`;
+export const enrollRequestTopic = (deviceId: string): string => `${TOPIC_ROOT}/enroll/${deviceId}/req`;
+export const enrollResponseTopic = (deviceId: string): string => `${TOPIC_ROOT}/enroll/${deviceId}/res`;
+
+/** What the control plane subscribes to. */
+export const CONTROL_PLANE_SUBSCRIPTIONS = [
+  `${TOPIC_ROOT}/devices/+/birth`,
+  `${TOPIC_ROOT}/devices/+/status`,
+  `${TOPIC_ROOT}/devices/+/heartbeat`,
+  `${TOPIC_ROOT}/devices/+/report`,
+  `${TOPIC_ROOT}/devices/+/xfer/req`,
+  `${TOPIC_ROOT}/enroll/+/req`,
+] as const;
+
+export type ParsedTopic =
+  | { kind: 'device'; deviceId: string; channel: DeviceChannel }
+  | { kind: 'enroll'; deviceId: string; direction: 'req' | 'res' };
+
+/** Parses a topic the control plane receives; null for anything outside the contract. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return null;
+  const parts = topic.slice(TOPIC_ROOT.length + 1).split('/');
+  const [area, id, ...rest] = parts;
+  if (id === undefined || !isValidDeviceId(id)) return null;
+  if (area === 'devices') {
+    const channel = rest.join('/') as DeviceChannel;
+    return DEVICE_CHANNELS.includes(channel) ? { kind: 'device', deviceId: id, channel } : null;
+  }
+  if (area === 'enroll' && rest.length === 1 && (rest[0] === 'req' || rest[0] === 'res')) {
+    return { kind: 'enroll', deviceId: id, direction: rest[0] };
+  }
+  return null;
+}
+
+/**
+ * Topic isolation rule shared by both broker adapters: a device may touch only its own subtree,
+ * and only in the direction the contract gives it.
+ */
+export function deviceMayPublish(deviceId: string, topic: string): boolean {
+  const t = parseTopic(topic);
+  if (!t || t.kind !== 'device' || t.deviceId !== deviceId) return false;
+  return ['birth', 'status', 'heartbeat', 'report', 'xfer/req'].includes(t.channel);
+}
+
+export function deviceMaySubscribe(deviceId: string, filter: string): boolean {
+  return filter === deviceTopic(deviceId, 'cmd') || filter === deviceTopic(deviceId, 'xfer/data');
+}
+
+/** An enrolling agent (enrollment token, no device credential yet) may only ask and hear the answer for its own id. */
+export function enrolleeMayPublish(clientId: string, topic: string): boolean {
+  const t = parseTopic(topic);
+  return t?.kind === 'enroll' && t.direction === 'req' && clientId === enrollClientId(t.deviceId);
+}
+
+export function enrolleeMaySubscribe(clientId: string, filter: string): boolean {
+  const t = parseTopic(filter);
+  return t?.kind === 'enroll' && t.direction === 'res' && clientId === enrollClientId(t.deviceId);
+}
+
+/** An agent connects with its device id as client id, both while enrolling and afterwards. */
+export const enrollClientId = (deviceId: string): string => deviceId;
+
+/**
+ * Enrollment tokens look like `<tokenId>.<secret>`; on the broker the enrollee logs in as
+ * `enroll-<tokenId>` with the secret as password, so one token can be revoked on its own.
+ */
+export const enrollUsername = (tokenId: string): string => `enroll-${tokenId}`;
+export function splitEnrollmentToken(token: string): { tokenId: string; secret: string } | null {
+  const m = /^([a-z0-9]{6,32})\.([A-Za-z0-9_-]{16,128})$/.exec(token);
+  return m && m[1] && m[2] ? { tokenId: m[1], secret: m[2] } : null;
+}
+export const CONTROL_PLANE_USERNAME = 'edgefleet-control-plane';
