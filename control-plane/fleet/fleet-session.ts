@@ -1,0 +1,242 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { randomUUID } from 'node:crypto';
+import {
+  BirthSchema,
+  EnrollRequestSchema,
+  HeartbeatSchema,
+  PROTOCOL_VERSION,
+  ReportSchema,
+  StatusSchema,
+  XferRequestSchema,
+  parsePayload,
+  type Command,
+  type EnrollResponse,
+  type Report,
+  type XferRequest,
+} from '../../shared/messages.ts';
+import type { DeviceProfile } from '../../shared/profile.ts';
+import { CONTROL_PLANE_SUBSCRIPTIONS, CONTROL_PLANE_USERNAME, deviceTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from '../../shared/topics.ts';
+import type { BrokerAccess } from '../broker/broker-access.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeviceStore } from '../store/devices.ts';
+import { hashSecret, verifySecret } from '../store/secrets.ts';
+import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
+import { decideProfile } from './registration.ts';
+
+export type FleetSessionOptions = {
+  brokerUrl: string;
+  password: string;
+  username?: string;
+  devices: DeviceStore;
+  tokens: TokenStore;
+  broker: BrokerAccess;
+  profiles: () => readonly DeviceProfile[];
+  signingPublicKey: string;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+  /** Called for each accepted report and transfer request (delivery and rollouts plug in here). */
+  onReport?: (deviceId: string, report: Report) => void;
+  onXferRequest?: (deviceId: string, req: XferRequest) => void;
+  /** Called after a device's birth is recorded (rollouts hand late devices their model here). */
+  onBirth?: (deviceId: string) => void;
+};
+
+const ACCEPTED = 'edgefleet_mqtt_messages_accepted_total';
+const REJECTED = 'edgefleet_mqtt_messages_rejected_total';
+
+/**
+ * The control plane's MQTT session: enrollment, auto-registration, presence, and the inbound side of
+ * reports and transfers. Every payload is parsed once here; a bad one is logged, counted and dropped.
+ */
+export class FleetSession {
+  private client: MqttClient | null = null;
+  private readonly seen = new Map<string, number>(); // msgId -> time, bounded
+  private readonly now: () => number;
+
+  constructor(private readonly o: FleetSessionOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const client = mqtt.connect(this.o.brokerUrl, {
+      protocolVersion: 4,
+      clientId: `edgefleet-cp-${randomUUID().slice(0, 8)}`,
+      username: this.o.username ?? CONTROL_PLANE_USERNAME,
+      password: this.o.password,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      clean: true,
+    });
+    this.client = client;
+    client.on('message', (topic, payload) => {
+      void this.handle(topic, payload).catch((e: unknown) => {
+        this.o.metrics.inc(REJECTED, 'MQTT messages rejected, by reason', { channel: 'any', reason: 'internal-error' });
+        this.o.log.error('message handler failed', { topic, error: String(e) });
+      });
+    });
+    const subscribe = async (): Promise<void> => {
+      const granted = await client.subscribeAsync([...CONTROL_PLANE_SUBSCRIPTIONS], { qos: 1 });
+      const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length) throw new Error(`broker refused the control plane's subscriptions: ${refused.join(', ')}`);
+    };
+    client.on('error', (e) => this.o.log.warn('fleet session error', { error: e.message }));
+    await new Promise<void>((resolve, reject) => {
+      const onErr = (e: Error): void => reject(new Error(`control plane could not log in to ${this.o.brokerUrl}: ${e.message}`));
+      client.once('error', onErr);
+      client.once('connect', () => {
+        client.off('error', onErr);
+        resolve();
+      });
+    });
+    await subscribe();
+    this.o.log.info('fleet session connected', { broker: this.o.brokerUrl });
+    // the session is clean: subscribe again after every reconnect
+    client.on('connect', () => {
+      subscribe().catch((e: unknown) => this.o.log.error('resubscribe failed', { error: String(e) }));
+    });
+  }
+
+  async publishCommand(deviceId: string, cmd: Command): Promise<void> {
+    await this.publish(deviceTopic(deviceId, 'cmd'), JSON.stringify(cmd));
+  }
+
+  async publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+    if (!this.client) throw new Error('fleet session not started');
+    await this.client.publishAsync(topic, payload, { qos });
+  }
+
+  get mqtt(): MqttClient | null {
+    return this.client;
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.endAsync();
+    this.client = null;
+  }
+
+  private reject(channel: string, reason: string, fields: Record<string, unknown>): void {
+    this.o.metrics.inc(REJECTED, 'MQTT messages rejected, by reason', { channel, reason });
+    this.o.log.warn('message rejected', { channel, reason, ...fields });
+  }
+
+  private accept(channel: string): void {
+    this.o.metrics.inc(ACCEPTED, 'MQTT messages accepted, by channel', { channel });
+  }
+
+  /** QoS 1 may deliver twice; a message id seen in the last 10 minutes is dropped. */
+  private duplicate(msgId: string): boolean {
+    const t = this.now();
+    if (this.seen.has(msgId)) return true;
+    this.seen.set(msgId, t);
+    if (this.seen.size > 50_000) {
+      for (const [k, at] of this.seen) {
+        if (at > t - 600_000 && this.seen.size <= 25_000) break;
+        this.seen.delete(k);
+      }
+    }
+    return false;
+  }
+
+  async handle(topic: string, payload: Buffer): Promise<void> {
+    const t = parseTopic(topic);
+    if (!t) return this.reject('unknown', 'unknown-topic', { topic });
+    if (t.kind === 'enroll') {
+      if (t.direction === 'req') await this.handleEnroll(t.deviceId, payload);
+      return;
+    }
+    const { deviceId, channel } = t;
+    const dev = this.o.devices.get(deviceId);
+    if (!dev || dev.revokedAt !== null) return this.reject(channel, 'unknown-device', { deviceId });
+    const now = this.now();
+    switch (channel) {
+      case 'birth': {
+        const p = parsePayload(BirthSchema, payload);
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (p.value.deviceId !== deviceId) return this.reject(channel, 'device-id-mismatch', { deviceId, claimed: p.value.deviceId });
+        if (this.duplicate(p.value.msgId)) return;
+        const decision = decideProfile(p.value.facts, this.o.profiles(), dev.profileOverride, p.value.profileHint);
+        this.o.devices.recordBirth(
+          deviceId,
+          { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel },
+          now,
+        );
+        this.o.devices.setStatus(deviceId, 'online', Math.max(p.value.ts, dev.statusTs), 'birth', now);
+        this.accept(channel);
+        this.o.log.info('device registered', { deviceId, profileId: decision.profileId, profileReason: decision.reason, agentVersion: p.value.agentVersion, seq: p.value.seq });
+        this.o.onBirth?.(deviceId);
+        return;
+      }
+      case 'status': {
+        const p = parsePayload(StatusSchema, payload);
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        const changed = this.o.devices.setStatus(deviceId, p.value.state, p.value.ts, p.value.state === 'offline' ? 'will-or-goodbye' : 'status', now);
+        this.accept(channel);
+        if (changed) this.o.log.info('device presence', { deviceId, state: p.value.state });
+        return;
+      }
+      case 'heartbeat': {
+        const p = parsePayload(HeartbeatSchema, payload);
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (this.duplicate(p.value.msgId)) return;
+        this.o.devices.recordHeartbeat(deviceId, p.value, now);
+        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', Math.max(p.value.ts, dev.statusTs), 'heartbeat', now);
+        this.accept(channel);
+        return;
+      }
+      case 'report': {
+        const p = parsePayload(ReportSchema, payload);
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (this.duplicate(p.value.msgId)) return;
+        this.accept(channel);
+        this.o.onReport?.(deviceId, p.value);
+        return;
+      }
+      case 'xfer/req': {
+        const p = parsePayload(XferRequestSchema, payload);
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        this.accept(channel);
+        this.o.onXferRequest?.(deviceId, p.value);
+        return;
+      }
+      default:
+        return this.reject(channel, 'wrong-direction', { deviceId });
+    }
+  }
+
+  private async handleEnroll(topicDeviceId: string, payload: Buffer): Promise<void> {
+    const answer = async (r: EnrollResponse): Promise<void> => this.publish(enrollResponseTopic(topicDeviceId), JSON.stringify(r));
+    const refuse = async (reason: string, error: string): Promise<void> => {
+      this.reject('enroll', reason, { deviceId: topicDeviceId, error });
+      await answer({ v: PROTOCOL_VERSION, ok: false, error });
+    };
+    const p = parsePayload(EnrollRequestSchema, payload);
+    if (!p.ok) return refuse('invalid-payload', `invalid enrollment request: ${p.reason}`);
+    const req = p.value;
+    if (req.deviceId !== topicDeviceId) return refuse('device-id-mismatch', 'deviceId in the payload differs from the topic');
+    if (this.duplicate(req.msgId)) return;
+    const parts = splitEnrollmentToken(req.token);
+    const now = this.now();
+    const token = parts ? this.o.tokens.get(parts.tokenId) : null;
+    if (!parts || !token || !(await verifySecret(parts.secret, token.secretHash))) return refuse('bad-token', 'enrollment token not recognised');
+    const unusable = tokenUnusableReason(token, now);
+    if (unusable) {
+      await this.o.broker.revokeEnrollmentToken(token.id).catch(() => {});
+      return refuse('bad-token', unusable);
+    }
+    const existing = this.o.devices.get(req.deviceId);
+    if (existing && existing.revokedAt === null && this.o.devices.credentialHash(req.deviceId)) {
+      return refuse('already-enrolled', `device ${req.deviceId} is already enrolled; revoke it first (DELETE /devices/${req.deviceId}) to enroll it again`);
+    }
+    if (!this.o.tokens.consume(token.id, now)) return refuse('bad-token', 'enrollment token used up');
+    this.o.devices.createEnrolled(req.deviceId, hashSecret(req.password), token.id, now);
+    await this.o.broker.grantDevice(req.deviceId, req.password);
+    const after = this.o.tokens.get(token.id);
+    if (after && tokenUnusableReason(after, now)) await this.o.broker.revokeEnrollmentToken(token.id).catch(() => {});
+    this.accept('enroll');
+    this.o.log.info('device enrolled', { deviceId: req.deviceId, tokenId: token.id, agentVersion: req.agentVersion });
+    await answer({ v: PROTOCOL_VERSION, ok: true, deviceId: req.deviceId, signingPublicKey: this.o.signingPublicKey });
+  }
+}
+

@@ -1,0 +1,85 @@
+import { Hono } from 'hono';
+import { timingSafeEqual } from 'node:crypto';
+import type { ControlPlaneContext } from '../context.ts';
+import { ApiError } from './errors.ts';
+import { RouteTable, openApiDocument } from './route-table.ts';
+import { registerDeviceRoutes } from './devices-routes.ts';
+import { registerFleetRoutes } from './fleet-routes.ts';
+
+function tokenMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type HttpApp = { app: Hono; table: RouteTable };
+
+/** The control plane's HTTP API. Extra route groups (training, models, rollouts, UI) register through `extend`. */
+export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTable, ctx: ControlPlaneContext) => void)[] = []): HttpApp {
+  const app = new Hono();
+  const table = new RouteTable(app);
+  const publicPaths = new Set<string>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    ctx.metrics.inc('edgefleet_http_requests_total', 'HTTP requests, by method and status', { method: c.req.method, status: String(c.res.status) });
+    if (c.res.status >= 500) ctx.log.error('http request failed', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) });
+  });
+
+  app.use('*', async (c, next) => {
+    if (publicPaths.has(c.req.path) || c.req.path.startsWith('/ui/') || c.req.path === '/') return next();
+    const header = c.req.header('authorization') ?? '';
+    const m = /^Bearer (.+)$/i.exec(header);
+    if (!m || !tokenMatches(m[1]!, ctx.operatorToken)) {
+      ctx.metrics.inc('edgefleet_http_unauthorized_total', 'HTTP requests refused for a missing or wrong operator token');
+      throw new ApiError(401, 'unauthorized', m ? 'operator token not accepted' : 'missing "Authorization: Bearer <operator token>" header');
+    }
+    return next();
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(err.toJSON(), err.status);
+    ctx.log.error('unhandled error in route', { path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    return c.json({ error: 'internal', message: 'internal error; see the control-plane log' }, 500);
+  });
+  app.notFound((c) => c.json({ error: 'not-found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  table.add({
+    method: 'get',
+    path: '/healthz',
+    tag: 'system',
+    summary: 'Liveness and readiness: database and broker session',
+    public: true,
+    handler: (c) => {
+      const dbOk = ctx.db.prepare('SELECT 1 AS ok').get() !== undefined;
+      const mqttOk = ctx.fleet.mqtt?.connected ?? false;
+      return c.json({ ok: dbOk && mqttOk, db: dbOk, mqtt: mqttOk, broker: ctx.broker.kind, version: ctx.version }, dbOk && mqttOk ? 200 : 503);
+    },
+  });
+  publicPaths.add('/healthz');
+
+  table.add({
+    method: 'get',
+    path: '/keys/model-signing',
+    tag: 'system',
+    summary: "The control plane's ed25519 public key that signs model manifests",
+    handler: (c) => c.json({ algorithm: 'ed25519', publicKeyPem: ctx.signingKeys.publicKeyPem }),
+  });
+
+  registerDeviceRoutes(table, ctx);
+  registerFleetRoutes(table, ctx);
+  for (const fn of extend) fn(table, ctx);
+
+  table.add({
+    method: 'get',
+    path: '/openapi.json',
+    tag: 'system',
+    summary: 'This API, as OpenAPI 3.1 generated from the validating zod schemas',
+    public: true,
+    handler: (c) => c.json(openApiDocument(table.routes, { title: 'EdgeFleet control plane', version: ctx.version })),
+  });
+  publicPaths.add('/openapi.json');
+
+  return { app, table };
+}

@@ -1,0 +1,179 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { loadProfilesFromDir } from '../device-profiles/load.ts';
+import { generateSigningKeyPair } from '../shared/signing.ts';
+import type { BrokerAccess } from './broker/broker-access.ts';
+import { EmbeddedBroker } from './broker/embedded-broker.ts';
+import { MosquittoDynsec } from './broker/mosquitto-dynsec.ts';
+import type { ControlPlaneContext } from './context.ts';
+import { FleetSession, type FleetSessionOptions } from './fleet/fleet-session.ts';
+import { createHttpApp } from './http/app.ts';
+import type { RouteTable } from './http/route-table.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { openDatabase } from './store/db.ts';
+import { DeviceStore } from './store/devices.ts';
+import { randomToken } from './store/secrets.ts';
+import { SettingsStore, TokenStore } from './store/tokens.ts';
+
+export const CONTROL_PLANE_VERSION = '0.1.0';
+
+export type BrokerConfig =
+  | { kind: 'embedded'; host: string; port: number }
+  | { kind: 'mosquitto'; url: string; username: string; password: string };
+
+export type ControlPlaneOptions = {
+  dataDir: string;
+  dbPath?: string;
+  httpHost: string;
+  httpPort: number;
+  broker: BrokerConfig;
+  /** Fixed operator token; when absent one is generated on first start and kept in the database. */
+  operatorToken?: string;
+  profilesDir?: string;
+  /** A device not heard from for this long is marked offline (missed heartbeats). */
+  presenceTimeoutMs: number;
+  presenceSweepMs?: number;
+  log?: Logger;
+  now?: () => number;
+  /** Route groups and MQTT hooks added by later rooms (delivery, rollouts, training, UI). */
+  extensions?: ControlPlaneExtension[];
+};
+
+export type ControlPlaneExtension = {
+  routes?: (table: RouteTable, ctx: ControlPlaneContext) => void;
+  hooks?: (ctx: ControlPlaneContext) => Pick<FleetSessionOptions, 'onReport' | 'onXferRequest' | 'onBirth'>;
+  start?: (ctx: ControlPlaneContext) => Promise<void> | void;
+  stop?: () => Promise<void> | void;
+};
+
+export type ControlPlane = {
+  ctx: ControlPlaneContext;
+  httpUrl: string;
+  brokerUrl: string;
+  stop(): Promise<void>;
+};
+
+export class ConfigError extends Error {}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.log ?? createLogger();
+  const now = opts.now ?? Date.now;
+  const loaded = loadProfilesFromDir(opts.profilesDir);
+  if (!loaded.ok) throw new ConfigError(`device profiles are invalid:\n  ${loaded.errors.join('\n  ')}`);
+  const profiles = loaded.profiles;
+
+  const db = openDatabase(opts.dbPath ?? join(opts.dataDir, 'edgefleet.db'));
+  const devices = new DeviceStore(db);
+  const tokens = new TokenStore(db);
+  const settings = new SettingsStore(db);
+  const metrics = new Metrics();
+
+  let keys = settings.get('model-signing-key');
+  if (!keys) {
+    keys = JSON.stringify(generateSigningKeyPair());
+    settings.set('model-signing-key', keys);
+    log.info('generated the model-signing key pair');
+  }
+  const signingKeys = JSON.parse(keys) as { publicKeyPem: string; privateKeyPem: string };
+  let operatorToken = opts.operatorToken ?? settings.get('operator-token');
+  if (!operatorToken) {
+    operatorToken = `efo_${randomToken(24)}`;
+    settings.set('operator-token', operatorToken);
+  }
+
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => {
+      db.close();
+    },
+  ];
+  const stopAll = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        log.warn('error while stopping', { error: String(e) });
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    let broker: BrokerAccess;
+    let brokerUrl: string;
+    let cpUser: string | undefined;
+    let cpPassword: string;
+    if (opts.broker.kind === 'embedded') {
+      cpPassword = randomToken(24);
+      const embedded = new EmbeddedBroker({ host: opts.broker.host, port: opts.broker.port, controlPlanePassword: cpPassword, devices, tokens, metrics, log: log.child({ room: 'broker' }), now });
+      brokerUrl = await embedded.start();
+      broker = embedded;
+    } else {
+      brokerUrl = opts.broker.url;
+      cpUser = opts.broker.username;
+      cpPassword = opts.broker.password;
+      broker = new MosquittoDynsec({ url: brokerUrl, username: cpUser, password: cpPassword, log: log.child({ room: 'dynsec' }) });
+    }
+    cleanups.push(() => broker.close());
+    await broker.init();
+
+    const ctx = { db, devices, tokens, settings, broker, profiles, metrics, log, operatorToken, signingKeys, brokerUrl, version: CONTROL_PLANE_VERSION, now } as Omit<ControlPlaneContext, 'fleet'> as ControlPlaneContext;
+    const hooks = (opts.extensions ?? []).map((e) => e.hooks?.(ctx) ?? {});
+    const fleet = new FleetSession({
+      brokerUrl,
+      password: cpPassword,
+      ...(cpUser ? { username: cpUser } : {}),
+      devices,
+      tokens,
+      broker,
+      profiles: () => profiles,
+      signingPublicKey: signingKeys.publicKeyPem,
+      metrics,
+      log: log.child({ room: 'fleet' }),
+      now,
+      onReport: (id, r) => hooks.forEach((h) => h.onReport?.(id, r)),
+      onXferRequest: (id, r) => hooks.forEach((h) => h.onXferRequest?.(id, r)),
+      onBirth: (id) => hooks.forEach((h) => h.onBirth?.(id)),
+    });
+    ctx.fleet = fleet;
+    await fleet.start();
+    cleanups.push(() => fleet.stop());
+
+    const sweep = setInterval(() => {
+      for (const id of devices.staleOnline(now() - opts.presenceTimeoutMs)) {
+        if (devices.setStatus(id, 'offline', now(), 'missed-heartbeats', now())) log.info('device presence', { deviceId: id, state: 'offline', reason: 'missed-heartbeats' });
+      }
+    }, opts.presenceSweepMs ?? Math.max(250, Math.min(5000, opts.presenceTimeoutMs / 4)));
+    sweep.unref();
+    cleanups.push(() => clearInterval(sweep));
+
+    for (const e of opts.extensions ?? []) {
+      await e.start?.(ctx);
+      if (e.stop) cleanups.push(e.stop);
+    }
+
+    const { app } = createHttpApp(
+      ctx,
+      (opts.extensions ?? []).flatMap((e) => (e.routes ? [e.routes] : [])),
+    );
+    const server: ServerType = await new Promise((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: opts.httpHost, port: opts.httpPort }, () => resolve(s));
+      s.once('error', reject);
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+    const addr = server.address() as AddressInfo;
+    const httpUrl = `http://${opts.httpHost.includes(':') ? `[${opts.httpHost}]` : opts.httpHost}:${addr.port}`;
+    log.info('control plane up', { http: httpUrl, broker: brokerUrl, brokerKind: broker.kind, profiles: profiles.map((p) => p.id) });
+    return { ctx, httpUrl, brokerUrl, stop: stopAll };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
