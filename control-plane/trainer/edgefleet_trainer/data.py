@@ -112,8 +112,8 @@ def normalize_labels(y: np.ndarray, where: str) -> np.ndarray:
         raise bad_dataset(f"{where}: labels must be integers, got {y.dtype}")
     if y.size and y.min() < 0:
         raise bad_dataset(f"{where}: labels out of range: found {int(y.min())} (must be >= 0)")
-    if y.size and y.max() > 1000:
-        raise bad_dataset(f"{where}: labels out of range: found {int(y.max())} (at most 1000 classes)")
+    if y.size and y.max() > 255:
+        raise bad_dataset(f"{where}: labels out of range: found {int(y.max())} (at most 256 classes, 0..255)")
     return y.astype(np.int64)
 
 
