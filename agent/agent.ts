@@ -1,0 +1,170 @@
+import type { EventEmitter } from 'node:events';
+import type { DeviceFacts } from '../shared/facts.ts';
+import type { ModelRef } from '../shared/messages.ts';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import type { AgentCounters, CommandContext, CommandHandlers } from './commands.ts';
+import { enroll, type EnrollOptions } from './enroll.ts';
+import { applyFactsOverride } from './facts-override.ts';
+import { sharedHealthSampler, type HealthSample } from './health.ts';
+import { ensureStateDir, loadIdentity, resolveDeviceId, type Identity } from './identity.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { probeFactsCached } from './probe.ts';
+import { DeviceSession, type AgentEvents } from './session.ts';
+import { AGENT_VERSION } from './version.ts';
+
+export type AgentOptions = {
+  /** Required on first start; afterwards the URL stored at enrollment is used when this is absent. */
+  brokerUrl?: string | undefined;
+  /** Holds device-id, identity.json (0600) and enroll-pending.json. One folder per agent. */
+  stateDir: string;
+  /** `<tokenId>.<secret>`; needed only while the state folder holds no credential. */
+  enrollmentToken?: string | null | undefined;
+  /** Default: the id stored in the state folder, else a generated `dev-<12 hex>`. */
+  deviceId?: string | null | undefined;
+  /** Sent in the birth as `profileHint`. */
+  profileHint?: string | null | undefined;
+  /** Partial facts deep-merged over the probed (or given) facts: objects merge, arrays and scalars replace. */
+  factsOverride?: unknown;
+  /** Where the override came from, for error messages (default "factsOverride"). */
+  factsOverrideSource?: string | undefined;
+  /** Skip probing and use these facts (the override still applies). */
+  facts?: DeviceFacts | undefined;
+  /** Probe used when `facts` is absent; default: one cached probe per process. */
+  probe?: (() => Promise<DeviceFacts>) | undefined;
+  /** Default 30 000. */
+  heartbeatIntervalMs?: number | undefined;
+  /** MQTT keepalive; default 30 s. */
+  keepaliveSeconds?: number | undefined;
+  agentVersion?: string | undefined;
+  /** Lines are bound to `{ deviceId }`. Default: silent. */
+  logger?: Logger | undefined;
+  commandHandlers?: CommandHandlers | undefined;
+  /** What births and heartbeats report before any handler changes it. */
+  currentModel?: ModelRef | null | undefined;
+  backoff?: Partial<BackoffOptions> | undefined;
+  enrollment?: Partial<Pick<EnrollOptions, 'responseTimeoutMs' | 'requestAttempts' | 'connectDeadlineMs'>> | undefined;
+  healthSampler?: (() => Promise<HealthSample>) | undefined;
+  /** Aborts an enrollment in progress (e.g. SIGTERM during first start). */
+  signal?: AbortSignal | undefined;
+};
+
+export type AgentHandle = {
+  readonly deviceId: string;
+  readonly facts: DeviceFacts;
+  /** True when this start enrolled (no credential was stored). */
+  readonly enrolledNow: boolean;
+  readonly signingPublicKey: string;
+  readonly counters: Readonly<AgentCounters>;
+  readonly connected: boolean;
+  readonly events: EventEmitter<AgentEvents>;
+  /** The context command handlers get; lets an embedder report or publish a birth itself. */
+  readonly context: CommandContext;
+  /** Resolves with the event's payload; `connected` resolves at once when already connected. */
+  waitFor<K extends keyof AgentEvents>(event: K, timeoutMs?: number): Promise<AgentEvents[K][0]>;
+  publishBirth(): Promise<void>;
+  /** graceful (default): retained offline + DISCONNECT. `{ graceful: false }` cuts the socket, as a crash would: the broker sends the will. */
+  stop(opts?: { graceful?: boolean }): Promise<void>;
+};
+
+/** An error in what the caller passed (bad override, device id conflict, missing token); not worth retrying. */
+export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
+}
+
+/** Loads or enrolls the identity, then starts the device session. Resolves once the session is started (not yet connected). */
+export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
+  const baseLogger = options.logger ?? silentLogger;
+  const stateDir = options.stateDir;
+  try {
+    ensureStateDir(stateDir);
+  } catch (e) {
+    throw new AgentConfigError(`${stateDir}: cannot create state folder (${(e as Error).message})`);
+  }
+  const idResult = resolveDeviceId(stateDir, options.deviceId ?? null);
+  if (!idResult.ok) throw new AgentConfigError(idResult.error);
+  const deviceId = idResult.value;
+  const logger = baseLogger.child({ deviceId });
+
+  let facts = options.facts ?? (await (options.probe ?? (async () => (await probeFactsCached()).facts))());
+  if (options.factsOverride !== undefined && options.factsOverride !== null) {
+    const merged = applyFactsOverride(facts, options.factsOverride, options.factsOverrideSource ?? 'factsOverride');
+    if (!merged.ok) throw new AgentConfigError(merged.error);
+    facts = merged.facts;
+  }
+
+  const agentVersion = options.agentVersion ?? AGENT_VERSION;
+  const stored = loadIdentity(stateDir);
+  if (!stored.ok) throw new AgentConfigError(stored.error);
+  let identity: Identity;
+  let enrolledNow = false;
+  if (stored.value) {
+    identity = stored.value;
+    logger.info('identity loaded', { enrolledAt: identity.enrolledAt });
+  } else {
+    if (!options.enrollmentToken) throw new AgentConfigError(`${stateDir}: no device credential stored and no enrollment token given (--enrollment-token / EDGEFLEET_ENROLLMENT_TOKEN)`);
+    if (!options.brokerUrl) throw new AgentConfigError('no broker URL given (--broker-url / EDGEFLEET_BROKER_URL) and none stored');
+    identity = await enroll({
+      brokerUrl: options.brokerUrl,
+      stateDir,
+      deviceId,
+      enrollmentToken: options.enrollmentToken,
+      agentVersion,
+      logger,
+      ...options.enrollment,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    enrolledNow = true;
+  }
+
+  const session = new DeviceSession({
+    brokerUrl: options.brokerUrl ?? identity.brokerUrl,
+    identity,
+    stateDir,
+    agentVersion,
+    facts,
+    profileHint: options.profileHint ?? null,
+    currentModel: options.currentModel ?? null,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
+    keepaliveSeconds: options.keepaliveSeconds ?? 30,
+    backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    handlers: options.commandHandlers ?? {},
+    logger,
+    sampleHealth: options.healthSampler ?? sharedHealthSampler(),
+  });
+  session.start();
+
+  return {
+    deviceId,
+    facts,
+    enrolledNow,
+    signingPublicKey: identity.signingPublicKey,
+    get counters() {
+      return { ...session.counters };
+    },
+    get connected() {
+      return session.ready;
+    },
+    events: session,
+    context: session.commandContext,
+    waitFor: (event, timeoutMs = 10_000) => waitForEvent(session, event, timeoutMs),
+    publishBirth: () => session.publishBirth(),
+    stop: (opts) => session.stop(opts),
+  };
+}
+
+function waitForEvent<K extends keyof AgentEvents>(session: DeviceSession, event: K, timeoutMs: number): Promise<AgentEvents[K][0]> {
+  if (event === 'connected' && session.ready) {
+    return Promise.resolve({ seq: session.counters.connects - 1 } as AgentEvents[K][0]);
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      session.off(event, listener as never);
+      reject(new Error(`${session.deviceId}: no "${event}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (payload: AgentEvents[K][0]): void => {
+      clearTimeout(timer);
+      resolve(payload);
+    };
+    session.once(event, listener as never);
+  });
+}
