@@ -1,0 +1,279 @@
+import { z } from 'zod';
+import { RecipeSchema } from './recipe.ts';
+
+/**
+ * The trainer's contract: the job spec it reads (JSON, --spec file or stdin) and every JSON line it
+ * writes on stdout. Mirrors control-plane/trainer/edgefleet_trainer/spec.py and cli.py.
+ */
+
+const PositiveInt = z.number().int().min(1);
+const NonNegInt = z.number().int().min(0);
+
+export const DatasetSpecSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('fashion-mnist'), path: z.string().min(1).optional() }).strict(),
+  z.object({ kind: z.literal('npz'), path: z.string().min(1) }).strict(),
+  z
+    .object({
+      kind: z.literal('idx'),
+      trainImages: z.string().min(1),
+      trainLabels: z.string().min(1),
+      testImages: z.string().min(1),
+      testLabels: z.string().min(1),
+    })
+    .strict(),
+]);
+
+export const TeacherArch = z.enum(['resnet-teacher', 'torchvision-resnet18', 'torchvision-mobilenet_v2']);
+export const StudentArch = z.enum(['compact-cnn', 'mobilenetv2-mini']);
+
+export const TeacherSpecSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('zoo'),
+      arch: TeacherArch.default('resnet-teacher'),
+      width: z.number().positive().max(8).default(1),
+      epochs: NonNegInt.default(1),
+    })
+    .strict(),
+  z.object({ kind: z.literal('torchscript'), path: z.string().min(1) }).strict(),
+]);
+
+export const StudentSpecSchema = z.discriminatedUnion('kind', [
+  z
+    .object({ kind: z.literal('zoo'), arch: StudentArch.default('compact-cnn'), width: z.number().positive().max(8).default(1) })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('file'),
+      /** `path/to/file.py:ClassName`; the constructor may take num_classes, in_channels, width. */
+      path: z.string().regex(/^.+\.py:[A-Za-z_][A-Za-z0-9_]*$/, 'file.py:ClassName'),
+      width: z.number().positive().optional(),
+    })
+    .strict(),
+]);
+
+export const TrainingJobSpecSchema = z
+  .object({
+    jobId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/),
+    outputDir: z.string().min(1),
+    device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
+    seed: NonNegInt.default(0),
+    /** torch intra-op threads; default: all cores. */
+    threads: PositiveInt.max(256).optional(),
+    dataset: DatasetSpecSchema,
+    limits: z.object({ trainSamples: PositiveInt.optional(), testSamples: PositiveInt.optional() }).strict().optional(),
+    validationSplit: z.number().min(0).max(0.5).default(0),
+    teacher: TeacherSpecSchema,
+    student: StudentSpecSchema,
+    training: z
+      .object({
+        batchSize: PositiveInt.max(65536).default(128),
+        lr: z.number().positive().max(10).default(0.05),
+        optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
+        weightDecay: z.number().min(0).max(1).default(5e-4),
+        augment: z.boolean().default(true),
+        /** Baseline: the student trained on hard labels only (0 = skip). */
+        studentHardEpochs: NonNegInt.default(0),
+      })
+      .strict(),
+    distill: z
+      .object({
+        temperature: z.number().positive().max(100).default(4),
+        alpha: z.number().min(0).max(1).default(0.7),
+        epochs: NonNegInt.default(1),
+      })
+      .strict(),
+    qat: z
+      .object({
+        epochs: NonNegInt.default(1),
+        lr: z.number().positive().optional(),
+        freezeObserversAfterEpochs: z.number().min(0).default(1),
+        freezeBnAfterEpochs: z.number().min(0).default(0.5),
+      })
+      .strict(),
+    ptq: z.object({ enabled: z.boolean().default(true), calibrationBatches: PositiveInt.default(8) }).strict().optional(),
+    recipes: z.array(RecipeSchema).min(1),
+    mixedPrecision: z
+      .object({
+        enabled: z.boolean().default(false),
+        maxAccuracyDrop: z.number().min(0).max(1).default(0.01),
+        maxFloatLayers: NonNegInt.default(4),
+      })
+      .strict()
+      .optional(),
+    evalSetSize: PositiveInt.max(1_000_000).default(1000),
+  })
+  .strict();
+
+export type TrainingJobSpec = z.infer<typeof TrainingJobSpecSchema>;
+/** What a caller writes (defaults not yet applied). */
+export type TrainingJobSpecInput = z.input<typeof TrainingJobSpecSchema>;
+
+// ------------------------------------------------------------------ output lines
+
+export const TrainingPhase = z.enum(['teacher', 'student-hard', 'distill', 'qat', 'ptq', 'export', 'evaluate']);
+export type TrainingPhase = z.infer<typeof TrainingPhase>;
+
+const Num = z.number();
+
+export const ProgressLineSchema = z.object({
+  type: z.literal('progress'),
+  jobId: z.string().optional(),
+  phase: TrainingPhase,
+  recipeId: z.string().optional(),
+  epoch: NonNegInt,
+  epochs: NonNegInt,
+  step: NonNegInt,
+  totalSteps: NonNegInt,
+  loss: Num.nullable(),
+  accuracy: Num.min(0).max(1).nullable(),
+  lr: Num.nullable(),
+  etaSeconds: Num.min(0).nullable(),
+});
+
+export const LogLineSchema = z.object({
+  type: z.literal('log'),
+  jobId: z.string().optional(),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  message: z.string(),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const ArtifactKind = z.enum([
+  'teacher-fp32',
+  'student-fp32',
+  'student-hard-fp32',
+  'student-int8-qat',
+  'student-int8-ptq',
+  'evalset',
+]);
+export type ArtifactKind = z.infer<typeof ArtifactKind>;
+
+export const ArtifactLineSchema = z.object({
+  type: z.literal('artifact'),
+  jobId: z.string().optional(),
+  kind: ArtifactKind,
+  recipeId: z.string().optional(),
+  /** Relative to the job's outputDir. */
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sizeBytes: NonNegInt,
+  /** Top-1 of the PyTorch model on the shipped eval set. */
+  accuracy: Num.min(0).max(1).optional(),
+  inputShape: z.array(PositiveInt),
+  /** One u8 class index per eval-set sample: the PyTorch model's top-1, for device agreement checks. */
+  referencePredictionsFile: z.string().optional(),
+  /** Layers the mixed-precision search kept in float (int8 artifacts). */
+  floatLayers: z.array(z.string()).optional(),
+  count: NonNegInt.optional(),
+  numClasses: PositiveInt.optional(),
+});
+
+export const LayerDiagnosticSchema = z.object({
+  layer: z.string(),
+  opType: z.string(),
+  quantized: z.boolean(),
+  /** This layer's own error: same quantized input, float vs quantized weights/output. */
+  sqnrDb: Num,
+  cosine: Num,
+  /** Error accumulated from the input: quantized model vs float model at this layer. */
+  accumulatedSqnrDb: Num,
+  accumulatedCosine: Num,
+  activationMin: Num,
+  activationMax: Num,
+  activationP999: Num,
+  outlierRatio: Num.nullable(),
+  outlier: z.boolean(),
+  scale: Num.optional(),
+  zeroPoint: z.number().int().optional(),
+});
+
+export const MixedPrecisionInfoSchema = z.object({
+  budget: Num,
+  fp32Accuracy: Num,
+  int8Accuracy: Num,
+  floatLayers: z.array(z.string()),
+  tried: z.array(z.object({ floatLayers: z.array(z.string()), accuracy: Num })),
+  decision: z.string(),
+});
+
+export const RecipeDiagnosticsSchema = z.object({
+  layers: z.array(LayerDiagnosticSchema),
+  outlierLayers: z.array(z.string()),
+  quantizedLayers: z.array(z.string()),
+  floatLayers: z.array(z.string()),
+  mixedPrecision: MixedPrecisionInfoSchema.optional(),
+});
+
+export const RecipeMetricsSchema = z.object({
+  qatInt8: Num.nullable(),
+  ptqInt8: Num.nullable(),
+  floatLayers: z.array(z.string()),
+  /** fp32 student accuracy on the split used for decisions (validation, else test). */
+  fp32Selection: Num.optional(),
+});
+
+export const ResultLineSchema = z.object({
+  type: z.literal('result'),
+  jobId: z.string().optional(),
+  metrics: z.object({
+    teacherFp32: Num,
+    studentFp32: Num,
+    studentHardFp32: Num.optional(),
+    recipes: z.record(z.string(), RecipeMetricsSchema),
+  }),
+  diagnostics: z.record(z.string(), RecipeDiagnosticsSchema),
+  versions: z.object({ torch: z.string(), python: z.string(), onnx: z.string(), trainer: z.string() }),
+  durations: z.record(z.string(), z.unknown()),
+  artifacts: z.array(
+    z.object({
+      kind: ArtifactKind,
+      file: z.string(),
+      recipeId: z.string().optional(),
+      sha256: z.string(),
+      sizeBytes: NonNegInt,
+    }),
+  ),
+});
+
+export const TrainerErrorCode = z.enum(['bad-dataset', 'bad-spec', 'out-of-memory', 'internal', 'cancelled']);
+
+export const ErrorLineSchema = z.object({
+  type: z.literal('error'),
+  jobId: z.string().optional(),
+  code: TrainerErrorCode,
+  message: z.string(),
+});
+
+export const TrainerLineSchema = z.discriminatedUnion('type', [
+  ProgressLineSchema,
+  LogLineSchema,
+  ArtifactLineSchema,
+  ResultLineSchema,
+  ErrorLineSchema,
+]);
+
+export type ProgressLine = z.infer<typeof ProgressLineSchema>;
+export type LogLine = z.infer<typeof LogLineSchema>;
+export type ArtifactLine = z.infer<typeof ArtifactLineSchema>;
+export type ResultLine = z.infer<typeof ResultLineSchema>;
+export type ErrorLine = z.infer<typeof ErrorLineSchema>;
+export type TrainerLine = z.infer<typeof TrainerLineSchema>;
+export type LayerDiagnostic = z.infer<typeof LayerDiagnosticSchema>;
+
+export type ParsedTrainerLine =
+  | { success: true; data: TrainerLine }
+  | { success: false; error: string; line: string };
+
+/** Parse one stdout line of the trainer. Never throws. */
+export function parseTrainerLine(line: string): ParsedTrainerLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { success: false, error: 'not JSON', line };
+  }
+  const r = TrainerLineSchema.safeParse(raw);
+  if (r.success) return { success: true, data: r.data };
+  return { success: false, error: z.prettifyError(r.error), line };
+}
