@@ -155,7 +155,33 @@ def postprocess_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
     _scalar_qparams(gr)
     _quantize_biases(gr)
     gr.prune()
+    _compact_names(gr)
     return model
+
+
+def _compact_names(gr: _Graph) -> None:
+    """Short tensor and node names: on a small int8 model the exporter's long names are a
+    noticeable share of the file, and devices download every byte."""
+    keep = {i.name for i in gr.g.input} | {o.name for o in gr.g.output}
+    mapping: Dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        if name not in mapping:
+            mapping[name] = f"t{len(mapping)}"
+        return mapping[name]
+
+    for t in gr.g.initializer:
+        t.name = short(t.name)
+    for k, n in enumerate(gr.g.node):
+        for i, name in enumerate(n.input):
+            n.input[i] = short(name)
+        for i, name in enumerate(n.output):
+            n.output[i] = short(name)
+        n.name = f"n{k}"
+    del gr.g.value_info[:]
+    gr.inits = {t.name: t for t in gr.g.initializer}
 
 
 def _fold_weight_quantize(gr: _Graph) -> None:
