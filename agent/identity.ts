@@ -152,3 +152,15 @@ export function resolveDeviceId(stateDir: string, requested?: string | null): Re
   }
   return { ok: true, value: id };
 }
+
+/** The id this state folder already has (enrolled or generated), without creating one; null when none or unreadable. */
+export function storedDeviceId(stateDir: string): string | null {
+  const identity = loadIdentity(stateDir);
+  if (identity.ok && identity.value) return identity.value.deviceId;
+  try {
+    const id = readOptional(join(stateDir, DEVICE_ID_FILE))?.trim();
+    return id && isValidDeviceId(id) ? id : null;
+  } catch {
+    return null;
+  }
+}

@@ -6,6 +6,7 @@ import { failedRules, matchProfile } from '../shared/matcher.ts';
 import { AgentConfigError, startAgent, type AgentHandle } from './agent.ts';
 import { EnrollmentError } from './enroll.ts';
 import { applyFactsOverride, loadFactsOverrideFile, type FactsOverride } from './facts-override.ts';
+import { storedDeviceId } from './identity.ts';
 import { createLogger, errorMessage, type LogLevel } from './log.ts';
 import { probeFacts } from './probe.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -164,7 +165,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return cli.command === 'probe' ? await runProbe(cli) : await runAgent(cli);
   } catch (e) {
-    const log = createLogger({ level: cli.logLevel, fields: cli.deviceId ? { deviceId: cli.deviceId } : {} });
+    const deviceId = cli.deviceId ?? (cli.command === 'run' ? storedDeviceId(cli.stateDir) : null);
+    const log = createLogger({ level: cli.logLevel, fields: deviceId ? { deviceId } : {} });
     if (e instanceof EnrollmentError) {
       log.error(e.message, { kind: e.kind });
       return e.kind === 'aborted' ? 0 : e.kind === 'timeout' || e.kind === 'unreachable' ? EXIT_FAILURE : EXIT_ENROLLMENT_REFUSED;
