@@ -124,7 +124,8 @@ async function runAgent(cli: ReturnType<typeof parseCli>): Promise<number> {
   const done = new Promise<number>((r) => (resolveDone = r));
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return;
-    logger.info('signal received, stopping', { signal, ...(handle ? { deviceId: handle.deviceId } : {}) });
+    const deviceId = handle?.deviceId ?? storedDeviceId(cli.stateDir);
+    logger.info('signal received, stopping', { signal, ...(deviceId ? { deviceId } : {}) });
     abort.abort();
     stopping = (handle ? handle.stop({ graceful: true }) : Promise.resolve()).finally(() => resolveDone(0));
   };
@@ -168,6 +169,10 @@ export async function main(argv: string[]): Promise<number> {
     const deviceId = cli.deviceId ?? (cli.command === 'run' ? storedDeviceId(cli.stateDir) : null);
     const log = createLogger({ level: cli.logLevel, fields: deviceId ? { deviceId } : {} });
     if (e instanceof EnrollmentError) {
+      if (e.kind === 'aborted') {
+        log.info(e.message, { kind: e.kind });
+        return 0;
+      }
       log.error(e.message, { kind: e.kind });
       return e.kind === 'aborted' ? 0 : e.kind === 'timeout' || e.kind === 'unreachable' ? EXIT_FAILURE : EXIT_ENROLLMENT_REFUSED;
     }
