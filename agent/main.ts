@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       log.error(e.message, { kind: e.kind });
-      return e.kind === 'aborted' ? 0 : e.kind === 'timeout' || e.kind === 'unreachable' ? EXIT_FAILURE : EXIT_ENROLLMENT_REFUSED;
+      return e.kind === 'timeout' || e.kind === 'unreachable' ? EXIT_FAILURE : EXIT_ENROLLMENT_REFUSED;
     }
     if (e instanceof AgentConfigError) {
       log.error(e.message);
