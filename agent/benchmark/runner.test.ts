@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { encodeEvalSet, parseEvalSet } from '../../shared/evalset.ts';
 import type { BenchmarkSettings } from '../../shared/profile.ts';
 import { runBenchmark, type EvalSet } from './runner.ts';
 import { makeTestModels, type TestModels } from './test-support/make-models.ts';
@@ -26,7 +27,10 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
 
   test('fp32 CNN with an eval set: sane single-stream stats, accuracy, agreement, batch throughput, op profile', async (t) => {
     if (!models) return t.skip('/usr/bin/python3 with onnx is not available to build test models');
-    const ev = evalSet(60);
+    // through the shared eval-set file codec, as the set arrives from the control plane
+    const decoded = parseEvalSet(encodeEvalSet({ ...evalSet(60), numClasses: 10 }));
+    assert.ok(decoded.success);
+    const ev = decoded.data;
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 10);
     const started = Date.now();

@@ -1,6 +1,6 @@
 import type { BenchmarkSettings } from '../../shared/profile.ts';
 
-/** Labelled images for accuracy: `pixels` is count × channels × height × width bytes (NCHW); the model sees pixels / 255 as float32. */
+/** Labelled images for accuracy (a structural subset of shared/evalset.ts `EvalSet`, so `parseEvalSet(bytes).data` fits): `pixels` is count × channels × height × width bytes (NCHW); the model sees pixels / 255 as float32. */
 export type EvalSet = {
   count: number;
   channels: number;
