@@ -323,6 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             job_id = raw["jobId"]
         spec = parse_spec(raw)
         torch.set_num_threads(spec.threads or max(1, os.cpu_count() or 1))
+        torch.set_flush_denormal(True)  # denormals made CPU QAT steps up to 10x slower here
         emit(Job(spec).run())
         return 0
     except TrainerError as e:
