@@ -33,6 +33,8 @@ export const TeacherSpecSchema = z.discriminatedUnion('kind', [
       arch: TeacherArch.default('resnet-teacher'),
       width: z.number().positive().max(8).default(1),
       epochs: NonNegInt.default(1),
+      /** Residual blocks per stage (resnet-teacher). */
+      depth: z.number().int().min(1).max(8).default(2),
     })
     .strict(),
   z.object({ kind: z.literal('torchscript'), path: z.string().min(1) }).strict(),

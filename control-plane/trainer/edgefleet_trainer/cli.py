@@ -160,8 +160,8 @@ class Job:
             self.durations["teacher"] = 0.0
         else:
             self.seed(0)
-            model = build_teacher(t.arch, t.width, ds.num_classes, c).to(self.device)
-            self.log("info", f"teacher {t.arch} width {t.width}: {count_params(model)} parameters")
+            model = build_teacher(t.arch, t.width, ds.num_classes, c, t.depth).to(self.device)
+            self.log("info", f"teacher {t.arch} width {t.width} depth {t.depth}: {count_params(model)} parameters")
             secs, _ = train(model, Phase("teacher", t.epochs, self.spec.training.lr), ds.train, sel,
                             seed=self.spec.seed, **self._train_kwargs())
             self.durations["teacher"] = secs

@@ -151,9 +151,9 @@ def torchvision_model(arch: str, num_classes: int, in_channels: int, small_input
     raise bad_spec(f"unknown torchvision arch {arch!r}")
 
 
-def build_teacher(arch: str, width: float, num_classes: int, in_channels: int) -> nn.Module:
+def build_teacher(arch: str, width: float, num_classes: int, in_channels: int, depth: int = 2) -> nn.Module:
     if arch == "resnet-teacher":
-        return ResNetTeacher(num_classes, in_channels, width)
+        return ResNetTeacher(num_classes, in_channels, width, blocks=(depth, depth, depth))
     if arch == "torchvision-resnet18":
         return torchvision_model("resnet18", num_classes, in_channels, small_input=True)
     if arch == "torchvision-mobilenet_v2":

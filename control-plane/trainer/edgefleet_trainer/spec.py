@@ -42,6 +42,7 @@ class TeacherSpec:
     arch: str = "resnet-teacher"
     width: float = 1.0
     epochs: int = 1
+    depth: int = 2
     path: Optional[str] = None
 
 
@@ -276,7 +277,8 @@ def parse_spec(obj: Any) -> JobSpec:
     if tkind == "zoo":
         teacher = TeacherSpec("zoo", arch=t.str("arch", default="resnet-teacher", choices=TEACHER_ARCHS),
                               width=t.num("width", default=1.0, lo=0.0, hi=8.0, lo_open=True),
-                              epochs=t.int("epochs", default=1, lo=0))
+                              epochs=t.int("epochs", default=1, lo=0),
+                              depth=t.int("depth", default=2, lo=1, hi=8))
     else:
         teacher = TeacherSpec("torchscript", path=t.str("path", required=True), epochs=0)
     t.strict()
