@@ -64,7 +64,7 @@ def read_idx(path: str) -> np.ndarray:
     body = data[4 + 4 * ndim:]
     if len(body) != need:
         raise bad_dataset(f"{path}: IDX body has {len(body)} bytes, header {list(dims)} needs {need}")
-    return np.frombuffer(body, dtype=dtype).reshape(dims)
+    return np.frombuffer(body, dtype=dtype).reshape(dims).copy()  # writable: torch.from_numpy wants it
 
 
 def _is_gzip(path: str) -> bool:
