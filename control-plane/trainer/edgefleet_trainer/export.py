@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import io
 import os
 import warnings
@@ -29,11 +30,14 @@ def export_onnx(model: nn.Module, input_shape: Tuple[int, int, int], path: str, 
     m = copy.deepcopy(model).cpu().eval()
     dummy = torch.zeros(1, *input_shape)
     buf = io.BytesIO()
+    kwargs = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # torch 2.x: the TorchScript exporter knows FakeQuantize -> Q/DQ
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about data-dependent branches in FakeQuantize
         torch.onnx.export(m, (dummy,), buf, opset_version=opset, input_names=["input"],
                           output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          do_constant_folding=True)
+                          do_constant_folding=True, **kwargs)
     proto = onnx.load_from_string(buf.getvalue())
     if quantized:
         proto = postprocess_qdq(proto)

@@ -345,6 +345,7 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
     """Place activation FakeQuantize nodes and weight fake quant, in place. Layers named in
     float_layers, or whose ONNX op type is in recipe.float_ops, stay float."""
     strip_activation_fq(gm)
+    device = next((p.device for p in gm.parameters()), torch.device("cpu"))
     float_set: Set[str] = set(float_layers)
     modules = dict(gm.named_modules())
     g = gm.graph
@@ -359,7 +360,7 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
         while hasattr(gm, name):
             counter[0] += 1
             name = f"act_fq_{counter[0]}"
-        fq = make_act_fq(recipe)
+        fq = make_act_fq(recipe).to(device)
         gm.add_submodule(name, fq)
         return name, fq
 
