@@ -6,7 +6,6 @@ import copy
 import hashlib
 import inspect
 import io
-import os
 import warnings
 from typing import Dict, List, Optional, Tuple
 

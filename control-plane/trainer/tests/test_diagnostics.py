@@ -3,7 +3,6 @@ import unittest
 import torch
 
 from edgefleet_trainer.diagnostics import cosine, layer_report, mixed_precision, sqnr_db
-from edgefleet_trainer.distill import accuracy
 from edgefleet_trainer.models import CompactCNN
 from edgefleet_trainer.qat import calibrate, prepare
 from edgefleet_trainer.spec import parse_recipe
