@@ -24,9 +24,11 @@ export function deviceAcls(deviceId: string): Acl[] {
 /**
  * Drives Mosquitto's dynamic-security plugin over `$CONTROL/dynamic-security/v1`. The control plane
  * logs in with a client that holds the plugin's admin role (created by `mosquitto_ctrl dynsec init`).
- * Mosquitto 2.0 substitutes `%c` in subscribe ACLs but not in publish ACLs (checked against 2.0.11),
- * so an enrollee may publish to any `enroll/+/req` (the control plane checks the token in the
- * payload) but can only hear the answer for its own client id.
+ * Mosquitto 2.0.11's plugin does not substitute `%c` in ACL topics (checked: both a publish and a
+ * subscribe ACL with `%c` refuse the matching client), so an enrollee may publish to any
+ * `enroll/+/req` and hear any `enroll/+/res`. That is safe because the device chooses its own
+ * password and the answer carries nothing secret; the control plane checks the token in the payload.
+ * The embedded broker holds enrollees to their own id.
  */
 export class MosquittoDynsec implements BrokerAccess {
   readonly kind = 'mosquitto' as const;
@@ -70,11 +72,31 @@ export class MosquittoDynsec implements BrokerAccess {
       { acltype: 'publishClientReceive', topic: `${TOPIC_ROOT}/#`, allow: true },
       { acltype: 'subscribePattern', topic: `${TOPIC_ROOT}/#`, allow: true },
     ]);
-    await this.run({ command: 'addClientRole', username: this.opts.username, rolename: CONTROL_PLANE_ROLE }, ['already']);
+    await this.ensureOwnRole();
     await this.ensureRole(ENROLLEE_ROLE, [
       { acltype: 'publishClientSend', topic: enrollRequestTopic('+'), allow: true },
-      { acltype: 'subscribePattern', topic: enrollResponseTopic('%c'), allow: true },
+      { acltype: 'subscribePattern', topic: enrollResponseTopic('+'), allow: true },
     ]);
+  }
+
+  /**
+   * Gives the control plane's own client the fleet role. Mosquitto disconnects a client whose roles
+   * change, so the answer may be lost: wait for the reconnect and read the client back instead.
+   */
+  private async ensureOwnRole(): Promise<void> {
+    const hasRole = async (): Promise<boolean> => {
+      const r = await this.run({ command: 'getClient', username: this.opts.username });
+      const roles = (r.data as { client?: { roles?: { rolename: string }[] } } | undefined)?.client?.roles ?? [];
+      return roles.some((x) => x.rolename === CONTROL_PLANE_ROLE);
+    };
+    if (await hasRole()) return;
+    const client = this.client!;
+    const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    await client.publishAsync(CONTROL_TOPIC, JSON.stringify({ commands: [{ command: 'addClientRole', username: this.opts.username, rolename: CONTROL_PLANE_ROLE }] }), { qos: 1 });
+    await Promise.race([reconnected, new Promise((r) => setTimeout(r, 3000))]);
+    if (!client.connected) await reconnected;
+    await client.subscribeAsync(RESPONSE_TOPIC, { qos: 1 });
+    if (!(await hasRole())) throw new Error(`could not give ${this.opts.username} the ${CONTROL_PLANE_ROLE} role`);
   }
 
   private async ensureRole(rolename: string, acls: Acl[]): Promise<void> {

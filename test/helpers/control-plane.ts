@@ -1,0 +1,96 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, silentLogger } from '../../control-plane/log.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/server.ts';
+import { startMosquitto, type Mosquitto } from './mosquitto.ts';
+
+export type BrokerKind = 'embedded' | 'mosquitto';
+export const BROKER_KINDS: BrokerKind[] = ['embedded', 'mosquitto'];
+
+export type TestFleet = {
+  cp: ControlPlane;
+  mosquitto: Mosquitto | null;
+  token: string;
+  dataDir: string;
+  api: (path: string, init?: RequestInit & { json?: unknown; auth?: string | null }) => Promise<{ status: number; body: any; text: string }>;
+  restartControlPlane: () => Promise<void>;
+  stop: () => Promise<void>;
+};
+
+const OPERATOR_TOKEN = 'test-operator-token-0123456789';
+
+/** A control plane on free ports over the chosen broker, with a fresh data folder. */
+export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPlaneOptions> = {}): Promise<TestFleet> {
+  const dataDir = mkdtempSync(join(tmpdir(), `ef-cp-${kind}-`));
+  const mosquitto = kind === 'mosquitto' ? await startMosquitto() : null;
+  const log = process.env.EDGEFLEET_TEST_LOGS ? createLogger({ level: 'debug' }) : silentLogger;
+  let brokerPort = 0;
+  const options = (): ControlPlaneOptions => ({
+    dataDir,
+    httpHost: '127.0.0.1',
+    httpPort: 0,
+    broker: mosquitto ? { kind: 'mosquitto', url: mosquitto.url, username: mosquitto.username, password: mosquitto.password } : { kind: 'embedded', host: '127.0.0.1', port: brokerPort },
+    operatorToken: OPERATOR_TOKEN,
+    presenceTimeoutMs: 60_000,
+    log,
+    ...extra,
+  });
+  let cp: ControlPlane;
+  try {
+    cp = await startControlPlane(options());
+  } catch (e) {
+    await mosquitto?.stop();
+    throw e;
+  }
+  const fleet: TestFleet = {
+    cp,
+    mosquitto,
+    token: OPERATOR_TOKEN,
+    dataDir,
+    api: async (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (init.auth !== null) headers.set('authorization', `Bearer ${init.auth ?? OPERATOR_TOKEN}`);
+      let body = init.body;
+      if (init.json !== undefined) {
+        headers.set('content-type', 'application/json');
+        body = JSON.stringify(init.json);
+      }
+      const res = await fetch(fleet.cp.httpUrl + path, { ...init, headers, body: body ?? null });
+      const text = await res.text();
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+      return { status: res.status, body: parsed, text };
+    },
+    restartControlPlane: async () => {
+      // the embedded broker keeps its port across the restart so agents reconnect to it
+      brokerPort = Number(new URL(fleet.cp.brokerUrl).port);
+      await fleet.cp.stop();
+      fleet.cp = await startControlPlane(options());
+    },
+    stop: async () => {
+      await fleet.cp.stop();
+      await mosquitto?.stop();
+    },
+  };
+  return fleet;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
