@@ -56,7 +56,7 @@ export type SessionOptions = {
   sampleHealth: () => Promise<HealthSample>;
 };
 
-const offlinePayload = (): string => JSON.stringify(StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'offline', ts: Date.now() }));
+const offlinePayload = (ts: number): string => JSON.stringify(StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'offline', ts }));
 
 /** The device's MQTT session: status, birth, heartbeats, commands; reconnects with backoff until stopped. */
 export class DeviceSession extends EventEmitter<AgentEvents> {
@@ -111,8 +111,15 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     return this.ctx;
   }
 
+  /**
+   * One stamp per connection, used for both its will and its `online`: the control plane orders
+   * presence by it, so a late will from an old connection never overrides a newer `online`.
+   */
+  private sessionStamp = 0;
+
   start(): void {
     const id = this.deviceId;
+    this.sessionStamp = Math.max(Date.now(), this.sessionStamp + 1);
     const client = mqtt.connect(this.opts.brokerUrl, {
       protocolVersion: 4,
       clientId: id,
@@ -124,7 +131,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       // reconnects are ours (backoff with jitter); mqtt.js only knows a fixed period
       reconnectPeriod: 0,
       resubscribe: false,
-      will: { topic: deviceTopic(id, 'status'), payload: Buffer.from(offlinePayload()), qos: 1, retain: true },
+      will: { topic: deviceTopic(id, 'status'), payload: Buffer.from(offlinePayload(this.sessionStamp)), qos: 1, retain: true },
     });
     this.client = client;
     client.on('connect', () => void this.onConnect());
@@ -153,7 +160,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       const granted = await client.subscribeAsync({ [deviceTopic(id, 'cmd')]: { qos: 1 }, [deviceTopic(id, 'xfer/data')]: { qos: 1 } });
       const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
       if (refused.length) this.log.error('broker refused subscriptions', { topics: refused });
-      await this.publish('status', StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'online', ts: Date.now() }), true);
+      await this.publish('status', StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'online', ts: this.sessionStamp }), true);
       await this.publishBirth();
     } catch (e) {
       if (!this.stopping) this.log.warn('connect sequence failed', { error: errorMessage(e) });
@@ -182,7 +189,8 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       const client = this.client;
       if (this.stopping || !client) return;
       // the will carries the time of the connect it was registered with
-      if (client.options.will) client.options.will.payload = Buffer.from(offlinePayload());
+      this.sessionStamp = Math.max(Date.now(), this.sessionStamp + 1);
+      if (client.options.will) client.options.will.payload = Buffer.from(offlinePayload(this.sessionStamp));
       client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
     }, delayMs);
   }
@@ -340,7 +348,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     const client = this.client;
     if (client) {
       if (graceful && client.connected) {
-        await withTimeout(this.publish('status', JSON.parse(offlinePayload()) as unknown, true), opts.timeoutMs ?? 3000).catch((e: unknown) =>
+        await withTimeout(this.publish('status', JSON.parse(offlinePayload(Math.max(Date.now(), this.sessionStamp + 1))) as unknown, true), opts.timeoutMs ?? 3000).catch((e: unknown) =>
           this.log.warn('could not publish offline status', { error: errorMessage(e) }),
         );
         await withTimeout(client.endAsync(), opts.timeoutMs ?? 3000).catch(() => client.end(true));

@@ -142,7 +142,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     const sweep = setInterval(() => {
       for (const id of devices.staleOnline(now() - opts.presenceTimeoutMs)) {
-        if (devices.setStatus(id, 'offline', now(), 'missed-heartbeats', now())) log.info('device presence', { deviceId: id, state: 'offline', reason: 'missed-heartbeats' });
+        if (devices.setStatus(id, 'offline', 'keep', 'missed-heartbeats', now())) log.info('device presence', { deviceId: id, state: 'offline', reason: 'missed-heartbeats' });
       }
     }, opts.presenceSweepMs ?? Math.max(250, Math.min(5000, opts.presenceTimeoutMs / 4)));
     sweep.unref();

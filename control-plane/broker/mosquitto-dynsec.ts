@@ -99,9 +99,12 @@ export class MosquittoDynsec implements BrokerAccess {
     if (!(await hasRole())) throw new Error(`could not give ${this.opts.username} the ${CONTROL_PLANE_ROLE} role`);
   }
 
+  /**
+   * Creates a role, keeping one that exists: deleting a role that a connected client holds makes
+   * Mosquitto disconnect that client (our own, for the control-plane role).
+   */
   private async ensureRole(rolename: string, acls: Acl[]): Promise<void> {
-    await this.run({ command: 'deleteRole', rolename }, ['not found']);
-    await this.run({ command: 'createRole', rolename, acls });
+    await this.run({ command: 'createRole', rolename, acls }, ['already exists']);
   }
 
   /** Sends one command and waits for its answer; errors containing one of `tolerate` count as success. */

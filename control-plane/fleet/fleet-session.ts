@@ -162,7 +162,7 @@ export class FleetSession {
           { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel },
           now,
         );
-        this.o.devices.setStatus(deviceId, 'online', Math.max(p.value.ts, dev.statusTs), 'birth', now);
+        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', 'keep', 'birth', now);
         this.accept(channel);
         this.o.log.info('device registered', { deviceId, profileId: decision.profileId, profileReason: decision.reason, agentVersion: p.value.agentVersion, seq: p.value.seq });
         this.o.onBirth?.(deviceId);
@@ -181,7 +181,7 @@ export class FleetSession {
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
         if (this.duplicate(p.value.msgId)) return;
         this.o.devices.recordHeartbeat(deviceId, p.value, now);
-        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', Math.max(p.value.ts, dev.statusTs), 'heartbeat', now);
+        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', 'keep', 'heartbeat', now);
         this.accept(channel);
         return;
       }
@@ -218,6 +218,13 @@ export class FleetSession {
     if (this.duplicate(req.msgId)) return;
     const parts = splitEnrollmentToken(req.token);
     const now = this.now();
+    const enrolledHash = this.o.devices.credentialHash(req.deviceId);
+    if (enrolledHash && (await verifySecret(req.password, enrolledHash))) {
+      // a retry whose first answer was lost: same device, same password; answer again, use nothing up
+      this.accept('enroll');
+      await answer({ v: PROTOCOL_VERSION, ok: true, deviceId: req.deviceId, signingPublicKey: this.o.signingPublicKey });
+      return;
+    }
     const token = parts ? this.o.tokens.get(parts.tokenId) : null;
     if (!parts || !token || !(await verifySecret(parts.secret, token.secretHash))) return refuse('bad-token', 'enrollment token not recognised');
     const unusable = tokenUnusableReason(token, now);
@@ -232,11 +239,14 @@ export class FleetSession {
     if (!this.o.tokens.consume(token.id, now)) return refuse('bad-token', 'enrollment token used up');
     this.o.devices.createEnrolled(req.deviceId, hashSecret(req.password), token.id, now);
     await this.o.broker.grantDevice(req.deviceId, req.password);
-    const after = this.o.tokens.get(token.id);
-    if (after && tokenUnusableReason(after, now)) await this.o.broker.revokeEnrollmentToken(token.id).catch(() => {});
     this.accept('enroll');
     this.o.log.info('device enrolled', { deviceId: req.deviceId, tokenId: token.id, agentVersion: req.agentVersion });
     await answer({ v: PROTOCOL_VERSION, ok: true, deviceId: req.deviceId, signingPublicKey: this.o.signingPublicKey });
+    const after = this.o.tokens.get(token.id);
+    if (after && tokenUnusableReason(after, now)) {
+      // removing the broker login disconnects whoever uses it: give the answer time to arrive first
+      setTimeout(() => void this.o.broker.revokeEnrollmentToken(token.id).catch(() => {}), 2000).unref();
+    }
   }
 }
 

@@ -53,6 +53,9 @@ test('store: presence ignores a status older than the one recorded (late will af
   assert.equal(s.get('d1')?.status, 'online');
   assert.ok(s.setStatus('d1', 'offline', 400, 'will', 400));
   assert.deepEqual(s.statusHistory('d1').map((h) => h.status), ['offline', 'online']);
+  assert.ok(s.setStatus('d1', 'online', 'keep', 'heartbeat', 500), 'keep changes state without moving the stamp');
+  assert.equal(s.get('d1')?.statusTs, 400);
+  assert.ok(s.setStatus('d1', 'offline', 400, 'will of the same connection', 600), 'a will with the stamp of its own online applies');
 });
 
 test('store: revoking removes the credential, keeps the row, and blocks presence changes', () => {

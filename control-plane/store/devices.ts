@@ -120,23 +120,26 @@ export class DeviceStore {
   }
 
   /**
-   * Applies a presence change unless an equal or newer one is already recorded (a will from an old
-   * connection can arrive after the new connection's `online`). Returns whether it changed anything.
+   * Applies a presence change unless a newer one is already recorded. Agents stamp a connection's
+   * `online` and its will with the same time, so a will from an old connection that arrives after
+   * the new connection's `online` is ignored. `keep` (birth, heartbeat, missed heartbeats) changes
+   * the state without moving the stamp: device clocks and ours are never compared.
    */
-  setStatus(id: string, status: DeviceStatus, statusTs: number, reason: string, now: number): boolean {
+  setStatus(id: string, status: DeviceStatus, statusTs: number | 'keep', reason: string, now: number): boolean {
     return this.db.transaction(() => {
       const cur = this.db.prepare('SELECT status, status_ts, revoked_at FROM devices WHERE id = ?').get(id) as
         | { status: DeviceStatus; status_ts: number; revoked_at: number | null }
         | undefined;
       if (!cur || (cur.revoked_at !== null && status !== 'revoked')) return false;
-      if (statusTs < cur.status_ts) return false;
+      const ts = statusTs === 'keep' ? cur.status_ts : statusTs;
+      if (ts < cur.status_ts) return false;
       if (cur.status === status) {
-        this.db.prepare('UPDATE devices SET status_ts = ? WHERE id = ?').run(statusTs, id);
+        this.db.prepare('UPDATE devices SET status_ts = ? WHERE id = ?').run(ts, id);
         return false;
       }
       this.db
         .prepare(`UPDATE devices SET status = ?, status_ts = ?, last_seen = CASE WHEN ? = 'online' THEN ? ELSE last_seen END WHERE id = ?`)
-        .run(status, statusTs, status, now, id);
+        .run(status, ts, status, now, id);
       this.db.prepare('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, status, reason, now);
       return true;
     })();
