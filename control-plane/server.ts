@@ -12,7 +12,7 @@ import { createHttpApp } from './http/app.ts';
 import type { RouteTable } from './http/route-table.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { openDatabase } from './store/db.ts';
+import { migrateRoom, openDatabase } from './store/db.ts';
 import { DeviceStore } from './store/devices.ts';
 import { randomToken } from './store/secrets.ts';
 import { SettingsStore, TokenStore } from './store/tokens.ts';
@@ -42,6 +42,8 @@ export type ControlPlaneOptions = {
 };
 
 export type ControlPlaneExtension = {
+  /** The room's own schema migrations, applied at start (see migrateRoom). */
+  migrations?: { room: string; list: readonly string[] };
   routes?: (table: RouteTable, ctx: ControlPlaneContext) => void;
   hooks?: (ctx: ControlPlaneContext) => Pick<FleetSessionOptions, 'onReport' | 'onXferRequest' | 'onBirth'>;
   start?: (ctx: ControlPlaneContext) => Promise<void> | void;
@@ -65,6 +67,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const profiles = loaded.profiles;
 
   const db = openDatabase(opts.dbPath ?? join(opts.dataDir, 'edgefleet.db'));
+  for (const e of opts.extensions ?? []) if (e.migrations) migrateRoom(db, e.migrations.room, e.migrations.list);
   const devices = new DeviceStore(db);
   const tokens = new TokenStore(db);
   const settings = new SettingsStore(db);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MIGRATIONS } from './migrations.ts';
-import { migrate, openDatabase, schemaVersion } from './db.ts';
+import { migrate, migrateRoom, openDatabase, schemaVersion } from './db.ts';
 import { DeviceStore } from './devices.ts';
 import { TokenStore, tokenUnusableReason } from './tokens.ts';
 import { hashSecret, verifySecret } from './secrets.ts';
@@ -88,4 +88,14 @@ test('secrets: scrypt hashes verify only the right secret', async () => {
   assert.ok(await verifySecret('correct horse', h));
   assert.ok(!(await verifySecret('wrong horse', h)));
   assert.ok(!(await verifySecret('x', 'not-a-hash')));
+});
+
+test('store: rooms migrate independently and a room from a newer build is refused', () => {
+  const db = openDatabase(':memory:');
+  migrateRoom(db, 'registry', ['CREATE TABLE models (id TEXT)']);
+  migrateRoom(db, 'rollouts', ['CREATE TABLE rollouts (id TEXT)', 'ALTER TABLE rollouts ADD COLUMN state TEXT']);
+  migrateRoom(db, 'registry', ['CREATE TABLE models (id TEXT)']);
+  const versions = db.prepare('SELECT room, version FROM schema_migrations ORDER BY room').all();
+  assert.deepEqual(versions, [{ room: 'registry', version: 1 }, { room: 'rollouts', version: 2 }]);
+  assert.throws(() => migrateRoom(db, 'rollouts', ['CREATE TABLE rollouts (id TEXT)']), /newer than this build/);
 });

@@ -21,6 +21,26 @@ export function schemaVersion(db: Db): number {
   return db.pragma('user_version', { simple: true }) as number;
 }
 
+/**
+ * Migrations of one room (training, registry, rollouts...), versioned independently of the core
+ * schema so rooms can evolve on their own. Same rules: append, never edit a released one.
+ */
+export function migrateRoom(db: Db, room: string, migrations: readonly string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (room TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_migrations WHERE room = ?').get(room) as { version: number } | undefined;
+  const current = row?.version ?? 0;
+  if (current > migrations.length) {
+    throw new Error(`database schema of "${room}" is at version ${current}, newer than this build knows (${migrations.length}); refusing to touch it`);
+  }
+  for (let v = current; v < migrations.length; v++) {
+    const sql = migrations[v]!;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (room, version) VALUES (?, ?) ON CONFLICT(room) DO UPDATE SET version = excluded.version').run(room, v + 1);
+    })();
+  }
+}
+
 export function migrate(db: Db, migrations: readonly string[]): void {
   const current = schemaVersion(db);
   if (current > migrations.length) {
