@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Debian/Ubuntu packages EdgeFleet needs: PyTorch + ONNX for the trainer, the built-in dataset,
+# Mosquitto (the real broker the tests run against) and Chromium (dashboard tests).
+# Installs only what is missing; needs root or sudo.
+set -euo pipefail
+want_python=(python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist)
+want_broker=(mosquitto mosquitto-clients)
+want_browser=(chromium)
+case "${1:-all}" in
+  runtime) want=("${want_python[@]}" "${want_broker[@]}") ;;
+  all) want=("${want_python[@]}" "${want_broker[@]}" "${want_browser[@]}") ;;
+  *) echo "usage: $0 [runtime|all]" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "installing system packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# the packaged broker service is not needed: EdgeFleet and its tests start their own
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+echo "system packages: installed"
