@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 
 /**
  * Chunk transfer, without I/O: the binary frame on `devices/{id}/xfer/data` and the bitmap of received chunks
@@ -138,3 +139,32 @@ export class ChunkBitmap {
     return out;
   }
 }
+
+/** A model and its companions on the control plane's disk, as the registry or an operator hands them to `deliver`. */
+export const DeliverySourceSchema = z
+  .object({
+    modelId: z.string().min(1).max(128),
+    version: z.number().int().min(1),
+    profileId: z.string().min(1).max(64),
+    recipeId: z.string().min(1).max(64),
+    kind: z.enum(['int8', 'fp32']),
+    modelPath: z.string().min(1),
+    centralAccuracy: z.number().min(0).max(1).nullable(),
+    companions: z.array(z.object({ role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']), path: z.string().min(1) }).strict()).default([]),
+  })
+  .strict();
+export type DeliverySource = z.input<typeof DeliverySourceSchema>;
+
+/** `POST /deliveries`: push one source to one device (path-based for now: the paths are on the control plane's disk). */
+export const DeliveryRequestSchema = z
+  .object({
+    deviceId: z.string().min(1).max(64),
+    source: DeliverySourceSchema,
+    rolloutId: z.string().max(64).nullable().default(null),
+    chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024).optional(),
+    ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).optional(),
+    /** Overrides of the device profile's benchmark settings (e.g. shorter runs on a test bench). */
+    benchmark: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  })
+  .strict();
+export type DeliveryRequest = z.infer<typeof DeliveryRequestSchema>;

@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { ModelManifestSchema, PROTOCOL_VERSION, formatZodError, newMsgId, type BenchmarkResult, type InstallState, type ModelManifest, type ModelRef, type Report } from '../../shared/messages.ts';
+import { BenchmarkSettingsSchema } from '../../shared/profile.ts';
+import { signManifest } from '../../shared/signing.ts';
+import { DeliverySourceSchema, type DeliverySource } from '../../shared/transfer.ts';
+import type { ControlPlaneContext } from '../context.ts';
+import { DeliveryStore } from './delivery-store.ts';
+import { TransferServer, type FrameFilter, type RegisteredTransfer } from './transfer-server.ts';
+
+export type DeliverOptions = {
+  rolloutId?: string | null;
+  /** Default 256 KiB. */
+  chunkSize?: number;
+  /** How long the signed manifest stays valid; default 24 h. */
+  ttlMs?: number;
+  /** Merged over the device profile's benchmark settings, then validated. */
+  benchmark?: Record<string, unknown>;
+};
+
+export type Delivery = { deliveryId: string; manifest: ModelManifest };
+
+export type InstallStateEvent = { deviceId: string; model: ModelRef; state: InstallState; reason: string | null; rolloutId: string | null; progress: number | null };
+export type BenchmarkEvent = { deviceId: string; model: ModelRef; rolloutId: string | null; result: BenchmarkResult; baseline: BenchmarkResult | null; speedup: number | null };
+
+export type DeliveryEvents = { 'install-state': [InstallStateEvent]; benchmark: [BenchmarkEvent] };
+
+/** An error the caller caused (unknown device, bad source file); `code` maps to an HTTP status in routes.ts. */
+export class DeliveryError extends Error {
+  override readonly name = 'DeliveryError';
+  constructor(
+    readonly code: 'unknown-device' | 'bad-source' | 'no-profile' | 'bad-settings',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Model delivery: registers files as transfers, signs and sends `deploy` manifests, serves chunks, and turns
+ * the devices' reports into install history and benchmark rows. Rollouts subscribe to `onInstallState` / `onBenchmark`.
+ */
+export class DeliveryService {
+  readonly events = new EventEmitter<DeliveryEvents>();
+  private bound: { ctx: ControlPlaneContext; store: DeliveryStore; server: TransferServer } | null = null;
+
+  constructor(private readonly opts: { frameFilter?: FrameFilter | undefined; maxChunksInFlight?: number } = {}) {}
+
+  /** Called by the extension each time a control plane starts (a restart brings a new context). */
+  bind(ctx: ControlPlaneContext): void {
+    if (this.bound?.ctx === ctx) return;
+    const store = new DeliveryStore(ctx.db);
+    const server = new TransferServer({
+      store,
+      publish: (topic, payload) => ctx.fleet.publish(topic, payload, 1),
+      metrics: ctx.metrics,
+      log: ctx.log.child({ room: 'delivery' }),
+      now: ctx.now,
+      frameFilter: this.opts.frameFilter,
+      ...(this.opts.maxChunksInFlight ? { maxChunksInFlight: this.opts.maxChunksInFlight } : {}),
+    });
+    this.bound = { ctx, store, server };
+  }
+
+  unbind(): void {
+    this.bound = null;
+  }
+
+  private get b(): NonNullable<DeliveryService['bound']> {
+    if (!this.bound) throw new Error('delivery service used before the control plane started');
+    return this.bound;
+  }
+
+  get store(): DeliveryStore {
+    return this.b.store;
+  }
+
+  get transfers(): TransferServer {
+    return this.b.server;
+  }
+
+  registerTransfer(filePath: string, chunkSize?: number): Promise<RegisteredTransfer> {
+    return this.b.server.register(filePath, chunkSize);
+  }
+
+  onInstallState(cb: (deviceId: string, model: ModelRef, state: InstallState, reason: string | null, rolloutId: string | null) => void): () => void {
+    const l = (e: InstallStateEvent): void => cb(e.deviceId, e.model, e.state, e.reason, e.rolloutId);
+    this.events.on('install-state', l);
+    return () => this.events.off('install-state', l);
+  }
+
+  onBenchmark(cb: (e: BenchmarkEvent) => void): () => void {
+    this.events.on('benchmark', cb);
+    return () => this.events.off('benchmark', cb);
+  }
+
+  /** Registers the files, offers them to the device, signs the manifest and publishes `deploy`. */
+  async deliver(deviceId: string, source: DeliverySource, opts: DeliverOptions = {}): Promise<Delivery> {
+    const { ctx, store, server } = this.b;
+    const parsed = DeliverySourceSchema.safeParse(source);
+    if (!parsed.success) throw new DeliveryError('bad-source', `bad delivery source: ${formatZodError(parsed.error)}`);
+    const src = parsed.data;
+    const device = ctx.devices.get(deviceId);
+    if (!device || device.revokedAt !== null) throw new DeliveryError('unknown-device', `device "${deviceId}" is not enrolled`);
+    const profile = ctx.profiles.find((p) => p.id === device.profileId) ?? ctx.profiles.find((p) => p.id === src.profileId);
+    if (!profile) throw new DeliveryError('no-profile', `device "${deviceId}" has no profile yet and "${src.profileId}" is not a known profile; wait for its birth`);
+    const settings = BenchmarkSettingsSchema.safeParse({ ...profile.benchmark, ...opts.benchmark });
+    if (!settings.success) throw new DeliveryError('bad-settings', `benchmark settings: ${formatZodError(settings.error)}`);
+
+    const register = async (path: string, what: string): Promise<RegisteredTransfer> => {
+      try {
+        return await server.register(path, opts.chunkSize);
+      } catch (e) {
+        throw new DeliveryError('bad-source', `${what}: ${(e as Error).message}`);
+      }
+    };
+    const model = await register(src.modelPath, 'modelPath');
+    const companions = [];
+    for (const c of src.companions) {
+      const t = await register(c.path, `companion ${c.role}`);
+      companions.push({ role: c.role, transferId: t.transferId, sizeBytes: t.sizeBytes, sha256: t.sha256, chunkSha256: t.chunkSha256 });
+    }
+    const now = ctx.now();
+    const unsigned = {
+      modelId: src.modelId,
+      version: src.version,
+      profileId: profile.id,
+      recipeId: src.recipeId,
+      kind: src.kind,
+      sizeBytes: model.sizeBytes,
+      chunkSize: model.chunkSize,
+      sha256: model.sha256,
+      chunkSha256: model.chunkSha256,
+      companions,
+      transferId: model.transferId,
+      benchmark: settings.data,
+      runtime: profile.runtime.engine,
+      centralAccuracy: src.centralAccuracy,
+      expiresAt: now + (opts.ttlMs ?? DAY_MS),
+    };
+    const manifest = ModelManifestSchema.parse(signManifest(unsigned, ctx.signingKeys.privateKeyPem));
+    const deliveryId = `dlv-${randomUUID()}`;
+    const rolloutId = opts.rolloutId ?? null;
+    for (const t of [model.transferId, ...companions.map((c) => c.transferId)]) store.offer(deviceId, t, deliveryId, now);
+    store.createInstall({ deviceId, modelId: src.modelId, version: src.version, deliveryId, rolloutId, transferId: model.transferId, createdAt: now }, manifest);
+    await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'deploy', rolloutId, manifest });
+    ctx.log.info('model deploy sent', { deviceId, rolloutId, deliveryId, transferId: model.transferId, modelId: src.modelId, version: src.version, sizeBytes: model.sizeBytes, companions: companions.length });
+    return { deliveryId, manifest };
+  }
+
+  /** Publishes `rollback` (to a named version, or the device's previous one). */
+  async rollback(deviceId: string, to: ModelRef | null, rolloutId: string | null = null): Promise<void> {
+    const { ctx } = this.b;
+    if (!ctx.devices.get(deviceId)) throw new DeliveryError('unknown-device', `device "${deviceId}" is not enrolled`);
+    await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: ctx.now(), cmd: 'rollback', rolloutId, to });
+    ctx.log.info('rollback sent', { deviceId, rolloutId, to });
+  }
+
+  /** The `onReport` hook: install states and benchmark results into SQLite, then to subscribers. */
+  ingestReport(deviceId: string, r: Report): void {
+    const { ctx, store } = this.b;
+    const at = ctx.now();
+    if (r.kind === 'install-state') {
+      const { changed } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at });
+      if (!changed && r.state === 'downloading') return;
+      const log = r.state === 'failed' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log);
+      log('install state', { deviceId, rolloutId: r.rolloutId, modelId: r.model.modelId, version: r.model.version, state: r.state, reason: r.reason, progress: r.progress });
+      this.emitSafely('install-state', { deviceId, model: r.model, state: r.state, reason: r.reason, rolloutId: r.rolloutId, progress: r.progress });
+      return;
+    }
+    const speedup = r.baseline && r.result.latencyMs.p50 > 0 ? r.baseline.latencyMs.p50 / r.result.latencyMs.p50 : null;
+    store.addBenchmark({ deviceId, modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, result: r.result, baseline: r.baseline, speedup, at });
+    ctx.log.info('benchmark reported', {
+      deviceId,
+      rolloutId: r.rolloutId,
+      modelId: r.model.modelId,
+      version: r.model.version,
+      p50Ms: r.result.latencyMs.p50,
+      baselineP50Ms: r.baseline?.latencyMs.p50 ?? null,
+      speedup,
+      accuracy: r.result.accuracy,
+    });
+    this.emitSafely('benchmark', { deviceId, model: r.model, rolloutId: r.rolloutId, result: r.result, baseline: r.baseline, speedup });
+  }
+
+  /** A subscriber that throws must not take the MQTT handler down with it. */
+  private emitSafely<K extends keyof DeliveryEvents>(event: K, ...args: DeliveryEvents[K]): void {
+    for (const l of this.events.listeners(event)) {
+      try {
+        (l as (...a: DeliveryEvents[K]) => void)(...args);
+      } catch (e) {
+        this.bound?.ctx.log.error('delivery event subscriber failed', { event, error: String(e) });
+      }
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import type { BenchmarkResult, InstallState, ModelManifest } from '../../shared/messages.ts';
+import type { Db } from '../store/db.ts';
+
+export type TransferRow = {
+  id: string;
+  path: string;
+  sizeBytes: number;
+  mtimeMs: number;
+  chunkSize: number;
+  sha256: string;
+  chunkSha256: string[];
+  createdAt: number;
+};
+
+/** What the control plane knows of one model version on one device; `sent` is the control plane's own state before the agent answers. */
+export type InstallRow = {
+  deviceId: string;
+  modelId: string;
+  version: number;
+  deliveryId: string;
+  rolloutId: string | null;
+  transferId: string;
+  state: InstallState | 'sent';
+  progress: number | null;
+  reason: string | null;
+  createdAt: number;
+  updatedAt: number;
+};
+
+export type InstallEvent = { modelId: string; version: number; rolloutId: string | null; state: string; progress: number | null; reason: string | null; at: number };
+
+export type BenchmarkRow = {
+  id: number;
+  deviceId: string;
+  modelId: string;
+  version: number;
+  rolloutId: string | null;
+  result: BenchmarkResult;
+  baseline: BenchmarkResult | null;
+  /** Baseline p50 / model p50: above 1 the model is faster than its fp32 baseline. */
+  speedup: number | null;
+  at: number;
+};
+
+type TransferDbRow = { id: string; path: string; size_bytes: number; mtime_ms: number; chunk_size: number; sha256: string; chunk_sha256_json: string; created_at: number };
+
+const toTransfer = (r: TransferDbRow): TransferRow => ({
+  id: r.id,
+  path: r.path,
+  sizeBytes: r.size_bytes,
+  mtimeMs: r.mtime_ms,
+  chunkSize: r.chunk_size,
+  sha256: r.sha256,
+  chunkSha256: JSON.parse(r.chunk_sha256_json) as string[],
+  createdAt: r.created_at,
+});
+
+/** SQLite adapter of the delivery room: transfers, offers, installs with their history, benchmark reports. */
+export class DeliveryStore {
+  constructor(private readonly db: Db) {}
+
+  transfer(id: string): TransferRow | null {
+    const r = this.db.prepare('SELECT * FROM delivery_transfers WHERE id = ?').get(id) as TransferDbRow | undefined;
+    return r ? toTransfer(r) : null;
+  }
+
+  transferByContent(sha256: string, chunkSize: number): TransferRow | null {
+    const r = this.db.prepare('SELECT * FROM delivery_transfers WHERE sha256 = ? AND chunk_size = ?').get(sha256, chunkSize) as TransferDbRow | undefined;
+    return r ? toTransfer(r) : null;
+  }
+
+  /** A transfer registered from this very file (same size and mtime), so it need not be hashed again. */
+  transferByFile(path: string, sizeBytes: number, mtimeMs: number, chunkSize: number): TransferRow | null {
+    const r = this.db
+      .prepare('SELECT * FROM delivery_transfers WHERE path = ? AND size_bytes = ? AND mtime_ms = ? AND chunk_size = ?')
+      .get(path, sizeBytes, mtimeMs, chunkSize) as TransferDbRow | undefined;
+    return r ? toTransfer(r) : null;
+  }
+
+  /** Inserts, or points an existing transfer of the same content at the file it was registered from now. */
+  upsertTransfer(t: TransferRow): TransferRow {
+    this.db
+      .prepare(
+        `INSERT INTO delivery_transfers (id, path, size_bytes, mtime_ms, chunk_size, sha256, chunk_sha256_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET path = excluded.path, mtime_ms = excluded.mtime_ms`,
+      )
+      .run(t.id, t.path, t.sizeBytes, t.mtimeMs, t.chunkSize, t.sha256, JSON.stringify(t.chunkSha256), t.createdAt);
+    return this.transfer(t.id)!;
+  }
+
+  offer(deviceId: string, transferId: string, deliveryId: string, now: number): void {
+    this.db
+      .prepare('INSERT INTO delivery_offers (device_id, transfer_id, delivery_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET delivery_id = excluded.delivery_id, created_at = excluded.created_at')
+      .run(deviceId, transferId, deliveryId, now);
+  }
+
+  isOffered(deviceId: string, transferId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM delivery_offers WHERE device_id = ? AND transfer_id = ?').get(deviceId, transferId) !== undefined;
+  }
+
+  createInstall(i: Omit<InstallRow, 'progress' | 'reason' | 'updatedAt' | 'state'>, manifest: ModelManifest): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO delivery_installs (device_id, model_id, version, delivery_id, rollout_id, transfer_id, state, progress, reason, manifest_json, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'sent', NULL, NULL, ?, ?, ?)
+           ON CONFLICT (device_id, model_id, version) DO UPDATE SET delivery_id = excluded.delivery_id, rollout_id = excluded.rollout_id, transfer_id = excluded.transfer_id,
+             state = 'sent', progress = NULL, reason = NULL, manifest_json = excluded.manifest_json, updated_at = excluded.updated_at`,
+        )
+        .run(i.deviceId, i.modelId, i.version, i.deliveryId, i.rolloutId, i.transferId, JSON.stringify(manifest), i.createdAt, i.createdAt);
+      this.addEvent(i.deviceId, { modelId: i.modelId, version: i.version, rolloutId: i.rolloutId, state: 'sent', progress: null, reason: null, at: i.createdAt });
+    })();
+  }
+
+  /** Records a state the agent reported. Progress-only updates of `downloading` update the row but add no history line unless the state changed. */
+  recordState(deviceId: string, e: InstallEvent): { changed: boolean } {
+    return this.db.transaction(() => {
+      const cur = this.db.prepare('SELECT state FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, e.modelId, e.version) as { state: string } | undefined;
+      if (cur) {
+        this.db
+          .prepare('UPDATE delivery_installs SET state = ?, progress = ?, reason = ?, updated_at = ?, rollout_id = COALESCE(?, rollout_id) WHERE device_id = ? AND model_id = ? AND version = ?')
+          .run(e.state, e.progress, e.reason, e.at, e.rolloutId, deviceId, e.modelId, e.version);
+      }
+      const changed = !cur || cur.state !== e.state;
+      if (changed || e.state !== 'downloading') this.addEvent(deviceId, e);
+      return { changed };
+    })();
+  }
+
+  private addEvent(deviceId: string, e: InstallEvent): void {
+    this.db
+      .prepare('INSERT INTO delivery_install_events (device_id, model_id, version, rollout_id, state, progress, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(deviceId, e.modelId, e.version, e.rolloutId, e.state, e.progress, e.reason, e.at);
+  }
+
+  installs(deviceId: string): InstallRow[] {
+    const rows = this.db.prepare('SELECT * FROM delivery_installs WHERE device_id = ? ORDER BY created_at DESC, version DESC').all(deviceId) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      deviceId: r.device_id as string,
+      modelId: r.model_id as string,
+      version: r.version as number,
+      deliveryId: r.delivery_id as string,
+      rolloutId: r.rollout_id as string | null,
+      transferId: r.transfer_id as string,
+      state: r.state as InstallRow['state'],
+      progress: r.progress as number | null,
+      reason: r.reason as string | null,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }));
+  }
+
+  install(deviceId: string, modelId: string, version: number): InstallRow | null {
+    return this.installs(deviceId).find((i) => i.modelId === modelId && i.version === version) ?? null;
+  }
+
+  events(deviceId: string, limit = 200): InstallEvent[] {
+    const rows = this.db
+      .prepare('SELECT model_id, version, rollout_id, state, progress, reason, at FROM delivery_install_events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
+      .all(deviceId, limit) as { model_id: string; version: number; rollout_id: string | null; state: string; progress: number | null; reason: string | null; at: number }[];
+    return rows.map((r) => ({ modelId: r.model_id, version: r.version, rolloutId: r.rollout_id, state: r.state, progress: r.progress, reason: r.reason, at: r.at }));
+  }
+
+  addBenchmark(b: Omit<BenchmarkRow, 'id'>): number {
+    const r = this.db
+      .prepare('INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(b.deviceId, b.modelId, b.version, b.rolloutId, JSON.stringify(b.result), b.baseline ? JSON.stringify(b.baseline) : null, b.speedup, b.at);
+    return Number(r.lastInsertRowid);
+  }
+
+  benchmarks(deviceId: string, limit = 100): BenchmarkRow[] {
+    const rows = this.db.prepare('SELECT * FROM delivery_benchmarks WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number,
+      deviceId: r.device_id as string,
+      modelId: r.model_id as string,
+      version: r.version as number,
+      rolloutId: r.rollout_id as string | null,
+      result: JSON.parse(r.result_json as string) as BenchmarkResult,
+      baseline: r.baseline_json ? (JSON.parse(r.baseline_json as string) as BenchmarkResult) : null,
+      speedup: r.speedup as number | null,
+      at: r.at as number,
+    }));
+  }
+}

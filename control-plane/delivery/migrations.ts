@@ -1,0 +1,65 @@
+/** Schema of the `delivery` room (see store/db.ts migrateRoom): append, never edit a released entry. */
+export const DELIVERY_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE delivery_transfers (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    mtime_ms REAL NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunk_sha256_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (sha256, chunk_size)
+  );
+  CREATE INDEX delivery_transfers_path ON delivery_transfers (path);
+  -- which device may pull which transfer (the model and its companions, from a deploy)
+  CREATE TABLE delivery_offers (
+    device_id TEXT NOT NULL,
+    transfer_id TEXT NOT NULL REFERENCES delivery_transfers (id),
+    delivery_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, transfer_id)
+  );
+  -- one row per device and model version: the latest state; history in delivery_install_events
+  CREATE TABLE delivery_installs (
+    device_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    delivery_id TEXT NOT NULL,
+    rollout_id TEXT,
+    transfer_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress REAL,
+    reason TEXT,
+    manifest_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, model_id, version)
+  );
+  CREATE TABLE delivery_install_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    rollout_id TEXT,
+    state TEXT NOT NULL,
+    progress REAL,
+    reason TEXT,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX delivery_install_events_device ON delivery_install_events (device_id, id);
+  CREATE TABLE delivery_benchmarks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    rollout_id TEXT,
+    result_json TEXT NOT NULL,
+    baseline_json TEXT,
+    speedup REAL,
+    at INTEGER NOT NULL
+  );
+  CREATE INDEX delivery_benchmarks_device ON delivery_benchmarks (device_id, id);
+  `,
+];

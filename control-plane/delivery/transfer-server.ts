@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { XferRequest } from '../../shared/messages.ts';
+import { deviceTopic } from '../../shared/topics.ts';
+import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { DeliveryStore, TransferRow } from './delivery-store.ts';
+
+export type RegisteredTransfer = { transferId: string; sizeBytes: number; chunkSize: number; sha256: string; chunkSha256: string[] };
+
+/** Test seam: sees (and may replace) each encoded frame before it is published. */
+export type FrameFilter = (f: { deviceId: string; transferId: string; index: number; frame: Buffer }) => Buffer;
+
+export type ServedStats = { requests: number; chunks: number; bytes: number; refused: number };
+
+export type TransferServerDeps = {
+  store: DeliveryStore;
+  publish: (topic: string, payload: Buffer) => Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+  frameFilter?: FrameFilter | undefined;
+  /** Chunks being read or published at once, across all devices: bounds memory (default 64, i.e. 16 MiB of 256 KiB chunks). */
+  maxChunksInFlight?: number;
+};
+
+const SERVED_CHUNKS = 'edgefleet_delivery_chunks_served_total';
+const SERVED_BYTES = 'edgefleet_delivery_bytes_served_total';
+const REFUSED = 'edgefleet_delivery_requests_refused_total';
+
+/** Transfer ids name their content: the same bytes in the same chunking are one transfer, wherever the file lies. */
+export const transferIdFor = (sha256: string, chunkSize: number): string => `${sha256.slice(0, 32)}-${chunkSize}`;
+
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+}
+
+/** Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to. */
+export class TransferServer {
+  private readonly stats = new Map<string, ServedStats>();
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly maxInFlight: number;
+
+  constructor(private readonly d: TransferServerDeps) {
+    this.maxInFlight = d.maxChunksInFlight ?? 64;
+  }
+
+  /** Idempotent by content and chunk size; a file already registered with the same size and mtime is not hashed again. */
+  async register(filePath: string, chunkSize = DEFAULT_CHUNK_SIZE): Promise<RegisteredTransfer> {
+    if (!Number.isInteger(chunkSize) || chunkSize < 1024 || chunkSize > 8 * 1024 * 1024) throw new TransferError(`chunkSize ${chunkSize} must be 1 KiB..8 MiB`);
+    const path = resolve(filePath);
+    let st;
+    try {
+      st = await stat(path);
+    } catch (e) {
+      throw new TransferError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    if (!st.isFile()) throw new TransferError(`${path}: not a regular file`);
+    if (st.size === 0) throw new TransferError(`${path}: empty file, nothing to transfer`);
+    const known = this.d.store.transferByFile(path, st.size, st.mtimeMs, chunkSize);
+    if (known) return view(known);
+    const { sha256, chunkSha256 } = await hashFile(path, st.size, chunkSize);
+    const row = this.d.store.upsertTransfer({
+      id: transferIdFor(sha256, chunkSize),
+      path,
+      sizeBytes: st.size,
+      mtimeMs: st.mtimeMs,
+      chunkSize,
+      sha256,
+      chunkSha256,
+      createdAt: this.d.now(),
+    });
+    this.d.log.info('transfer registered', { transferId: row.id, path, sizeBytes: row.sizeBytes, chunks: row.chunkSha256.length });
+    return view(row);
+  }
+
+  statsFor(deviceId: string, transferId: string): ServedStats {
+    return { ...(this.stats.get(`${deviceId}\0${transferId}`) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 }) };
+  }
+
+  /** Answers one `xfer/req`: each requested chunk is read, checked against its registered hash and published as one frame. */
+  async handleRequest(deviceId: string, req: XferRequest): Promise<void> {
+    const key = `${deviceId}\0${req.transferId}`;
+    const st = this.stats.get(key) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 };
+    this.stats.set(key, st);
+    const refuse = (reason: string, fields: Record<string, unknown> = {}): void => {
+      st.refused++;
+      this.d.metrics.inc(REFUSED, 'Transfer requests refused, by reason', { reason });
+      this.d.log.warn('transfer request refused', { deviceId, transferId: req.transferId, reason, ...fields });
+    };
+    const t = this.d.store.transfer(req.transferId);
+    if (!t) return refuse('unknown-transfer');
+    if (!this.d.store.isOffered(deviceId, t.id)) return refuse('not-offered');
+    if (req.chunks.length > MAX_WINDOW) return refuse('window-too-large', { chunks: req.chunks.length, max: MAX_WINDOW });
+    const n = t.chunkSha256.length;
+    const bad = req.chunks.find((i) => i >= n);
+    if (bad !== undefined) return refuse('chunk-out-of-range', { chunk: bad, chunks: n });
+    st.requests++;
+    const indexes = [...new Set(req.chunks)];
+    let fh;
+    try {
+      fh = await open(t.path, 'r');
+    } catch (e) {
+      this.d.log.error('transfer source unreadable', { deviceId, transferId: t.id, path: t.path, error: String(e) });
+      return;
+    }
+    const topic = deviceTopic(deviceId, 'xfer/data');
+    try {
+      const outcomes = await Promise.allSettled(
+        indexes.map(async (index) => {
+          await this.acquire();
+          try {
+            const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
+            const buf = Buffer.allocUnsafe(end - start);
+            const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+            const payload = buf.subarray(0, bytesRead);
+            const expected = t.chunkSha256[index]!;
+            if (sha256Of(payload) !== expected) {
+              this.d.log.error('transfer source changed since it was registered; register it again', { deviceId, transferId: t.id, path: t.path, chunk: index });
+              return;
+            }
+            let frame = encodeFrame({ transferId: t.id, index, sha256: expected, payload });
+            if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
+            await this.d.publish(topic, frame);
+            st.chunks++;
+            st.bytes += payload.length;
+            this.d.metrics.inc(SERVED_CHUNKS, 'Transfer chunks published');
+            this.d.metrics.inc(SERVED_BYTES, 'Transfer payload bytes published', {}, payload.length);
+          } finally {
+            this.release();
+          }
+        }),
+      );
+      const failed = outcomes.find((o) => o.status === 'rejected');
+      if (failed) this.d.log.warn('transfer publish failed; the device will ask again', { deviceId, transferId: t.id, error: String(failed.reason) });
+    } finally {
+      await fh.close().catch(() => {});
+    }
+    this.d.log.debug('transfer window served', { deviceId, transferId: t.id, chunks: indexes.length, first: indexes[0] });
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+}
+
+const view = (t: TransferRow): RegisteredTransfer => ({ transferId: t.id, sizeBytes: t.sizeBytes, chunkSize: t.chunkSize, sha256: t.sha256, chunkSha256: t.chunkSha256 });
+
+async function hashFile(path: string, size: number, chunkSize: number): Promise<{ sha256: string; chunkSha256: string[] }> {
+  const whole = createHash('sha256');
+  const chunkSha256: string[] = [];
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(chunkSize);
+    for (let i = 0; i < chunkCount(size, chunkSize); i++) {
+      const { start, end } = chunkRange(i, size, chunkSize);
+      const { bytesRead } = await fh.read(buf, 0, end - start, start);
+      if (bytesRead !== end - start) throw new TransferError(`${path}: file shrank while hashing`);
+      const part = buf.subarray(0, bytesRead);
+      whole.update(part);
+      chunkSha256.push(sha256Of(part));
+    }
+  } finally {
+    await fh.close();
+  }
+  return { sha256: whole.digest('hex'), chunkSha256 };
+}
