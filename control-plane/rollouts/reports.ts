@@ -1,0 +1,131 @@
+import type { BenchmarkResult } from '../../shared/messages.ts';
+import type { Db } from '../store/db.ts';
+import type { RolloutDeviceRow, RolloutRow } from './rollout-store.ts';
+
+export function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** RFC 4180 CSV: quotes where needed, header from the first row's keys. */
+export function toCsv(rows: readonly Record<string, unknown>[]): string {
+  if (rows.length === 0) return '';
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: unknown): string => {
+    const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
+
+export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[]): { summary: Record<string, unknown>; waves: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
+  const waves = r.waveSizes.map((size, wave) => {
+    const ds = devices.filter((d) => d.wave === wave);
+    const count = (s: string) => ds.filter((d) => d.state === s).length;
+    return {
+      wave,
+      planned: size,
+      devices: ds.length,
+      state: wave < r.currentWave ? 'done' : wave === r.currentWave ? (r.state === 'running' ? 'active' : r.state) : 'pending',
+      active: count('active'),
+      failed: count('failed') + count('timed-out'),
+      inFlight: ds.filter((d) => ['sent', 'downloading', 'verifying', 'benchmarking'].includes(d.state)).length,
+      pending: count('pending'),
+      rolledBack: count('rolled-back'),
+      medianP50Ms: median(ds.flatMap((d) => (d.p50Ms === null ? [] : [d.p50Ms]))),
+    };
+  });
+  return {
+    summary: {
+      id: r.id,
+      name: r.name,
+      state: r.state,
+      currentWave: r.currentWave,
+      abortReason: r.abortReason,
+      devices: devices.length,
+      createdAt: r.createdAt,
+      finishedAt: r.finishedAt,
+      models: r.spec.models,
+      gates: r.gates,
+    },
+    waves,
+    devices: devices.map((d) => ({
+      deviceId: d.deviceId,
+      profileId: d.profileId,
+      wave: d.wave,
+      state: d.state,
+      model: `${d.modelId}@${d.modelVersion}`,
+      previousModel: d.previousModel ? `${d.previousModel.modelId}@${d.previousModel.version}` : null,
+      p50Ms: d.p50Ms,
+      accuracy: d.accuracy,
+      speedupVsFp32: d.speedup,
+      reason: d.reason,
+    })),
+  };
+}
+
+type BenchRow = { device_id: string; version: number; profile_id: string | null; result_json: string; baseline_json: string | null; speedup: number | null; at: number };
+
+/**
+ * Per profile, what the devices measured for a model: medians of the devices' own p50/p90, peak
+ * memory, on-device accuracy next to the central int8 accuracy, and the int8-vs-fp32 speed-up each
+ * device measured itself. The newest report per device and version counts.
+ */
+export function modelReport(db: Db, modelId: string, version: number | null, centralAccuracy: (version: number) => number | null): { profiles: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
+  const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delivery_benchmarks'").get();
+  if (!hasTable) return { profiles: [], devices: [] };
+  const rows = db
+    .prepare(
+      `SELECT b.device_id, b.version, d.profile_id, b.result_json, b.baseline_json, b.speedup, b.at FROM delivery_benchmarks b
+       LEFT JOIN devices d ON d.id = b.device_id
+       WHERE b.model_id = ? AND (? IS NULL OR b.version = ?) AND b.id IN (SELECT MAX(id) FROM delivery_benchmarks WHERE model_id = ? GROUP BY device_id, version)
+       ORDER BY b.device_id`,
+    )
+    .all(modelId, version, version, modelId) as BenchRow[];
+  const devices = rows.map((r) => {
+    const res = JSON.parse(r.result_json) as BenchmarkResult;
+    const base = r.baseline_json ? (JSON.parse(r.baseline_json) as BenchmarkResult) : null;
+    return {
+      deviceId: r.device_id,
+      profileId: r.profile_id,
+      version: r.version,
+      runtime: res.runtime,
+      p50Ms: res.latencyMs.p50,
+      p90Ms: res.latencyMs.p90,
+      p99Ms: res.latencyMs.p99,
+      throughputPerSecond: res.throughputPerSecond,
+      peakRssBytes: res.peakRssBytes,
+      accuracy: res.accuracy,
+      agreement: res.agreement,
+      fp32P50Ms: base?.latencyMs.p50 ?? null,
+      fp32Accuracy: base?.accuracy ?? null,
+      speedupVsFp32: r.speedup ?? (base && res.latencyMs.p50 > 0 ? base.latencyMs.p50 / res.latencyMs.p50 : null),
+      integerKernelShare: res.integerKernelShare,
+      reportedAt: r.at,
+    };
+  });
+  const byProfile = new Map<string, typeof devices>();
+  for (const d of devices) byProfile.set(d.profileId ?? 'unknown', [...(byProfile.get(d.profileId ?? 'unknown') ?? []), d]);
+  const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
+  const profiles = [...byProfile].map(([profileId, ds]) => {
+    const versions = [...new Set(ds.map((d) => d.version))];
+    const central = versions.length === 1 ? centralAccuracy(versions[0]!) : null;
+    const acc = median(nums(ds.map((d) => d.accuracy)));
+    return {
+      profileId,
+      devices: ds.length,
+      versions,
+      medianP50Ms: median(ds.map((d) => d.p50Ms)),
+      medianP90Ms: median(ds.map((d) => d.p90Ms)),
+      medianPeakRssBytes: median(ds.map((d) => d.peakRssBytes)),
+      medianAccuracy: acc,
+      centralAccuracy: central,
+      accuracyDeltaVsCentral: acc !== null && central !== null ? acc - central : null,
+      medianSpeedupVsFp32: median(nums(ds.map((d) => d.speedupVsFp32))),
+      medianFp32P50Ms: median(nums(ds.map((d) => d.fp32P50Ms))),
+    };
+  });
+  return { profiles, devices };
+}

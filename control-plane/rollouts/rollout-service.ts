@@ -1,0 +1,283 @@
+import { randomBytes } from 'node:crypto';
+import type { BenchmarkResult, InstallState, ModelRef } from '../../shared/messages.ts';
+import type { RolloutCreate } from '../../shared/rollouts.ts';
+import { ApiError } from '../http/errors.ts';
+import type { Logger } from '../log.ts';
+import type { DeviceStore } from '../store/devices.ts';
+import type { RolloutDeviceRow, RolloutRow, RolloutStore } from './rollout-store.ts';
+import { FINISHED, assignWaves, deviceMeasurementVerdict, planWaves, step, type Action, type DeviceRolloutState } from './state-machine.ts';
+
+/** What rollouts need from the registry and from delivery; wired in control-plane/rollouts/index.ts. */
+export type RolloutPorts = {
+  modelInfo(model: ModelRef): { profileId: string | null; centralAccuracy: number | null } | null;
+  deploy(deviceId: string, model: ModelRef, rolloutId: string): Promise<void>;
+  rollback(deviceId: string, rolloutId: string, to: ModelRef | null): Promise<void>;
+  /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */
+  p50On(deviceId: string, model: ModelRef): number | null;
+};
+
+const INSTALL_TO_ROLLOUT: Partial<Record<InstallState, DeviceRolloutState>> = {
+  queued: 'sent',
+  downloading: 'downloading',
+  verifying: 'verifying',
+  benchmarking: 'benchmarking',
+  failed: 'failed',
+  'rolled-back': 'rolled-back',
+};
+
+/**
+ * Runs rollouts: creates the plan, feeds device reports into the state machine and carries out what
+ * it decides (send, time out, advance, abort, roll back, complete). Every decision is persisted
+ * before it is acted on, so a restart resumes where it stopped.
+ */
+export class RolloutService {
+  constructor(
+    private readonly store: RolloutStore,
+    private readonly devices: DeviceStore,
+    private readonly ports: RolloutPorts,
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  create(spec: RolloutCreate): RolloutRow {
+    const models = spec.models.map((m) => {
+      const info = this.ports.modelInfo(m);
+      if (!info) throw new ApiError(400, 'bad-request', `bad body: models: model ${m.modelId} version ${m.version} is not in the registry`);
+      if (info.profileId !== null && info.profileId !== m.profileId) {
+        throw new ApiError(400, 'bad-request', `bad body: models: ${m.modelId} v${m.version} was built for profile ${info.profileId}, not ${m.profileId}`);
+      }
+      return m;
+    });
+    const targets = this.devices
+      .all()
+      .filter((d) => d.revokedAt === null && models.some((m) => m.profileId === d.profileId) && Object.entries(spec.labels).every(([k, v]) => d.labels[k] === v));
+    const sizes = planWaves(targets.length, spec.waves);
+    const waveOf = assignWaves(
+      targets.map((d) => d.id),
+      sizes,
+    );
+    const id = `ro-${randomBytes(5).toString('hex')}`;
+    const now = this.now();
+    this.store.create(
+      { id, name: spec.name, spec, waveSizes: sizes },
+      targets.map((d) => {
+        const m = models.find((x) => x.profileId === d.profileId)!;
+        return { deviceId: d.id, profileId: d.profileId!, modelId: m.modelId, modelVersion: m.version, previousModel: d.currentModel, wave: waveOf.get(d.id)! };
+      }),
+      now,
+    );
+    this.log.info('rollout created', { rolloutId: id, devices: targets.length, waves: sizes });
+    void this.evaluate(id);
+    return this.store.get(id)!;
+  }
+
+  pause(id: string): RolloutRow {
+    const r = this.mustGet(id);
+    if (r.state !== 'running') throw new ApiError(409, 'conflict', `rollout ${id} is ${r.state}, not running`);
+    this.store.setState(id, 'paused', this.now());
+    this.store.event(id, 'paused', null, null, this.now());
+    return this.store.get(id)!;
+  }
+
+  resume(id: string): RolloutRow {
+    const r = this.mustGet(id);
+    if (r.state !== 'paused') throw new ApiError(409, 'conflict', `rollout ${id} is ${r.state}, not paused`);
+    this.store.setState(id, 'running', this.now());
+    this.store.event(id, 'resumed', null, null, this.now());
+    void this.evaluate(id);
+    return this.store.get(id)!;
+  }
+
+  async abort(id: string, reason = 'aborted by operator'): Promise<RolloutRow> {
+    const r = this.mustGet(id);
+    if (r.state !== 'running' && r.state !== 'paused') throw new ApiError(409, 'conflict', `rollout ${id} is already ${r.state}`);
+    await this.apply(r, [{ kind: 'abort', reason }]);
+    return this.store.get(id)!;
+  }
+
+  /** Manual rollback: every device on the new model goes back to the one it had before. */
+  async rollback(id: string): Promise<RolloutRow> {
+    const r = this.mustGet(id);
+    if (r.state === 'rolled-back') throw new ApiError(409, 'conflict', `rollout ${id} is already rolled back`);
+    const now = this.now();
+    this.store.setState(id, 'rolled-back', now, r.abortReason ?? 'rolled back by operator');
+    this.store.event(id, 'rollback', null, 'by operator', now);
+    for (const d of this.store.devices(id)) if (this.runsNewModel(d)) await this.sendRollback(r, d);
+    return this.store.get(id)!;
+  }
+
+  get(id: string): RolloutRow | null {
+    return this.store.get(id);
+  }
+
+  /** Install states from the agents (via delivery). */
+  async onInstallState(deviceId: string, model: ModelRef, state: InstallState, reason: string | null, rolloutId: string | null): Promise<void> {
+    const d = this.match(deviceId, model, rolloutId);
+    if (!d) return;
+    const now = this.now();
+    if (state === 'active') {
+      // active counts once the device's own measurements are in too
+      this.store.updateDevice(d.rolloutId, deviceId, { installed: true, ...(d.row.measured && d.row.state !== 'failed' ? { state: 'active' as const } : {}) }, now);
+    } else {
+      const next = INSTALL_TO_ROLLOUT[state];
+      if (!next || FINISHED.has(d.row.state)) {
+        if (next === 'rolled-back') this.store.updateDevice(d.rolloutId, deviceId, { state: 'rolled-back' }, now);
+        else return;
+      } else {
+        this.store.updateDevice(d.rolloutId, deviceId, { state: next, ...(next === 'failed' ? { reason: reason ?? 'install failed' } : {}) }, now);
+      }
+    }
+    this.store.event(d.rolloutId, `device-${state}`, deviceId, reason, now);
+    await this.evaluate(d.rolloutId);
+  }
+
+  async onBenchmark(deviceId: string, model: ModelRef, result: BenchmarkResult, baseline: BenchmarkResult | null, rolloutId: string | null): Promise<void> {
+    const d = this.match(deviceId, model, rolloutId);
+    if (!d) return;
+    const r = this.store.get(d.rolloutId)!;
+    const now = this.now();
+    const previousP50 = d.row.previousModel ? this.ports.p50On(deviceId, d.row.previousModel) : null;
+    const central = this.ports.modelInfo(model)?.centralAccuracy ?? null;
+    const verdict = deviceMeasurementVerdict({ p50Ms: result.latencyMs.p50, accuracy: result.accuracy, previousP50Ms: previousP50, centralAccuracy: central }, r.gates);
+    const speedup = baseline && result.latencyMs.p50 > 0 ? baseline.latencyMs.p50 / result.latencyMs.p50 : null;
+    const measured = { measured: true, p50Ms: result.latencyMs.p50, accuracy: result.accuracy, speedup };
+    if (verdict) {
+      this.store.updateDevice(d.rolloutId, deviceId, { ...measured, state: 'failed', reason: verdict }, now);
+      this.store.event(d.rolloutId, 'device-gate', deviceId, verdict, now);
+      // the device runs a model that failed its gate: take it back now, whatever the rollout does next
+      await this.sendRollback(r, { ...d.row, state: 'failed' });
+    } else {
+      this.store.updateDevice(d.rolloutId, deviceId, { ...measured, ...(d.row.installed && !FINISHED.has(d.row.state) ? { state: 'active' as const } : {}) }, now);
+      this.store.event(d.rolloutId, 'device-measured', deviceId, `p50 ${result.latencyMs.p50.toFixed(3)} ms`, now);
+    }
+    await this.evaluate(d.rolloutId);
+  }
+
+  /** A device that registers (or comes back) after a rollout started gets its model. */
+  async onBirth(deviceId: string): Promise<void> {
+    const dev = this.devices.get(deviceId);
+    if (!dev || dev.revokedAt !== null || !dev.profileId) return;
+    const now = this.now();
+    for (const r of this.store.list()) {
+      if (r.state === 'aborted' || r.state === 'rolled-back') continue;
+      const m = r.spec.models.find((x) => x.profileId === dev.profileId);
+      if (!m || !Object.entries(r.spec.labels).every(([k, v]) => dev.labels[k] === v)) continue;
+      const existing = this.store.device(r.id, deviceId);
+      if (!existing) {
+        const wave = r.state === 'succeeded' ? r.waveSizes.length - 1 : r.currentWave;
+        this.store.addDevice(r.id, { deviceId, profileId: dev.profileId, modelId: m.modelId, modelVersion: m.version, previousModel: dev.currentModel, wave }, now);
+        this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}`, now);
+        if (r.state === 'succeeded') await this.send(r, deviceId);
+        else await this.evaluate(r.id);
+      } else if (['sent', 'downloading', 'verifying'].includes(existing.state) && !(dev.currentModel?.modelId === m.modelId && dev.currentModel.version === m.version)) {
+        // back online mid-install: ask again (the agent resumes its partial download)
+        await this.send(r, deviceId);
+      }
+    }
+  }
+
+  /** Periodic: timeouts and anything a lost event left undone. */
+  async tick(): Promise<void> {
+    for (const r of this.store.list('running')) await this.evaluate(r.id);
+  }
+
+  private mustGet(id: string): RolloutRow {
+    const r = this.store.get(id);
+    if (!r) throw new ApiError(404, 'not-found', `rollout "${id}" not found`);
+    return r;
+  }
+
+  private match(deviceId: string, model: ModelRef, rolloutId: string | null): { rolloutId: string; row: RolloutDeviceRow } | null {
+    const ids = rolloutId ? [rolloutId] : this.store.activeForDevice(deviceId).filter((a) => a.modelId === model.modelId && a.modelVersion === model.version).map((a) => a.rolloutId);
+    for (const id of ids) {
+      const row = this.store.device(id, deviceId);
+      if (row && row.modelId === model.modelId && row.modelVersion === model.version) return { rolloutId: id, row };
+      if (row && rolloutId) return { rolloutId: id, row }; // a rollback report names the old model
+    }
+    return null;
+  }
+
+  private runsNewModel(d: RolloutDeviceRow): boolean {
+    return d.state === 'active' || (d.state === 'failed' && d.installed);
+  }
+
+  private evaluating = new Set<string>();
+
+  async evaluate(id: string): Promise<void> {
+    if (this.evaluating.has(id)) return; // one evaluation per rollout at a time; the next event or tick catches up
+    this.evaluating.add(id);
+    try {
+      for (let guard = 0; guard < 50; guard++) {
+        const r = this.store.get(id);
+        if (!r) return;
+        const actions = step(r, this.store.devices(id), this.now());
+        if (actions.length === 0) return;
+        await this.apply(r, actions);
+        if (!actions.some((a) => a.kind === 'advance')) return;
+      }
+    } finally {
+      this.evaluating.delete(id);
+    }
+  }
+
+  private async apply(r: RolloutRow, actions: Action[]): Promise<void> {
+    const now = this.now();
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send':
+          await this.send(r, a.deviceId);
+          break;
+        case 'timeout':
+          this.store.updateDevice(r.id, a.deviceId, { state: 'timed-out', reason: `no result within ${r.gates.deviceTimeoutSeconds} s` }, now);
+          this.store.event(r.id, 'device-timeout', a.deviceId, null, now);
+          break;
+        case 'advance':
+          this.store.setWave(r.id, a.toWave, now);
+          this.store.event(r.id, 'wave', null, `wave ${a.toWave} started`, now);
+          this.log.info('rollout wave', { rolloutId: r.id, wave: a.toWave });
+          break;
+        case 'abort':
+          this.store.setState(r.id, 'aborted', now, a.reason);
+          this.store.event(r.id, 'aborted', null, a.reason, now);
+          this.log.warn('rollout aborted', { rolloutId: r.id, reason: a.reason });
+          if (r.rollbackOnAbort) {
+            for (const d of this.store.devices(r.id)) if (this.runsNewModel(d) && !actions.some((x) => x.kind === 'rollback' && x.deviceId === d.deviceId)) await this.sendRollback(r, d);
+          }
+          break;
+        case 'rollback': {
+          const d = this.store.device(r.id, a.deviceId);
+          if (d) await this.sendRollback(r, d);
+          break;
+        }
+        case 'complete':
+          this.store.setState(r.id, 'succeeded', now);
+          this.store.event(r.id, 'succeeded', null, null, now);
+          this.log.info('rollout succeeded', { rolloutId: r.id });
+          break;
+      }
+    }
+  }
+
+  private async send(r: RolloutRow, deviceId: string): Promise<void> {
+    const d = this.store.device(r.id, deviceId);
+    if (!d) return;
+    const now = this.now();
+    this.store.updateDevice(r.id, deviceId, { state: 'sent', sentAt: now }, now);
+    this.store.event(r.id, 'device-sent', deviceId, `${d.modelId} v${d.modelVersion}`, now);
+    try {
+      await this.ports.deploy(deviceId, { modelId: d.modelId, version: d.modelVersion }, r.id);
+    } catch (e) {
+      this.store.updateDevice(r.id, deviceId, { state: 'failed', reason: `deploy could not be sent: ${(e as Error).message}` }, this.now());
+    }
+  }
+
+  private async sendRollback(r: RolloutRow, d: RolloutDeviceRow): Promise<void> {
+    const now = this.now();
+    this.store.event(r.id, 'device-rollback', d.deviceId, d.previousModel ? `to ${d.previousModel.modelId} v${d.previousModel.version}` : 'to no model', now);
+    try {
+      await this.ports.rollback(d.deviceId, r.id, d.previousModel);
+    } catch (e) {
+      this.log.error('rollback could not be sent', { rolloutId: r.id, deviceId: d.deviceId, error: (e as Error).message });
+    }
+  }
+}

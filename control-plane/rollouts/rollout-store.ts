@@ -1,0 +1,226 @@
+import type { ModelRef } from '../../shared/messages.ts';
+import type { RolloutCreate } from '../../shared/rollouts.ts';
+import type { Db } from '../store/db.ts';
+import type { DeviceRolloutState, Rollout, RolloutDevice, RolloutState } from './state-machine.ts';
+
+export const ROLLOUT_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE rollouts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    state TEXT NOT NULL,
+    current_wave INTEGER NOT NULL,
+    wave_sizes_json TEXT NOT NULL,
+    abort_reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE TABLE rollout_devices (
+    rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+    device_id TEXT NOT NULL,
+    profile_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    previous_model_json TEXT,
+    wave INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    sent_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    reason TEXT,
+    p50_ms REAL,
+    accuracy REAL,
+    speedup REAL,
+    installed INTEGER NOT NULL DEFAULT 0,
+    measured INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (rollout_id, device_id)
+  );
+  CREATE INDEX rollout_devices_device ON rollout_devices (device_id);
+  CREATE TABLE rollout_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    rollout_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    device_id TEXT,
+    detail TEXT
+  );
+  CREATE INDEX rollout_events_rollout ON rollout_events (rollout_id, id);
+  `,
+];
+
+export type RolloutRow = Rollout & { name: string; spec: RolloutCreate; createdAt: number; updatedAt: number; finishedAt: number | null };
+export type RolloutDeviceRow = RolloutDevice & {
+  modelId: string;
+  modelVersion: number;
+  previousModel: ModelRef | null;
+  p50Ms: number | null;
+  accuracy: number | null;
+  speedup: number | null;
+  /** The agent reported the model active. */
+  installed: boolean;
+  /** The agent's benchmark report arrived. */
+  measured: boolean;
+  updatedAt: number;
+};
+
+type RawRollout = { id: string; name: string; spec_json: string; state: RolloutState; current_wave: number; wave_sizes_json: string; abort_reason: string | null; created_at: number; updated_at: number; finished_at: number | null };
+type RawDevice = {
+  rollout_id: string;
+  device_id: string;
+  profile_id: string;
+  model_id: string;
+  model_version: number;
+  previous_model_json: string | null;
+  wave: number;
+  state: DeviceRolloutState;
+  sent_at: number | null;
+  updated_at: number;
+  reason: string | null;
+  p50_ms: number | null;
+  accuracy: number | null;
+  speedup: number | null;
+  installed: number;
+  measured: number;
+};
+
+const toRollout = (r: RawRollout): RolloutRow => {
+  const spec = JSON.parse(r.spec_json) as RolloutCreate;
+  return {
+    id: r.id,
+    name: r.name,
+    spec,
+    state: r.state,
+    currentWave: r.current_wave,
+    waveSizes: JSON.parse(r.wave_sizes_json) as number[],
+    gates: spec.gates,
+    rollbackOnAbort: spec.rollbackOnAbort,
+    abortReason: r.abort_reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+  };
+};
+
+const toDevice = (r: RawDevice): RolloutDeviceRow => ({
+  deviceId: r.device_id,
+  profileId: r.profile_id,
+  modelId: r.model_id,
+  modelVersion: r.model_version,
+  previousModel: r.previous_model_json ? (JSON.parse(r.previous_model_json) as ModelRef) : null,
+  wave: r.wave,
+  state: r.state,
+  sentAt: r.sent_at,
+  reason: r.reason,
+  p50Ms: r.p50_ms,
+  accuracy: r.accuracy,
+  speedup: r.speedup,
+  installed: r.installed === 1,
+  measured: r.measured === 1,
+  updatedAt: r.updated_at,
+});
+
+/** Rollouts, their devices and an event log, in SQLite: a control-plane restart resumes from here. */
+export class RolloutStore {
+  constructor(private readonly db: Db) {}
+
+  create(
+    r: { id: string; name: string; spec: RolloutCreate; waveSizes: number[] },
+    devices: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }[],
+    now: number,
+  ): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO rollouts (id, name, spec_json, state, current_wave, wave_sizes_json, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
+        .run(r.id, r.name, JSON.stringify(r.spec), 'running', JSON.stringify(r.waveSizes), now, now);
+      for (const d of devices) this.addDevice(r.id, d, now);
+      this.event(r.id, 'created', null, `${devices.length} devices in ${r.waveSizes.length} waves`, now);
+    })();
+  }
+
+  addDevice(rolloutId: string, d: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }, now: number): void {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, profile_id, model_id, model_version, previous_model_json, wave, state, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+      )
+      .run(rolloutId, d.deviceId, d.profileId, d.modelId, d.modelVersion, d.previousModel ? JSON.stringify(d.previousModel) : null, d.wave, now);
+  }
+
+  get(id: string): RolloutRow | null {
+    const r = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
+    return r ? toRollout(r) : null;
+  }
+
+  list(state?: RolloutState): RolloutRow[] {
+    const rows = (state
+      ? this.db.prepare('SELECT * FROM rollouts WHERE state = ? ORDER BY created_at DESC').all(state)
+      : this.db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC').all()) as RawRollout[];
+    return rows.map(toRollout);
+  }
+
+  devices(rolloutId: string): RolloutDeviceRow[] {
+    return (this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
+  }
+
+  device(rolloutId: string, deviceId: string): RolloutDeviceRow | null {
+    const r = this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').get(rolloutId, deviceId) as RawDevice | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  setState(id: string, state: RolloutState, now: number, abortReason?: string): void {
+    const finished = state === 'succeeded' || state === 'aborted' || state === 'rolled-back';
+    this.db
+      .prepare('UPDATE rollouts SET state = ?, updated_at = ?, abort_reason = COALESCE(?, abort_reason), finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE finished_at END WHERE id = ?')
+      .run(state, now, abortReason ?? null, finished ? 1 : 0, now, id);
+  }
+
+  setWave(id: string, wave: number, now: number): void {
+    this.db.prepare('UPDATE rollouts SET current_wave = ?, updated_at = ? WHERE id = ?').run(wave, now, id);
+  }
+
+  updateDevice(
+    rolloutId: string,
+    deviceId: string,
+    patch: { state?: DeviceRolloutState; sentAt?: number; reason?: string | null; p50Ms?: number; accuracy?: number | null; speedup?: number | null; installed?: boolean; measured?: boolean },
+    now: number,
+  ): void {
+    const cur = this.device(rolloutId, deviceId);
+    if (!cur) return;
+    this.db
+      .prepare('UPDATE rollout_devices SET state = ?, sent_at = ?, reason = ?, p50_ms = ?, accuracy = ?, speedup = ?, installed = ?, measured = ?, updated_at = ? WHERE rollout_id = ? AND device_id = ?')
+      .run(
+        patch.state ?? cur.state,
+        patch.sentAt ?? cur.sentAt,
+        patch.reason === undefined ? cur.reason : patch.reason,
+        patch.p50Ms ?? cur.p50Ms,
+        patch.accuracy === undefined ? cur.accuracy : patch.accuracy,
+        patch.speedup === undefined ? cur.speedup : patch.speedup,
+        (patch.installed ?? cur.installed) ? 1 : 0,
+        (patch.measured ?? cur.measured) ? 1 : 0,
+        now,
+        rolloutId,
+        deviceId,
+      );
+  }
+
+  /** Rollouts a device takes part in whose model it may still be waiting for. */
+  activeForDevice(deviceId: string): { rolloutId: string; modelId: string; modelVersion: number }[] {
+    return this.db
+      .prepare(
+        `SELECT d.rollout_id AS rolloutId, d.model_id AS modelId, d.model_version AS modelVersion FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+         WHERE d.device_id = ? AND r.state IN ('running', 'paused', 'succeeded', 'aborted')`,
+      )
+      .all(deviceId) as { rolloutId: string; modelId: string; modelVersion: number }[];
+  }
+
+  event(rolloutId: string, kind: string, deviceId: string | null, detail: string | null, now: number): void {
+    this.db.prepare('INSERT INTO rollout_events (rollout_id, at, kind, device_id, detail) VALUES (?, ?, ?, ?, ?)').run(rolloutId, now, kind, deviceId, detail);
+  }
+
+  events(rolloutId: string, limit = 200): { at: number; kind: string; deviceId: string | null; detail: string | null }[] {
+    return this.db
+      .prepare('SELECT at, kind, device_id AS deviceId, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?')
+      .all(rolloutId, limit) as { at: number; kind: string; deviceId: string | null; detail: string | null }[];
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { RolloutCreateSchema } from '../../shared/rollouts.ts';
+import type { ControlPlaneContext } from '../context.ts';
+import { notFound } from '../http/errors.ts';
+import type { RouteTable } from '../http/route-table.ts';
+import { modelReport, rolloutReport, toCsv } from './reports.ts';
+import type { RolloutService } from './rollout-service.ts';
+import type { RolloutStore } from './rollout-store.ts';
+
+const FormatQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
+
+export function registerRolloutRoutes(
+  table: RouteTable,
+  ctx: ControlPlaneContext,
+  deps: { service: RolloutService; store: RolloutStore; centralAccuracy: (modelId: string, version: number) => number | null },
+): void {
+  const { service, store } = deps;
+  const view = (id: string) => {
+    const r = store.get(id);
+    if (!r) throw notFound('rollout', id);
+    return { ...rolloutReport(r, store.devices(id)), events: store.events(id, 100) };
+  };
+
+  table.add({
+    method: 'post',
+    path: '/rollouts',
+    tag: 'rollouts',
+    summary: 'Roll a model version per profile out to the targeted devices, in waves behind gates',
+    body: RolloutCreateSchema,
+    handler: (c, { body }) => c.json(view(service.create(body).id), 201),
+  });
+  table.add({
+    method: 'get',
+    path: '/rollouts',
+    tag: 'rollouts',
+    summary: 'List rollouts, newest first',
+    query: z.object({ state: z.enum(['running', 'paused', 'succeeded', 'aborted', 'rolled-back']).optional() }),
+    handler: (c, { query }) => c.json({ items: store.list(query.state).map((r) => rolloutReport(r, store.devices(r.id)).summary) }),
+  });
+  table.add({
+    method: 'get',
+    path: '/rollouts/:id',
+    tag: 'rollouts',
+    summary: 'One rollout: waves, per-device states, gates, events',
+    handler: (c, { params }) => c.json(view(params.id!)),
+  });
+  for (const action of ['pause', 'resume', 'abort', 'rollback'] as const) {
+    table.add({
+      method: 'post',
+      path: `/rollouts/:id/${action}`,
+      tag: 'rollouts',
+      summary: { pause: 'Pause: nothing more is sent', resume: 'Resume a paused rollout', abort: 'Stop the rollout (rolls back if it is configured to)', rollback: 'Roll every device on the new model back to its previous one' }[action],
+      handler: async (c, { params }) => {
+        const id = params.id!;
+        if (action === 'pause') service.pause(id);
+        else if (action === 'resume') service.resume(id);
+        else if (action === 'abort') await service.abort(id);
+        else await service.rollback(id);
+        return c.json(view(id));
+      },
+    });
+  }
+  table.add({
+    method: 'get',
+    path: '/reports/rollouts/:id',
+    tag: 'reports',
+    summary: 'Rollout report: waves and per-device results (JSON, or ?format=csv for the devices)',
+    query: FormatQuery,
+    produces: ['text/csv'],
+    handler: (c, { params, query }) => {
+      const r = store.get(params.id!);
+      if (!r) throw notFound('rollout', params.id!);
+      const rep = rolloutReport(r, store.devices(r.id));
+      if (query.format === 'csv') return c.body(toCsv(rep.devices), 200, { 'content-type': 'text/csv; charset=utf-8' });
+      return c.json(rep);
+    },
+  });
+  table.add({
+    method: 'get',
+    path: '/reports/models/:id',
+    tag: 'reports',
+    summary: "Model report per profile: devices' median p50/p90, memory, on-device vs central accuracy, int8-vs-fp32 speed-up (?format=csv)",
+    query: FormatQuery.extend({ version: z.coerce.number().int().min(1).optional() }),
+    produces: ['text/csv'],
+    handler: (c, { params, query }) => {
+      const rep = modelReport(ctx.db, params.id!, query.version ?? null, (v) => deps.centralAccuracy(params.id!, v));
+      if (query.format === 'csv') return c.body(toCsv(rep.profiles), 200, { 'content-type': 'text/csv; charset=utf-8' });
+      return c.json({ modelId: params.id, version: query.version ?? null, ...rep });
+    },
+  });
+}
