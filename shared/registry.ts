@@ -1,0 +1,272 @@
+import { z } from 'zod';
+import { RecipeSchema } from './recipe.ts';
+import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema, TrainingJobSpecSchema, TrainingPhase } from './training.ts';
+
+/**
+ * HTTP bodies, queries and responses of the training-job and model-registry APIs. The trainer's own
+ * contract (job spec, output lines) is shared/training.ts; this file only adds what the control plane
+ * puts around it.
+ */
+
+// ------------------------------------------------------------------ training jobs
+
+export const TrainingJobState = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted']);
+export type TrainingJobState = z.infer<typeof TrainingJobState>;
+export const TERMINAL_JOB_STATES: readonly TrainingJobState[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+
+/** Model names become model ids (`<name>-<recipeId>`) and folder names. */
+export const ModelNameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, '1-63 lower-case letters, digits and dashes');
+export const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, '1-128 lower-case letters, digits, . _ -');
+
+const spec = TrainingJobSpecSchema.shape;
+const isAbsolute = (p: string): boolean => p.startsWith('/');
+
+/** Everything of the trainer spec but identity, data, models and recipes; each part optional. */
+export const HyperparametersSchema = z
+  .object({
+    device: spec.device.optional(),
+    seed: spec.seed.optional(),
+    threads: spec.threads,
+    limits: spec.limits,
+    validationSplit: spec.validationSplit.optional(),
+    evalSetSize: spec.evalSetSize.optional(),
+    training: spec.training.optional(),
+    distill: spec.distill.optional(),
+    qat: spec.qat.optional(),
+    ptq: spec.ptq,
+    mixedPrecision: spec.mixedPrecision,
+  })
+  .strict();
+export type Hyperparameters = z.infer<typeof HyperparametersSchema>;
+
+/** The trainer runs with the control plane's working directory: server-local paths must be absolute. */
+const mustBeAbsolute = (path: string | undefined, at: (string | number)[], ctx: z.RefinementCtx): void => {
+  if (path === undefined) return;
+  const file = at[at.length - 1] === 'path' && path.includes('.py:') ? path.slice(0, path.lastIndexOf(':')) : path;
+  if (!isAbsolute(file)) ctx.addIssue({ code: 'custom', path: at, message: `"${path}" must be an absolute path on the control-plane host` });
+};
+
+export const TrainingJobCreateSchema = z
+  .object({
+    /** Model name: the job's int8 models become `<name>-<recipeId>`, its fp32 student `<name>-fp32`. */
+    name: ModelNameSchema.default('student'),
+    teacher: TeacherSpecSchema,
+    student: StudentSpecSchema,
+    dataset: DatasetSpecSchema,
+    /** Device-profile ids; each brings its recipe. */
+    profiles: z.array(z.string().min(1).max(64)).min(1).max(64).optional(),
+    /** Explicit recipes, besides or instead of the profiles' ones. */
+    recipes: z.array(RecipeSchema).min(1).max(64).optional(),
+    hyperparameters: HyperparametersSchema.default({}),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (!b.profiles && !b.recipes) ctx.addIssue({ code: 'custom', path: ['profiles'], message: 'give profiles (device-profile ids) or recipes' });
+    if (b.dataset.kind === 'npz' || b.dataset.kind === 'fashion-mnist') mustBeAbsolute(b.dataset.path, ['dataset', 'path'], ctx);
+    if (b.dataset.kind === 'idx') {
+      for (const k of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) mustBeAbsolute(b.dataset[k], ['dataset', k], ctx);
+    }
+    if (b.teacher.kind === 'torchscript') mustBeAbsolute(b.teacher.path, ['teacher', 'path'], ctx);
+    if (b.student.kind === 'file') mustBeAbsolute(b.student.path, ['student', 'path'], ctx);
+  });
+export type TrainingJobCreate = z.infer<typeof TrainingJobCreateSchema>;
+export type TrainingJobCreateInput = z.input<typeof TrainingJobCreateSchema>;
+
+export const TrainingJobListQuerySchema = z.object({
+  state: TrainingJobState.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const JobProgressSchema = z.object({
+  phase: TrainingPhase,
+  recipeId: z.string().nullable(),
+  epoch: z.number(),
+  epochs: z.number(),
+  step: z.number(),
+  totalSteps: z.number(),
+  loss: z.number().nullable(),
+  /** The last epoch-end accuracy seen in this phase (progress lines carry it only at epoch end). */
+  accuracy: z.number().nullable(),
+  lr: z.number().nullable(),
+  etaSeconds: z.number().nullable(),
+  /** Phases finished so far, in order (teacher, distill, qat:<recipe>...). */
+  phasesDone: z.array(z.string()),
+  updatedAt: z.number(),
+});
+export type JobProgress = z.infer<typeof JobProgressSchema>;
+
+export const JobLogEntrySchema = z.object({
+  ts: z.number(),
+  level: z.enum(['debug', 'info', 'warn', 'error', 'stderr']),
+  message: z.string(),
+});
+export type JobLogEntry = z.infer<typeof JobLogEntrySchema>;
+
+export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+export const ModelRefSchema = z.object({ id: z.string(), version: z.number().int(), role: z.string() });
+
+export const TrainingJobViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: TrainingJobState,
+  profiles: z.array(z.string()),
+  recipes: z.array(z.string()),
+  outputDir: z.string(),
+  createdAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+  progress: JobProgressSchema.nullable(),
+  metrics: z.unknown().nullable(),
+  error: JobErrorSchema.nullable(),
+  logTail: z.array(JobLogEntrySchema),
+  models: z.array(ModelRefSchema),
+  request: z.unknown(),
+});
+export type TrainingJobView = z.infer<typeof TrainingJobViewSchema>;
+
+// ------------------------------------------------------------------ model registry
+
+export const ModelKind = z.enum(['int8', 'fp32']);
+export type ModelKind = z.infer<typeof ModelKind>;
+
+export const ModelRole = z.enum(['teacher-fp32', 'student-fp32', 'student-hard-fp32', 'student-int8-qat', 'student-int8-ptq', 'imported']);
+export type ModelRole = z.infer<typeof ModelRole>;
+
+export const CompanionRole = z.enum(['fp32-baseline', 'evalset', 'reference-predictions']);
+export type CompanionRole = z.infer<typeof CompanionRole>;
+
+export const CompanionSchema = z.object({
+  role: CompanionRole,
+  /** Server-local path (inside the registry folder). */
+  path: z.string(),
+  sha256: z.string(),
+  size: z.number().int(),
+  /** For fp32-baseline: the model version it is. */
+  modelId: z.string().optional(),
+  version: z.number().int().optional(),
+});
+export type Companion = z.infer<typeof CompanionSchema>;
+
+export const ModelMetricsSchema = z.object({
+  /** This model's top-1 on its shipped eval set (PyTorch, central): what devices compare against. */
+  accuracy: z.number().nullable(),
+  /** Test-split top-1 from the trainer's result: the teacher, the fp32 student, the int8 student for this recipe. */
+  teacherFp32: z.number().nullable(),
+  studentFp32: z.number().nullable(),
+  studentInt8: z.number().nullable(),
+});
+export type ModelMetrics = z.infer<typeof ModelMetricsSchema>;
+
+export const ModelLineageSchema = z.object({
+  jobId: z.string().nullable(),
+  source: z.enum(['training-job', 'manual']),
+  teacher: z.unknown().nullable(),
+  dataset: z.unknown().nullable(),
+  spec: z.unknown().nullable(),
+  versions: z.object({ trainer: z.string(), torch: z.string(), python: z.string(), onnx: z.string() }).nullable(),
+  parents: z.array(ModelRefSchema),
+  inputShape: z.array(z.number().int()).nullable(),
+  floatLayers: z.array(z.string()),
+  /** The server-local file a manual registration copied from. */
+  importedFrom: z.string().nullable(),
+});
+export type ModelLineage = z.infer<typeof ModelLineageSchema>;
+
+export const ModelVersionSchema = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  name: z.string(),
+  profileId: z.string().nullable(),
+  recipeId: z.string().nullable(),
+  kind: ModelKind,
+  role: ModelRole,
+  filePath: z.string(),
+  sha256: z.string(),
+  size: z.number().int(),
+  lineage: ModelLineageSchema,
+  metrics: ModelMetricsSchema,
+  diagnostics: z.unknown().nullable(),
+  companions: z.array(CompanionSchema),
+  /** ed25519 (base64) by the control plane's model-signing key over signedModelPayload(). */
+  signature: z.string(),
+  createdAt: z.number(),
+});
+export type ModelVersion = z.infer<typeof ModelVersionSchema>;
+
+export type SignedModelPayload = Pick<ModelVersion, 'id' | 'version' | 'sha256' | 'size' | 'profileId' | 'recipeId' | 'kind'>;
+
+/** Exactly the fields the signature covers; sign and verify its canonical JSON (shared/signing.ts). */
+export function signedModelPayload(m: SignedModelPayload): SignedModelPayload {
+  return { id: m.id, version: m.version, sha256: m.sha256, size: m.size, profileId: m.profileId, recipeId: m.recipeId, kind: m.kind };
+}
+
+export const ModelListQuerySchema = z.object({
+  profile: z.string().max(64).optional(),
+  recipe: z.string().max(64).optional(),
+  kind: ModelKind.optional(),
+  role: ModelRole.optional(),
+  job: z.string().max(128).optional(),
+  name: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+export type ModelListQuery = z.infer<typeof ModelListQuerySchema>;
+
+export const ModelGetQuerySchema = z.object({ version: z.coerce.number().int().min(1).optional() });
+
+const AbsolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), 'must be an absolute path on the control-plane host');
+
+export const ModelRegisterSchema = z
+  .object({
+    name: ModelNameSchema,
+    /** Server-local ONNX file; it is copied into the registry. */
+    file: AbsolutePath,
+    kind: ModelKind,
+    role: ModelRole.default('imported'),
+    /** Default: `<name>-<recipeId>` (int8) or `<name>-fp32`. */
+    id: ModelIdSchema.optional(),
+    profileId: z.string().min(1).max(64).optional(),
+    /** Default: the profile's recipe id. */
+    recipeId: RecipeSchema.shape.id.optional(),
+    centralAccuracy: z.number().min(0).max(1).optional(),
+    companions: z
+      .object({
+        evalset: AbsolutePath.optional(),
+        referencePredictions: AbsolutePath.optional(),
+        fp32Baseline: z.object({ modelId: ModelIdSchema, version: z.number().int().min(1) }).strict().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+export type ModelRegister = z.infer<typeof ModelRegisterSchema>;
+export type ModelRegisterInput = z.input<typeof ModelRegisterSchema>;
+
+export const VerifyReportSchema = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  ok: z.boolean(),
+  file: z.object({ path: z.string(), exists: z.boolean(), expectedSha256: z.string(), actualSha256: z.string().nullable(), expectedSize: z.number(), actualSize: z.number().nullable(), ok: z.boolean() }),
+  signature: z.object({ ok: z.boolean(), algorithm: z.literal('ed25519') }),
+  companions: z.array(z.object({ role: CompanionRole, path: z.string(), ok: z.boolean(), problem: z.string().nullable() })),
+  problems: z.array(z.string()),
+});
+export type VerifyReport = z.infer<typeof VerifyReportSchema>;
+
+/** What rollouts/delivery need to ship a model version to a profile's devices. */
+export type DeliverySource = {
+  modelId: string;
+  version: number;
+  profileId: string | null;
+  recipeId: string | null;
+  kind: ModelKind;
+  modelPath: string;
+  sha256: string;
+  size: number;
+  signature: string;
+  centralAccuracy: number | null;
+  companions: { role: CompanionRole; path: string; sha256: string; size: number }[];
+};
