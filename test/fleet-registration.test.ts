@@ -82,6 +82,13 @@ for (const kind of BROKER_KINDS) {
       assert.equal(tokens.body.items[0].uses, AGENTS);
     });
 
+    test('an operator rebirth makes the agent announce itself again', async () => {
+      const id = agents[4]!.deviceId;
+      const before = (await fleet.api(`/devices/${id}`)).body.births;
+      assert.equal((await fleet.api(`/devices/${id}/rebirth`, { method: 'POST' })).status, 202);
+      await waitFor('a second birth', async () => (await fleet.api(`/devices/${id}`)).body.births > before);
+    });
+
     test('heartbeats arrive and reach the device record', async () => {
       const id = agents[0]!.deviceId;
       const d = await waitFor('a heartbeat recorded', async () => (await fleet.api(`/devices/${id}`)).body.heartbeat);
@@ -187,6 +194,9 @@ for (const kind of BROKER_KINDS) {
       const tok = await fleet.api('/enrollment-tokens', { method: 'POST', json: { expiresInSeconds: 5 } });
       assert.equal(tok.status, 400);
       assert.match(tok.body.message, /expiresInSeconds/);
+      const metrics = (await fleet.api('/metrics')).text;
+      assert.match(metrics, /edgefleet_http_bad_requests_total\{route="\/devices\/:id"\} [3-9]/, 'bad bodies are counted');
+      assert.match(metrics, /edgefleet_http_unauthorized_total [1-9]/);
     });
   });
 }

@@ -39,7 +39,13 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
   });
 
   app.onError((err, c) => {
-    if (err instanceof ApiError) return c.json(err.toJSON(), err.status);
+    if (err instanceof ApiError) {
+      if (err.status === 400) {
+        ctx.metrics.inc('edgefleet_http_bad_requests_total', 'HTTP requests refused as malformed, by route', { route: c.req.routePath });
+        ctx.log.warn('bad request', { method: c.req.method, path: c.req.path, reason: err.message });
+      }
+      return c.json(err.toJSON(), err.status);
+    }
     ctx.log.error('unhandled error in route', { path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     return c.json({ error: 'internal', message: 'internal error; see the control-plane log' }, 500);
   });

@@ -83,11 +83,17 @@ test('store: enrollment tokens expire, run out of uses, and can be revoked', () 
   assert.equal(tokenUnusableReason(t.get('tok3')!, 6), 'enrollment token revoked');
 });
 
-test('secrets: scrypt hashes verify only the right secret', async () => {
+test('secrets: salted hashes verify only the right secret; scrypt hashes still verify', async () => {
   const h = hashSecret('correct horse');
+  assert.notEqual(h, hashSecret('correct horse'), 'salted');
   assert.ok(await verifySecret('correct horse', h));
   assert.ok(!(await verifySecret('wrong horse', h)));
   assert.ok(!(await verifySecret('x', 'not-a-hash')));
+  // scrypt("pw", salt "c2FsdA==" = "salt", N=16, r=1, p=1, 16 bytes)
+  const { scryptSync } = await import('node:crypto');
+  const legacy = `scrypt$16$1$1$c2FsdA==$${scryptSync('pw', 'salt', 16, { N: 16, r: 1, p: 1 }).toString('base64')}`;
+  assert.ok(await verifySecret('pw', legacy));
+  assert.ok(!(await verifySecret('pw2', legacy)));
 });
 
 test('store: rooms migrate independently and a room from a newer build is refused', () => {

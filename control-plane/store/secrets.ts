@@ -1,25 +1,33 @@
-import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
-const N = 16384;
-const R = 8;
-const P = 1;
-
-/** scrypt with a per-secret salt; the format carries its parameters so they can change later. */
+/**
+ * Hashes of machine-generated secrets (enrollment-token secrets, device passwords: at least 128
+ * random bits). For secrets that cannot be guessed, a salted SHA-256 is enough and costs
+ * microseconds per broker login instead of scrypt's tens of milliseconds; `verifySecret` still
+ * reads scrypt hashes, so a future human-chosen secret can use one.
+ */
 export function hashSecret(secret: string): string {
   const salt = randomBytes(16);
-  const hash = scryptSync(secret, salt, 32, { N, r: R, p: P });
-  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+  return `sha256$${salt.toString('base64')}$${createHash('sha256').update(salt).update(secret).digest('base64')}`;
 }
 
-/** Off the event loop (libuv pool): a burst of broker logins must not stall message handling. */
 export async function verifySecret(secret: string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
-  const expected = Buffer.from(hashB64, 'base64');
-  const actual = await new Promise<Buffer>((resolve, reject) =>
-    scrypt(secret, Buffer.from(saltB64, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p) }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+  let expected: Buffer;
+  let actual: Buffer;
+  if (parts[0] === 'sha256' && parts.length === 3) {
+    const salt = Buffer.from(parts[1]!, 'base64');
+    expected = Buffer.from(parts[2]!, 'base64');
+    actual = createHash('sha256').update(salt).update(secret).digest();
+  } else if (parts[0] === 'scrypt' && parts.length === 6) {
+    const [, n, r, p, saltB64, hashB64] = parts as [string, string, string, string, string, string];
+    expected = Buffer.from(hashB64, 'base64');
+    actual = await new Promise<Buffer>((resolve, reject) =>
+      scrypt(secret, Buffer.from(saltB64, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p) }, (err, key) => (err ? reject(err) : resolve(key))),
+    );
+  } else {
+    return false;
+  }
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
