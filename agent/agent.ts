@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { DeviceFacts } from '../shared/facts.ts';
 import type { ModelRef } from '../shared/messages.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import { DeliveryAgent, type DeliveryAgentOptions } from './delivery/delivery-agent.ts';
 import type { AgentCounters, CommandContext, CommandHandlers } from './commands.ts';
 import { enroll, type EnrollOptions } from './enroll.ts';
 import { applyFactsOverride } from './facts-override.ts';
@@ -38,7 +39,14 @@ export type AgentOptions = {
   agentVersion?: string | undefined;
   /** Lines are bound to `{ deviceId }`. Default: silent. */
   logger?: Logger | undefined;
+  /** Replaces the built-in handlers (delivery) entirely; a missing one answers "unsupported". */
   commandHandlers?: CommandHandlers | undefined;
+  /**
+   * The built-in delivery room (download, model store, benchmark, rollback), used when `commandHandlers` is absent.
+   * Given as an object it also takes the `benchmark` command; left out, `benchmark` stays "unsupported" as before.
+   * `false` turns delivery off.
+   */
+  delivery?: DeliveryAgentOptions | false | undefined;
   /** What births and heartbeats report before any handler changes it. */
   currentModel?: ModelRef | null | undefined;
   backoff?: Partial<BackoffOptions> | undefined;
@@ -59,6 +67,8 @@ export type AgentHandle = {
   readonly events: EventEmitter<AgentEvents>;
   /** The context command handlers get; lets an embedder report or publish a birth itself. */
   readonly context: CommandContext;
+  /** The delivery room (model store, download counters); null when turned off or replaced by `commandHandlers`. */
+  readonly delivery: DeliveryAgent | null;
   /** Resolves with the event's payload; `connected` resolves at once when already connected. */
   waitFor<K extends keyof AgentEvents>(event: K, timeoutMs?: number): Promise<AgentEvents[K][0]>;
   publishBirth(): Promise<void>;
@@ -116,6 +126,13 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     enrolledNow = true;
   }
 
+  const delivery = options.commandHandlers || options.delivery === false ? null : new DeliveryAgent(stateDir, { ...options.delivery });
+  let handlers: CommandHandlers = options.commandHandlers ?? {};
+  if (delivery) {
+    const { benchmark, ...rest } = delivery.handlers;
+    handlers = options.delivery ? { ...rest, benchmark } : rest;
+  }
+
   const session = new DeviceSession({
     brokerUrl: options.brokerUrl ?? identity.brokerUrl,
     identity,
@@ -123,14 +140,16 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     agentVersion,
     facts,
     profileHint: options.profileHint ?? null,
-    currentModel: options.currentModel ?? null,
+    currentModel: options.currentModel ?? delivery?.store.active() ?? null,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 30_000,
     keepaliveSeconds: options.keepaliveSeconds ?? 30,
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
-    handlers: options.commandHandlers ?? {},
+    handlers,
     logger,
     sampleHealth: options.healthSampler ?? sharedHealthSampler(),
   });
+  // unfinished downloads of an earlier run go on once the session can ask for chunks
+  if (delivery) session.once('connected', () => delivery.resume(session.commandContext));
   session.start();
 
   return {
@@ -146,9 +165,13 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     },
     events: session,
     context: session.commandContext,
+    delivery,
     waitFor: (event, timeoutMs = 10_000) => waitForEvent(session, event, timeoutMs),
     publishBirth: () => session.publishBirth(),
-    stop: (opts) => session.stop(opts),
+    stop: async (opts) => {
+      await delivery?.close();
+      await session.stop(opts);
+    },
   };
 }
 

@@ -143,6 +143,8 @@ async function runAgent(cli: ReturnType<typeof parseCli>): Promise<number> {
     heartbeatIntervalMs: Math.round(cli.heartbeatSeconds * 1000),
     logger,
     signal: abort.signal,
+    // the CLI agent is the full one: delivery with the benchmark command too
+    delivery: {},
   });
   if (abort.signal.aborted) {
     await handle.stop({ graceful: true });

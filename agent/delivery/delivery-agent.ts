@@ -1,0 +1,377 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseEvalSet } from '../../shared/evalset.ts';
+import { ModelManifestSchema, type BenchmarkResult, type InstallState, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
+import { verifyManifest } from '../../shared/signing.ts';
+import { decodeFrame, MAX_WINDOW } from '../../shared/transfer.ts';
+import { runBenchmark } from '../benchmark/runner.ts';
+import type { BenchmarkCommand, CommandContext, CommandHandlers, DeployCommand, RollbackCommand } from '../commands.ts';
+import { errorMessage } from '../log.ts';
+import { Download, type DownloadStats, type TransferSpec } from './download.ts';
+import { ModelStore, type CompanionRole, type InstalledModel } from './model-store.ts';
+
+export type DeliveryAgentOptions = {
+  /** Chunks asked for per request (default 16, at most 64). */
+  window?: number;
+  /** Ask again for outstanding chunks after this long without one (default 5000; doubles while silent, up to 8x). */
+  requestTimeoutMs?: number;
+  /** Installed versions kept per model for rollback (default 3; the active and previous ones are always kept). */
+  keepVersions?: number;
+  /** Free space left over after a download (default 16 MiB). */
+  minFreeBytes?: number;
+  /** Passed to runBenchmark: null forces onnxruntime CPU; default finds trtexec. */
+  trtexecPath?: string | null;
+  /** Test seam for the free-space check. */
+  freeBytes?: (dir: string) => Promise<number>;
+  now?: () => number;
+};
+
+type Job = { manifest: ModelManifest; rolloutId: string | null };
+const JobFileSchema = z.object({ manifest: ModelManifestSchema, rolloutId: z.string().max(64).nullable() });
+
+const MiB = 1024 * 1024;
+const refText = (r: ModelRef): string => `${r.modelId} v${r.version}`;
+const sameRef = (a: ModelRef | null, b: ModelRef | null): boolean => !!a && !!b && a.modelId === b.modelId && a.version === b.version;
+
+/** Why a manifest must not be acted on, or null. The signature comes first: nothing of an unsigned manifest is trusted, not even its expiry. */
+export function manifestProblem(m: ModelManifest, publicKeyPem: string, now: number): string | null {
+  if (!verifyManifest(m, publicKeyPem)) return 'manifest signature does not verify against the control-plane key pinned at enrollment; refusing to download';
+  if (m.expiresAt <= now) return `manifest expired at ${new Date(m.expiresAt).toISOString()}`;
+  return null;
+}
+
+async function defaultFreeBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+/**
+ * The agent's delivery room: transfer client, model store, deploy → download → verify → install → benchmark → activate,
+ * rollback and re-benchmark. Jobs run one at a time off the MQTT callback and are kept on disk until done, so an agent
+ * restart resumes them (`resume`).
+ */
+export class DeliveryAgent {
+  readonly store: ModelStore;
+  /** Per transfer id, the counters of the latest download (tests read them). */
+  readonly downloadStats = new Map<string, DownloadStats>();
+  private readonly downloads = new Map<string, Download>();
+  private readonly jobsDir: string;
+  private readonly transfersDir: string;
+  private readonly queued = new Set<string>();
+  private chain: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private readonly o: Required<Omit<DeliveryAgentOptions, 'trtexecPath'>> & { trtexecPath: string | null | undefined };
+  /** Frames that did not decode or belong to no running download. */
+  badFrames = 0;
+  strayFrames = 0;
+
+  constructor(
+    private readonly stateDir: string,
+    opts: DeliveryAgentOptions = {},
+  ) {
+    this.o = {
+      window: Math.max(1, Math.min(MAX_WINDOW, opts.window ?? 16)),
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
+      keepVersions: opts.keepVersions ?? 3,
+      minFreeBytes: opts.minFreeBytes ?? 16 * MiB,
+      trtexecPath: opts.trtexecPath,
+      freeBytes: opts.freeBytes ?? defaultFreeBytes,
+      now: opts.now ?? Date.now,
+    };
+    this.store = new ModelStore(stateDir, this.o.keepVersions);
+    this.jobsDir = join(stateDir, 'delivery', 'jobs');
+    this.transfersDir = join(stateDir, 'delivery', 'transfers');
+    mkdirSync(this.jobsDir, { recursive: true });
+    mkdirSync(this.transfersDir, { recursive: true });
+  }
+
+  get handlers(): Required<CommandHandlers> {
+    return {
+      deploy: (cmd, ctx) => this.deploy(cmd, ctx),
+      rollback: (cmd, ctx) => this.rollback(cmd, ctx),
+      benchmark: (cmd, ctx) => this.benchmarkCommand(cmd, ctx),
+      transferData: (payload, ctx) => this.transferData(payload, ctx),
+    };
+  }
+
+  /** Picks up jobs a previous run of the agent left unfinished. Call once the session is connected. */
+  resume(ctx: CommandContext): void {
+    for (const name of readdirSync(this.jobsDir).filter((n) => n.endsWith('.json'))) {
+      let job: Job;
+      try {
+        job = JobFileSchema.parse(JSON.parse(readFileSync(join(this.jobsDir, name), 'utf8')));
+      } catch (e) {
+        ctx.logger.warn('unreadable pending delivery job dropped', { file: name, error: errorMessage(e) });
+        rmSync(join(this.jobsDir, name), { force: true });
+        continue;
+      }
+      const problem = manifestProblem(job.manifest, ctx.signingPublicKey, this.o.now());
+      const ref = { modelId: job.manifest.modelId, version: job.manifest.version };
+      if (problem) {
+        rmSync(join(this.jobsDir, name), { force: true });
+        void this.say(ctx, job, ref, 'failed', { reason: problem });
+        continue;
+      }
+      ctx.logger.info('resuming delivery', { transferId: job.manifest.transferId, rolloutId: job.rolloutId, modelId: ref.modelId, version: ref.version });
+      this.enqueue(job, ctx);
+    }
+  }
+
+  /** Stops every running job (they stay on disk for `resume`). */
+  async close(): Promise<void> {
+    this.abort.abort(new Error('delivery agent stopped'));
+    await this.chain.catch(() => {});
+  }
+
+  async deploy(cmd: DeployCommand, ctx: CommandContext): Promise<void> {
+    const m = cmd.manifest;
+    const job: Job = { manifest: m, rolloutId: cmd.rolloutId };
+    const ref = { modelId: m.modelId, version: m.version };
+    const problem = manifestProblem(m, ctx.signingPublicKey, this.o.now());
+    if (problem) {
+      ctx.logger.warn('deploy refused', { transferId: m.transferId, rolloutId: cmd.rolloutId, modelId: m.modelId, version: m.version, reason: problem });
+      await this.say(ctx, job, ref, 'failed', { reason: problem });
+      return;
+    }
+    if (this.queued.has(this.jobKey(ref))) {
+      ctx.logger.info('deploy already in progress', { transferId: m.transferId, modelId: m.modelId, version: m.version });
+      return;
+    }
+    const tmp = join(this.jobsDir, `.${this.jobKey(ref)}.tmp`);
+    writeFileSync(tmp, JSON.stringify(job));
+    renameSync(tmp, this.jobFile(ref));
+    await this.say(ctx, job, ref, 'queued');
+    this.enqueue(job, ctx);
+  }
+
+  transferData(payload: Buffer, ctx: CommandContext): void {
+    const f = decodeFrame(payload);
+    if (!f.success) {
+      this.badFrames++;
+      ctx.logger.warn('bad transfer frame dropped', { error: f.error, badFrames: this.badFrames });
+      return;
+    }
+    const d = this.downloads.get(f.data.transferId);
+    if (!d) {
+      this.strayFrames++;
+      return;
+    }
+    d.accept(f.data);
+  }
+
+  async rollback(cmd: RollbackCommand, ctx: CommandContext): Promise<void> {
+    const current = ctx.activeModel() ?? this.store.active();
+    const target = cmd.to ?? this.store.previous();
+    const job = { rolloutId: cmd.rolloutId };
+    if (!target) {
+      if (current) await this.say(ctx, job, current, 'failed', { reason: 'rollback: no previous version in the model store' });
+      else ctx.logger.warn('rollback with no active and no previous model ignored', { rolloutId: cmd.rolloutId });
+      return;
+    }
+    const installed = this.store.get(target);
+    if (!installed) {
+      const kept = this.store.list(target.modelId).map((m) => m.ref.version);
+      await this.say(ctx, job, target, 'failed', { reason: `rollback: ${refText(target)} is not in the model store (kept versions: ${kept.join(', ') || 'none'})` });
+      return;
+    }
+    this.store.setActive(target, this.o.now());
+    ctx.setActiveModel(target);
+    ctx.logger.info('rolled back', { rolloutId: cmd.rolloutId, from: current, to: target });
+    if (current && !sameRef(current, target)) await this.say(ctx, job, current, 'rolled-back', { reason: `rolled back to ${refText(target)}` });
+    await this.say(ctx, job, target, 'active', { reason: 'reactivated by rollback' });
+    await ctx.publishBirth().catch(() => {});
+  }
+
+  async benchmarkCommand(cmd: BenchmarkCommand, ctx: CommandContext): Promise<void> {
+    const installed = this.store.get(cmd.model);
+    if (!installed) {
+      await this.say(ctx, { rolloutId: null }, cmd.model, 'failed', { reason: `benchmark: ${refText(cmd.model)} is not installed on this device` });
+      return;
+    }
+    const run = async (): Promise<void> => {
+      const r = await this.benchmark(installed, ctx);
+      if (!r.ok) await this.say(ctx, { rolloutId: null }, cmd.model, 'failed', { reason: r.error });
+      else await ctx.report({ kind: 'benchmark', rolloutId: null, model: cmd.model, result: r.result, baseline: r.baseline });
+    };
+    this.chain = this.chain.then(run, run).catch((e: unknown) => ctx.logger.error('benchmark failed', { error: errorMessage(e) }));
+    await this.chain;
+  }
+
+  private jobKey(ref: ModelRef): string {
+    return `${encodeURIComponent(ref.modelId)}@${ref.version}`;
+  }
+
+  private jobFile(ref: ModelRef): string {
+    return join(this.jobsDir, `${this.jobKey(ref)}.json`);
+  }
+
+  private enqueue(job: Job, ctx: CommandContext): void {
+    const key = this.jobKey({ modelId: job.manifest.modelId, version: job.manifest.version });
+    this.queued.add(key);
+    const run = (): Promise<void> => this.runJob(job, ctx).finally(() => this.queued.delete(key));
+    this.chain = this.chain.then(run, run);
+  }
+
+  private async say(
+    ctx: CommandContext,
+    job: { rolloutId: string | null },
+    model: ModelRef,
+    state: InstallState,
+    extra: { progress?: number; reason?: string } = {},
+  ): Promise<void> {
+    await ctx
+      .report({ kind: 'install-state', rolloutId: job.rolloutId, model, state, progress: extra.progress ?? null, reason: extra.reason?.slice(0, 1000) ?? null })
+      .catch((e: unknown) => ctx.logger.warn('install-state report not sent', { state, error: errorMessage(e) }));
+  }
+
+  private async runJob(job: Job, ctx: CommandContext): Promise<void> {
+    const m = job.manifest;
+    const ref = { modelId: m.modelId, version: m.version };
+    const log = ctx.logger;
+    const signal = this.abort.signal;
+    if (signal.aborted) return;
+    try {
+      let installed = this.store.get(ref);
+      if (!installed || installed.manifest.sha256 !== m.sha256) installed = await this.fetchAndInstall(job, ctx);
+      else log.info('model already in the store; not downloading it again', { transferId: m.transferId, modelId: m.modelId, version: m.version });
+      if (signal.aborted) return;
+
+      await this.say(ctx, job, ref, 'benchmarking');
+      const bench = await this.benchmark(installed, ctx);
+      if (signal.aborted) return;
+      if (!bench.ok) {
+        await this.say(ctx, job, ref, 'failed', { reason: bench.error });
+        rmSync(this.jobFile(ref), { force: true });
+        return;
+      }
+      await ctx.report({ kind: 'benchmark', rolloutId: job.rolloutId, model: ref, result: bench.result, baseline: bench.baseline });
+
+      this.store.setActive(ref, this.o.now());
+      ctx.setActiveModel(ref);
+      const pruned = this.store.prune(ref.modelId);
+      if (pruned.length) log.info('old model versions removed', { modelId: ref.modelId, versions: pruned.map((p) => p.version) });
+      await this.say(ctx, job, ref, 'active');
+      rmSync(this.jobFile(ref), { force: true });
+      await ctx.publishBirth().catch(() => {});
+    } catch (e) {
+      if (signal.aborted) return; // the agent is stopping: the job file stays for the next start
+      const reason = errorMessage(e);
+      log.error('delivery failed', { transferId: m.transferId, rolloutId: job.rolloutId, modelId: m.modelId, version: m.version, error: reason });
+      await this.say(ctx, job, ref, 'failed', { reason });
+      rmSync(this.jobFile(ref), { force: true });
+    }
+  }
+
+  /** Companions first, the model last; all or nothing into the store. */
+  private async fetchAndInstall(job: Job, ctx: CommandContext): Promise<InstalledModel> {
+    const m = job.manifest;
+    const ref = { modelId: m.modelId, version: m.version };
+    const log = ctx.logger;
+    const parts: { role: 'model' | CompanionRole; spec: TransferSpec }[] = [
+      ...m.companions.map((c) => ({ role: c.role, spec: { transferId: c.transferId, sizeBytes: c.sizeBytes, chunkSize: m.chunkSize, sha256: c.sha256, chunkSha256: c.chunkSha256 } })),
+      { role: 'model' as const, spec: { transferId: m.transferId, sizeBytes: m.sizeBytes, chunkSize: m.chunkSize, sha256: m.sha256, chunkSha256: m.chunkSha256 } },
+    ];
+    const total = parts.reduce((s, p) => s + p.spec.sizeBytes, 0);
+    const held = new Map<string, number>();
+    const downloads = parts.map(
+      (p) =>
+        new Download(p.spec, {
+          dir: join(this.transfersDir, encodeURIComponent(p.spec.transferId)),
+          window: this.o.window,
+          requestTimeoutMs: this.o.requestTimeoutMs,
+          request: (id, chunks) => ctx.requestChunks(id, chunks),
+          onProgress: (bytes) => {
+            held.set(p.spec.transferId, bytes);
+            progress();
+          },
+          log,
+          signal: this.abort.signal,
+        }),
+    );
+    let lastStep = -1;
+    const progress = (force = false): void => {
+      const got = [...held.values()].reduce((s, b) => s + b, 0);
+      const step = Math.floor((got / total) * 10);
+      if (!force && step === lastStep) return;
+      lastStep = step;
+      void this.say(ctx, job, ref, 'downloading', { progress: Math.min(1, got / total) });
+    };
+
+    try {
+      for (let i = 0; i < parts.length; i++) held.set(parts[i]!.spec.transferId, await downloads[i]!.open());
+      const have = [...held.values()].reduce((s, b) => s + b, 0);
+      const free = await this.o.freeBytes(this.stateDir);
+      const need = total - have + this.o.minFreeBytes;
+      if (free < need) {
+        throw new Error(`not enough disk space in ${this.stateDir}: need ${((total - have) / MiB).toFixed(1)} MiB plus ${(this.o.minFreeBytes / MiB).toFixed(0)} MiB headroom, ${(free / MiB).toFixed(1)} MiB free`);
+      }
+      log.info('download starting', { transferId: m.transferId, rolloutId: job.rolloutId, sizeBytes: total, alreadyHeldBytes: have, window: this.o.window });
+      progress(true);
+      const files: Partial<Record<'model' | CompanionRole, string>> = {};
+      for (let i = 0; i < parts.length; i++) {
+        const d = downloads[i]!;
+        const id = d.spec.transferId;
+        this.downloads.set(id, d);
+        this.downloadStats.set(id, d.stats);
+        try {
+          if (parts[i]!.role === 'model') await this.say(ctx, job, ref, 'downloading', { progress: Math.min(1, [...held.values()].reduce((s, b) => s + b, 0) / total) });
+          files[parts[i]!.role] = await d.run();
+        } finally {
+          this.downloads.delete(id);
+        }
+        log.info('transfer complete', { transferId: id, role: parts[i]!.role, ...d.stats });
+      }
+      await this.say(ctx, job, ref, 'verifying');
+      const installed = this.store.install(m, files, this.o.now());
+      for (const p of parts) rmSync(join(this.transfersDir, encodeURIComponent(p.spec.transferId)), { recursive: true, force: true });
+      return installed;
+    } finally {
+      await Promise.all(downloads.map((d) => d.close()));
+    }
+  }
+
+  private async benchmark(m: InstalledModel, ctx: CommandContext): Promise<{ ok: true; result: BenchmarkResult; baseline: BenchmarkResult | null } | { ok: false; error: string }> {
+    const modelPath = this.store.file(m, 'model');
+    if (!modelPath) return { ok: false, error: `${refText(m.ref)}: model file missing from the store` };
+    let evalSet = null;
+    const evalPath = this.store.file(m, 'evalset');
+    if (evalPath) {
+      const parsed = parseEvalSet(new Uint8Array(readFileSync(evalPath)));
+      if (!parsed.success) return { ok: false, error: `eval set: ${parsed.error}` };
+      evalSet = parsed.data;
+    }
+    const refPath = this.store.file(m, 'reference-predictions');
+    const referencePredictions = refPath ? new Uint8Array(readFileSync(refPath)) : null;
+    const common = {
+      settings: m.manifest.benchmark,
+      runtime: m.manifest.runtime,
+      evalSet,
+      referencePredictions,
+      logger: ctx.logger,
+      signal: this.abort.signal,
+      ...(this.o.trtexecPath !== undefined ? { trtexecPath: this.o.trtexecPath } : {}),
+    };
+    const result = await runBenchmark({ modelPath, ...common });
+    if (!result.ok) return { ok: false, error: `benchmark: ${result.error}` };
+    let baseline: BenchmarkResult | null = null;
+    const basePath = this.store.file(m, 'fp32-baseline');
+    if (basePath && !this.abort.signal.aborted) {
+      const b = await runBenchmark({ modelPath: basePath, ...common });
+      if (b.ok) baseline = b.result;
+      else ctx.logger.warn('fp32 baseline benchmark failed; reporting without a baseline', { modelId: m.ref.modelId, version: m.ref.version, error: b.error });
+    }
+    ctx.logger.info('benchmark done', { modelId: m.ref.modelId, version: m.ref.version, p50Ms: result.result.latencyMs.p50, baselineP50Ms: baseline?.latencyMs.p50 ?? null, accuracy: result.result.accuracy });
+    return { ok: true, result: result.result, baseline };
+  }
+}
+
+export function createDeliveryAgent(stateDir: string, opts: DeliveryAgentOptions = {}): DeliveryAgent {
+  return new DeliveryAgent(stateDir, opts);
+}
+
+export const hasPendingJobs = (stateDir: string): boolean => {
+  const dir = join(stateDir, 'delivery', 'jobs');
+  return existsSync(dir) && readdirSync(dir).some((n) => n.endsWith('.json'));
+};

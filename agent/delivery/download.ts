@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChunkBitmap, chunkCount, chunkRange, sha256Of, type ChunkFrame } from '../../shared/transfer.ts';
+import type { Logger } from '../log.ts';
+
+/** What a download needs to know of one file; it comes from the signed manifest, so the hashes are trusted. */
+export type TransferSpec = { transferId: string; sizeBytes: number; chunkSize: number; sha256: string; chunkSha256: readonly string[] };
+
+export type DownloadStats = {
+  /** Chunk indexes asked for, re-requests included. */
+  requested: number;
+  received: number;
+  duplicates: number;
+  corrupt: number;
+  timeouts: number;
+  /** Chunks already on disk when this download (re)started. */
+  resumedFrom: number;
+};
+
+export type DownloadOptions = {
+  /** Folder for data.part, bitmap and meta.json of this transfer. */
+  dir: string;
+  /** Chunks asked for at once (default 16, at most 64). */
+  window: number;
+  /** No chunk for this long: ask again for what is outstanding. Doubles on each silent timeout up to 8x, resets on progress. */
+  requestTimeoutMs: number;
+  request: (transferId: string, chunks: number[]) => Promise<void>;
+  onProgress?: (receivedBytes: number) => void;
+  log: Logger;
+  signal: AbortSignal;
+};
+
+/**
+ * One file pulled chunk by chunk over MQTT: asks for missing chunks in windows, checks each chunk against the manifest's
+ * hash, writes it in place and marks it in a bitmap on disk, so a restart of anything (agent, broker, control plane)
+ * resumes where it was. Resolves with the path of the complete, whole-file-verified `data.part`.
+ */
+export class Download {
+  readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0 };
+  private readonly total: number;
+  private bitmap!: ChunkBitmap;
+  private data: FileHandle | null = null;
+  private bits: FileHandle | null = null;
+  private readonly inflight = new Set<number>();
+  private writes: Promise<void> = Promise.resolve();
+  private wake: (() => void) | null = null;
+  private failure: Error | null = null;
+
+  constructor(
+    readonly spec: TransferSpec,
+    private readonly o: DownloadOptions,
+  ) {
+    this.total = chunkCount(spec.sizeBytes, spec.chunkSize);
+    if (spec.chunkSha256.length !== this.total) throw new Error(`manifest lists ${spec.chunkSha256.length} chunk hashes for ${this.total} chunks`);
+  }
+
+  get dataPath(): string {
+    return join(this.o.dir, 'data.part');
+  }
+
+  /** Bytes held, from the bitmap (so a resumed download starts where it was). */
+  get receivedBytes(): number {
+    if (!this.bitmap) return 0;
+    const lastHeld = this.bitmap.has(this.total - 1);
+    const lastSize = this.spec.sizeBytes - (this.total - 1) * this.spec.chunkSize;
+    return (this.bitmap.count - (lastHeld ? 1 : 0)) * this.spec.chunkSize + (lastHeld ? lastSize : 0);
+  }
+
+  /** Loads (or starts) the on-disk state; returns the bytes already held. */
+  async open(): Promise<number> {
+    const { dir } = this.o;
+    mkdirSync(dir, { recursive: true });
+    const metaPath = join(dir, 'meta.json');
+    const meta = JSON.stringify({ transferId: this.spec.transferId, sizeBytes: this.spec.sizeBytes, chunkSize: this.spec.chunkSize, sha256: this.spec.sha256 });
+    let bitmap: ChunkBitmap | null = null;
+    if (existsSync(metaPath) && existsSync(this.dataPath) && readFileSync(metaPath, 'utf8') === meta) {
+      const loaded = ChunkBitmap.fromBytes(this.total, readFileSync(join(dir, 'bitmap')));
+      if (loaded.success) bitmap = loaded.data;
+      else this.o.log.warn('resume bitmap unusable; starting over', { transferId: this.spec.transferId, error: loaded.error });
+    }
+    if (!bitmap) {
+      rmSync(this.dataPath, { force: true });
+      bitmap = new ChunkBitmap(this.total);
+      writeFileSync(join(dir, 'bitmap'), bitmap.bytes);
+      writeFileSync(metaPath, meta);
+    }
+    this.bitmap = bitmap;
+    this.data = await open(this.dataPath, existsSync(this.dataPath) ? 'r+' : 'w+');
+    await this.data.truncate(this.spec.sizeBytes);
+    this.bits = await open(join(dir, 'bitmap'), 'r+');
+    this.stats.resumedFrom = bitmap.count;
+    return this.receivedBytes;
+  }
+
+  /** A verified-against-the-manifest chunk goes to disk; anything else is counted and dropped (and asked for again). */
+  accept(frame: ChunkFrame): void {
+    const i = frame.index;
+    if (i >= this.total) {
+      this.stats.corrupt++;
+      this.o.log.warn('chunk index out of range', { transferId: this.spec.transferId, chunk: i, chunks: this.total });
+      return;
+    }
+    const { start, end } = chunkRange(i, this.spec.sizeBytes, this.spec.chunkSize);
+    if (this.bitmap.has(i)) {
+      this.stats.duplicates++;
+      return;
+    }
+    if (frame.payload.length !== end - start || sha256Of(frame.payload) !== this.spec.chunkSha256[i]) {
+      this.stats.corrupt++;
+      this.inflight.delete(i);
+      this.o.log.warn('chunk failed its hash check; asking again', { transferId: this.spec.transferId, chunk: i, corrupt: this.stats.corrupt });
+      this.poke();
+      return;
+    }
+    // mark first so a second copy arriving during the write counts as a duplicate, but persist the bit only after the data
+    this.bitmap.set(i);
+    this.inflight.delete(i);
+    this.stats.received++;
+    const payload = Buffer.from(frame.payload);
+    this.writes = this.writes.then(async () => {
+      if (!this.data || !this.bits) return;
+      try {
+        await this.data.write(payload, 0, payload.length, start);
+        await this.bits.write(this.bitmap.bytes, i >> 3, 1, i >> 3);
+      } catch (e) {
+        this.bitmap.clear(i);
+        this.failure = e as Error;
+      }
+    });
+    this.o.onProgress?.(this.receivedBytes);
+    this.poke();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Pulls every missing chunk, then checks the whole file; a whole-file mismatch re-checks each chunk and fetches the bad ones again. */
+  async run(): Promise<string> {
+    const { signal, log } = this.o;
+    const id = this.spec.transferId;
+    let silent = 0;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        while (!this.bitmap.complete) {
+          if (signal.aborted) throw signal.reason ?? new Error('aborted');
+          if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
+          if (this.inflight.size <= this.o.window / 2) {
+            const next = this.bitmap.missing(this.o.window - this.inflight.size, this.inflight);
+            if (next.length) {
+              for (const i of next) this.inflight.add(i);
+              this.stats.requested += next.length;
+              this.o.request(id, next).catch((e: unknown) => log.warn('chunk request not sent', { transferId: id, error: String(e) }));
+            }
+          }
+          const before = this.stats.received + this.stats.corrupt;
+          await this.sleep(this.o.requestTimeoutMs * 2 ** Math.min(3, silent));
+          if (this.stats.received + this.stats.corrupt === before && !this.bitmap.complete) {
+            silent++;
+            this.stats.timeouts++;
+            log.info('no chunks within the timeout; asking again', { transferId: id, outstanding: this.inflight.size, received: this.bitmap.count, chunks: this.total });
+            this.inflight.clear();
+          } else silent = 0;
+        }
+        await this.writes;
+        if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
+        await this.data?.sync();
+        const sha = await fileSha256(this.dataPath);
+        if (sha === this.spec.sha256) return this.dataPath;
+        if (attempt >= 2) throw new Error(`file sha256 ${sha} does not match the manifest's ${this.spec.sha256} after ${attempt + 1} attempts`);
+        const bad = await this.recheckChunks();
+        log.warn('whole-file hash mismatch; fetching the chunks that fail their hash again', { transferId: id, badChunks: bad });
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  private async recheckChunks(): Promise<number> {
+    let bad = 0;
+    const buf = Buffer.allocUnsafe(this.spec.chunkSize);
+    for (let i = 0; i < this.total; i++) {
+      const { start, end } = chunkRange(i, this.spec.sizeBytes, this.spec.chunkSize);
+      const { bytesRead } = await this.data!.read(buf, 0, end - start, start);
+      if (sha256Of(buf.subarray(0, bytesRead)) !== this.spec.chunkSha256[i]) {
+        this.bitmap.clear(i);
+        bad++;
+      }
+    }
+    await this.bits!.write(this.bitmap.bytes, 0, this.bitmap.bytes.length, 0);
+    return bad;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.o.signal.removeEventListener('abort', done);
+        this.wake = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.o.signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.writes.catch(() => {});
+    const d = this.data;
+    const b = this.bits;
+    this.data = null;
+    this.bits = null;
+    await d?.close().catch(() => {});
+    await b?.close().catch(() => {});
+  }
+}
+
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const part of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(part as Buffer);
+  return h.digest('hex');
+}
