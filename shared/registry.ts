@@ -118,6 +118,8 @@ export const TrainingJobViewSchema = z.object({
   createdAt: z.number(),
   startedAt: z.number().nullable(),
   finishedAt: z.number().nullable(),
+  /** The trainer child process while the job runs. */
+  trainerPid: z.number().int().nullable(),
   progress: JobProgressSchema.nullable(),
   metrics: z.unknown().nullable(),
   error: JobErrorSchema.nullable(),

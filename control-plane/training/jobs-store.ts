@@ -103,6 +103,7 @@ export function jobView(j: TrainingJobRow): TrainingJobView {
     createdAt: j.createdAt,
     startedAt: j.startedAt,
     finishedAt: j.finishedAt,
+    trainerPid: j.pid,
     progress: j.progress,
     metrics: j.metrics ?? null,
     error: j.error,
