@@ -1,0 +1,90 @@
+import { itemsOf, optional, pick } from '../api.js';
+import { COLORS, barChart, boxPlot, scatterChart } from '../charts.js';
+import { bytes, esc, kv, notAvailable, num, pct, table, when } from '../dom.js';
+import { accuracyVsLatency, latencyByProfile, reportRows, speedups } from '../report.js';
+
+const modelId = (m) => pick(m, 'id', 'modelId');
+
+export async function modelsPage() {
+  const body = await optional('/models');
+  if (body === null) return `<h1>Models</h1>${notAvailable('The model registry (/models)')}`;
+  return `<h1>Models</h1><div class="card">${table(itemsOf(body), [
+    ['model', (m) => `<a href="#/models/${encodeURIComponent(modelId(m))}">${esc(modelId(m))}</a>`],
+    ['name', (m) => esc(pick(m, 'name', 'version') ?? '')],
+    ['training job', (m) => esc(pick(m, 'jobId', 'trainingJobId', 'lineage.jobId') ?? '–')],
+    ['artifacts', (m) => esc(Array.isArray(m.artifacts) ? m.artifacts.length : pick(m, 'artifactCount') ?? '–')],
+    ['student fp32', (m) => pct(pick(m, 'metrics.studentFp32'))],
+    ['created', (m) => esc(when(pick(m, 'createdAt')))],
+    ['', (m) => `<a href="#/models/${encodeURIComponent(modelId(m))}/report">report</a>`],
+  ], 'id="models"')}</div>`;
+}
+
+/** Per-layer quantization error (SQNR, dB; lower is worse), outlier layers in red. */
+export function layerErrorChart(recipeId, diag) {
+  const layers = diag?.layers ?? [];
+  if (!layers.length) return '';
+  return `<h3>${esc(recipeId)}: per-layer quantization error</h3>${barChart(
+    layers.map((l) => ({ label: l.layer, value: l.sqnrDb, color: l.outlier ? '#dc2626' : l.quantized ? COLORS[0] : '#94a3b8', title: `${l.layer} (${l.opType}): SQNR ${num(l.sqnrDb, 1)} dB, accumulated ${num(l.accumulatedSqnrDb, 1)} dB, cosine ${num(l.cosine, 4)}${l.outlier ? ', outlier' : ''}${l.quantized ? '' : ', kept in float'}` })),
+    { name: `layer-error-${recipeId}`, yLabel: 'SQNR (dB)' },
+  )}<p class="muted">SQNR of each layer's own quantization (higher is better); red: activation outliers; grey: kept in float.${diag.floatLayers?.length ? ` Float layers: ${esc(diag.floatLayers.join(', '))}.` : ''}</p>`;
+}
+
+export async function modelPage({ args: [id] }) {
+  const m = await optional(`/models/${encodeURIComponent(id)}`);
+  if (m === null) return `<p><a href="#/models">← Models</a></p>${notAvailable('The model registry (/models/:id)')}`;
+  const metrics = pick(m, 'metrics') ?? {};
+  const bars = [];
+  if (typeof metrics.teacherFp32 === 'number') bars.push({ label: 'teacher fp32', value: metrics.teacherFp32, color: '#64748b' });
+  if (typeof metrics.studentFp32 === 'number') bars.push({ label: 'student fp32', value: metrics.studentFp32, color: '#94a3b8' });
+  if (typeof metrics.studentHardFp32 === 'number') bars.push({ label: 'student hard-label', value: metrics.studentHardFp32, color: '#cbd5e1' });
+  Object.entries(metrics.recipes ?? {}).forEach(([r, v], i) => {
+    if (typeof v.qatInt8 === 'number') bars.push({ label: `${r} QAT`, value: v.qatInt8, color: COLORS[i % COLORS.length] });
+    if (typeof v.ptqInt8 === 'number') bars.push({ label: `${r} PTQ`, value: v.ptqInt8, color: COLORS[(i + 5) % COLORS.length] });
+  });
+  const artifacts = pick(m, 'artifacts') ?? [];
+  const diagnostics = pick(m, 'diagnostics') ?? {};
+  const lineage = pick(m, 'lineage') ?? {};
+  return `<p><a href="#/models">← Models</a> · <a href="#/models/${encodeURIComponent(id)}/report">fleet report</a></p>
+    <h1>Model ${esc(id)}</h1>
+    <div class="grid two">
+      <div class="card"><h2>Lineage</h2>${kv([
+        ['training job', pick(m, 'jobId', 'trainingJobId', 'lineage.jobId') ?? '–'],
+        ['parent', pick(m, 'parentId', 'lineage.parentId') ?? '–'],
+        ['teacher', JSON.stringify(pick(m, 'teacher', 'lineage.teacher', 'spec.teacher') ?? '–')],
+        ['student', JSON.stringify(pick(m, 'student', 'lineage.student', 'spec.student') ?? '–')],
+        ['dataset', JSON.stringify(pick(m, 'dataset', 'lineage.dataset', 'spec.dataset') ?? '–')],
+        ['created', when(pick(m, 'createdAt'))],
+        ...Object.entries(lineage).filter(([k]) => !['jobId', 'parentId', 'teacher', 'student', 'dataset'].includes(k)).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),
+      ])}</div>
+      <div class="card"><h2>Central metrics (eval-set accuracy)</h2>${bars.length ? barChart(bars, { name: 'central-metrics', yLabel: 'accuracy' }) : '<p class="muted">no metrics recorded</p>'}</div>
+    </div>
+    <div class="card"><h2>Artifacts per profile</h2>${table(artifacts, [
+      ['kind', (a) => esc(pick(a, 'kind', 'artifactKind'))],
+      ['recipe', (a) => esc(pick(a, 'recipeId') ?? '–')],
+      ['profiles', (a) => esc([].concat(pick(a, 'profiles', 'profileIds', 'profileId') ?? []).join(', ') || '–')],
+      ['size', (a) => bytes(pick(a, 'sizeBytes', 'size'))],
+      ['accuracy', (a) => pct(pick(a, 'accuracy'))],
+      ['sha256', (a) => `<span class="mono">${esc(String(pick(a, 'sha256') ?? '').slice(0, 16))}…</span>`],
+    ])}</div>
+    <div class="card"><h2>Diagnostics</h2>${Object.keys(diagnostics).length ? Object.entries(diagnostics).map(([r, d]) => layerErrorChart(r, d)).join('') : '<p class="muted">no diagnostics recorded</p>'}</div>`;
+}
+
+export function reportCharts(report) {
+  const rows = reportRows(report);
+  if (!rows.length) return '<p class="muted">no benchmark results reported yet</p>';
+  const profiles = [...new Set(rows.map((r) => r.profileId))];
+  const color = (p) => COLORS[profiles.indexOf(p) % COLORS.length];
+  const boxes = latencyByProfile(rows).map((g) => ({ ...g, color: color(g.label) }));
+  const scatters = accuracyVsLatency(rows);
+  const speed = speedups(rows);
+  return `<div class="card"><h2>Latency distribution per profile (int8)</h2>${boxPlot(boxes, { name: 'latency-by-profile' })}<p class="muted">box: p50 to p90 across devices; dashed: p99; whiskers: min to max; dots: each device's p50.</p></div>
+    <div class="card"><h2>Accuracy vs latency, all recipes and baselines</h2><div class="grid two">${scatters.map((s) => `<div data-profile="${esc(s.profileId)}"><h3>${esc(s.profileId)}</h3>${scatterChart(s.points.map((p) => ({ ...p, color: p.baseline ? '#64748b' : color(s.profileId) })), { name: `pareto-${s.profileId}` })}</div>`).join('')}</div><p class="muted">Ringed points and the dashed step line: the Pareto front (no other variant is both faster and more accurate).</p></div>
+    <div class="card"><h2>int8 vs fp32 speed-up per device</h2>${speed.length ? barChart(speed.map((s) => ({ label: s.deviceId, value: s.speedup, color: s.speedup < 1 ? '#dc2626' : color(s.profileId), title: `${s.deviceId} (${s.profileId}): ${num(s.speedup, 2)}x` })), { name: 'speedup', yLabel: 'fp32 p50 / int8 p50', ref: 1, refLabel: '1x (no gain)' }) : '<p class="muted">no device has both an fp32 and an int8 result</p>'}<p class="muted">Red: int8 slower than fp32 on that device — a finding to report.</p></div>`;
+}
+
+export async function modelReportPage({ args: [id] }) {
+  const report = await optional(`/reports/models/${encodeURIComponent(id)}`);
+  const head = `<p><a href="#/models/${encodeURIComponent(id)}">← Model ${esc(id)}</a></p><h1>Model report ${esc(id)}</h1>`;
+  if (report === null) return head + notAvailable('Model reports (/reports/models/:id)');
+  return head + reportCharts(report);
+}
