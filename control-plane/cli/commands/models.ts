@@ -10,7 +10,7 @@ export function registerModelCommands(program: Command, ctx: CliContext): void {
   const models = program.command('models').description('the model registry: trained models, their artifacts per recipe, lineage');
 
   outputOptions(models.command('ls').description('list models')).action(async (_o: unknown, cmd: Command) => {
-    const body = await optionalRoute('the model registry (/models)', () => ctx.client(cmd).get('/models'));
+    const body = await optionalRoute('the model registry (/models)', () => ctx.client(cmd).get('/models?limit=1000'));
     const rows = itemsOf(body);
     ctx.emit(
       cmd,
@@ -18,10 +18,14 @@ export function registerModelCommands(program: Command, ctx: CliContext): void {
       {
         table: [
           { header: 'ID', value: (m: Row) => pick(m, 'id', 'modelId') },
-          { header: 'NAME', value: (m: Row) => pick(m, 'name', 'version') },
-          { header: 'JOB', value: (m: Row) => pick(m, 'jobId', 'trainingJobId', 'lineage.jobId') },
-          { header: 'ARTIFACTS', value: (m: Row) => (Array.isArray(m.artifacts) ? m.artifacts.length : pick(m, 'artifactCount')) },
-          { header: 'STUDENT FP32', value: (m: Row) => pick(m, 'metrics.studentFp32') },
+          { header: 'VERSION', value: (m: Row) => pick(m, 'version', 'latestVersion') },
+          { header: 'PROFILE', value: (m: Row) => pick(m, 'profileId') ?? '-' },
+          { header: 'RECIPE', value: (m: Row) => pick(m, 'recipeId') ?? '-' },
+          { header: 'KIND', value: (m: Row) => pick(m, 'kind') },
+          { header: 'ROLE', value: (m: Row) => pick(m, 'role') },
+          { header: 'SIZE', value: (m: Row) => pick(m, 'size') },
+          { header: 'ACCURACY', value: (m: Row) => pick(m, 'metrics.accuracy') },
+          { header: 'JOB', value: (m: Row) => pick(m, 'lineage.jobId', 'jobId') ?? '-' },
           { header: 'CREATED', value: (m: Row) => ago(pick(m, 'createdAt') as number | undefined) },
         ],
         csv: csvColumns(rows),

@@ -106,7 +106,11 @@ export function registerTrainCommand(program: Command, ctx: CliContext): void {
       const job = await optionalRoute('training jobs (/training-jobs)', () => follow(ctx, cmd, id!, intervalMs));
       const state = jobState(job);
       if (o.json) ctx.io.stdout.write(renderJson(job));
-      else ctx.print(`${id}: ${state}${pick(job, 'modelId', 'model.id') ? `, model ${String(pick(job, 'modelId', 'model.id'))}` : ''}${pick(job, 'error.message', 'error') ? `: ${JSON.stringify(pick(job, 'error.message', 'error'))}` : ''}`);
+      else {
+        const models = (pick(job, 'models') ?? []) as { id: string; version?: number; role?: string }[];
+        ctx.print(`${id}: ${state}${pick(job, 'error.message', 'error') ? `: ${String(pick(job, 'error.message', 'error'))}` : ''}`);
+        for (const m of models) ctx.print(`  model ${m.id}${m.version ? ` v${m.version}` : ''}${m.role ? ` (${m.role})` : ''}`);
+      }
       if (FAILED.has(state)) throw new CliError(EXIT.server, `training job ${id} ${state}`);
     });
 }

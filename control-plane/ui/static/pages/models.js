@@ -6,14 +6,19 @@ import { accuracyVsLatency, latencyByProfile, reportRows, speedups } from '../re
 const modelId = (m) => pick(m, 'id', 'modelId');
 
 export async function modelsPage() {
-  const body = await optional('/models');
+  const body = await optional('/models?limit=1000');
   if (body === null) return `<h1>Models</h1>${notAvailable('The model registry (/models)')}`;
-  return `<h1>Models</h1><div class="card">${table(itemsOf(body), [
+  return `<h1>Models</h1><div class="card">${table(itemsOf(body).map((m) => ({ ...m, __attrs: `data-model="${esc(modelId(m))}"` })), [
     ['model', (m) => `<a href="#/models/${encodeURIComponent(modelId(m))}">${esc(modelId(m))}</a>`],
-    ['name', (m) => esc(pick(m, 'name', 'version') ?? '')],
-    ['training job', (m) => esc(pick(m, 'jobId', 'trainingJobId', 'lineage.jobId') ?? '–')],
-    ['artifacts', (m) => esc(Array.isArray(m.artifacts) ? m.artifacts.length : pick(m, 'artifactCount') ?? '–')],
-    ['student fp32', (m) => pct(pick(m, 'metrics.studentFp32'))],
+    ['name', (m) => esc(pick(m, 'name') ?? '')],
+    ['version', (m) => esc(pick(m, 'version', 'latestVersion') ?? '–')],
+    ['profile', (m) => esc(pick(m, 'profileId') ?? '–')],
+    ['recipe', (m) => esc(pick(m, 'recipeId') ?? '–')],
+    ['kind', (m) => esc(pick(m, 'kind') ?? '–')],
+    ['role', (m) => esc(pick(m, 'role') ?? '–')],
+    ['size', (m) => bytes(pick(m, 'size', 'sizeBytes'))],
+    ['accuracy', (m) => pct(pick(m, 'metrics.accuracy', 'metrics.studentInt8', 'metrics.studentFp32'))],
+    ['training job', (m) => esc(pick(m, 'lineage.jobId', 'jobId') ?? '–')],
     ['created', (m) => esc(when(pick(m, 'createdAt')))],
     ['', (m) => `<a href="#/models/${encodeURIComponent(modelId(m))}/report">report</a>`],
   ], 'id="models"')}</div>`;
@@ -29,44 +34,64 @@ export function layerErrorChart(recipeId, diag) {
   )}<p class="muted">SQNR of each layer's own quantization (higher is better); red: activation outliers; grey: kept in float.${diag.floatLayers?.length ? ` Float layers: ${esc(diag.floatLayers.join(', '))}.` : ''}</p>`;
 }
 
+/** Diagnostics are one recipe's ({layers, ...}) or keyed by recipe. */
+function diagnosticsCharts(diag, recipeId) {
+  if (!diag || typeof diag !== 'object') return '<p class="muted">no diagnostics recorded</p>';
+  if (Array.isArray(diag.layers)) return layerErrorChart(recipeId ?? 'model', diag);
+  const html = Object.entries(diag).map(([r, d]) => layerErrorChart(r, d)).join('');
+  return html || '<p class="muted">no per-layer diagnostics recorded</p>';
+}
+
 export async function modelPage({ args: [id] }) {
   const m = await optional(`/models/${encodeURIComponent(id)}`);
   if (m === null) return `<p><a href="#/models">← Models</a></p>${notAvailable('The model registry (/models/:id)')}`;
-  const metrics = pick(m, 'metrics') ?? {};
+  // the registry answers a model with all its versions, newest first
+  const versions = Array.isArray(m.versions) ? m.versions : [m];
+  const latest = versions[0] ?? m;
+  const metrics = pick(latest, 'metrics') ?? {};
+  const lineage = pick(latest, 'lineage') ?? {};
   const bars = [];
   if (typeof metrics.teacherFp32 === 'number') bars.push({ label: 'teacher fp32', value: metrics.teacherFp32, color: '#64748b' });
   if (typeof metrics.studentFp32 === 'number') bars.push({ label: 'student fp32', value: metrics.studentFp32, color: '#94a3b8' });
   if (typeof metrics.studentHardFp32 === 'number') bars.push({ label: 'student hard-label', value: metrics.studentHardFp32, color: '#cbd5e1' });
+  if (typeof metrics.studentInt8 === 'number') bars.push({ label: `int8 (${latest.recipeId ?? 'recipe'})`, value: metrics.studentInt8, color: COLORS[0] });
+  if (typeof metrics.accuracy === 'number') bars.push({ label: 'this model, eval set', value: metrics.accuracy, color: COLORS[2] });
   Object.entries(metrics.recipes ?? {}).forEach(([r, v], i) => {
     if (typeof v.qatInt8 === 'number') bars.push({ label: `${r} QAT`, value: v.qatInt8, color: COLORS[i % COLORS.length] });
     if (typeof v.ptqInt8 === 'number') bars.push({ label: `${r} PTQ`, value: v.ptqInt8, color: COLORS[(i + 5) % COLORS.length] });
   });
-  const artifacts = pick(m, 'artifacts') ?? [];
-  const diagnostics = pick(m, 'diagnostics') ?? {};
-  const lineage = pick(m, 'lineage') ?? {};
+  const parents = (lineage.parents ?? []).map((p) => `<a href="#/models/${encodeURIComponent(p.id)}">${esc(p.id)}${p.version ? ` v${esc(p.version)}` : ''}</a>`).join(', ');
+  const siblings = lineage.jobId ? await optional(`/models?job=${encodeURIComponent(lineage.jobId)}&limit=100`) : null;
+  const artifacts = siblings ? itemsOf(siblings) : versions;
   return `<p><a href="#/models">← Models</a> · <a href="#/models/${encodeURIComponent(id)}/report">fleet report</a></p>
-    <h1>Model ${esc(id)}</h1>
+    <h1>Model ${esc(id)} <span class="muted">${esc(pick(m, 'name') ?? '')} v${esc(pick(latest, 'version') ?? '?')}</span></h1>
     <div class="grid two">
       <div class="card"><h2>Lineage</h2>${kv([
-        ['training job', pick(m, 'jobId', 'trainingJobId', 'lineage.jobId') ?? '–'],
-        ['parent', pick(m, 'parentId', 'lineage.parentId') ?? '–'],
-        ['teacher', JSON.stringify(pick(m, 'teacher', 'lineage.teacher', 'spec.teacher') ?? '–')],
-        ['student', JSON.stringify(pick(m, 'student', 'lineage.student', 'spec.student') ?? '–')],
-        ['dataset', JSON.stringify(pick(m, 'dataset', 'lineage.dataset', 'spec.dataset') ?? '–')],
-        ['created', when(pick(m, 'createdAt'))],
-        ...Object.entries(lineage).filter(([k]) => !['jobId', 'parentId', 'teacher', 'student', 'dataset'].includes(k)).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),
+        ['profile / recipe', `${pick(latest, 'profileId') ?? '–'} / ${pick(latest, 'recipeId') ?? '–'}`],
+        ['kind / role', `${pick(latest, 'kind') ?? '–'} / ${pick(latest, 'role') ?? '–'}`],
+        ['source', lineage.source ?? '–'],
+        ['training job', lineage.jobId ?? '–'],
+        ['parents', parents ? `<span>${parents}</span>` : 'none'],
+        ['teacher', JSON.stringify(lineage.teacher ?? '–')],
+        ['dataset', JSON.stringify(lineage.dataset ?? '–')],
+        ['float layers', (lineage.floatLayers ?? []).join(', ') || 'none'],
+        ['toolchain', lineage.versions ? Object.entries(lineage.versions).map(([k, v]) => `${k} ${v}`).join(', ') : '–'],
+        ['sha256', pick(latest, 'sha256') ?? '–'],
+        ['created', when(pick(latest, 'createdAt'))],
       ])}</div>
       <div class="card"><h2>Central metrics (eval-set accuracy)</h2>${bars.length ? barChart(bars, { name: 'central-metrics', yLabel: 'accuracy' }) : '<p class="muted">no metrics recorded</p>'}</div>
     </div>
-    <div class="card"><h2>Artifacts per profile</h2>${table(artifacts, [
-      ['kind', (a) => esc(pick(a, 'kind', 'artifactKind'))],
+    <div class="card"><h2>${siblings ? 'Artifacts of the same training job, per profile' : 'Versions'}</h2>${table(artifacts, [
+      ['model', (a) => `<a href="#/models/${encodeURIComponent(modelId(a))}">${esc(modelId(a))}</a>`],
+      ['version', (a) => esc(pick(a, 'version') ?? '–')],
+      ['profile', (a) => esc(pick(a, 'profileId') ?? '–')],
       ['recipe', (a) => esc(pick(a, 'recipeId') ?? '–')],
-      ['profiles', (a) => esc([].concat(pick(a, 'profiles', 'profileIds', 'profileId') ?? []).join(', ') || '–')],
-      ['size', (a) => bytes(pick(a, 'sizeBytes', 'size'))],
-      ['accuracy', (a) => pct(pick(a, 'accuracy'))],
+      ['kind', (a) => esc(pick(a, 'kind') ?? '–')],
+      ['size', (a) => bytes(pick(a, 'size', 'sizeBytes'))],
+      ['accuracy', (a) => pct(pick(a, 'metrics.accuracy'))],
       ['sha256', (a) => `<span class="mono">${esc(String(pick(a, 'sha256') ?? '').slice(0, 16))}…</span>`],
     ])}</div>
-    <div class="card"><h2>Diagnostics</h2>${Object.keys(diagnostics).length ? Object.entries(diagnostics).map(([r, d]) => layerErrorChart(r, d)).join('') : '<p class="muted">no diagnostics recorded</p>'}</div>`;
+    <div class="card"><h2>Diagnostics</h2>${diagnosticsCharts(pick(latest, 'diagnostics'), pick(latest, 'recipeId'))}</div>`;
 }
 
 export function reportCharts(report) {

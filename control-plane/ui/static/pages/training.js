@@ -18,7 +18,7 @@ export async function trainingPage() {
       ['loss', (j) => `${num(progress(j).loss, 4)} ${sparkline((pick(j, 'history', 'lossHistory') ?? []).map((h) => (typeof h === 'number' ? h : h.loss)), { name: 'loss' })}`],
       ['accuracy', (j) => num(progress(j).accuracy, 4)],
       ['eta', (j) => secs(progress(j).etaSeconds)],
-      ['model', (j) => (pick(j, 'modelId', 'model.id') ? `<a href="#/models/${encodeURIComponent(pick(j, 'modelId', 'model.id'))}">${esc(pick(j, 'modelId', 'model.id'))}</a>` : '–')],
+      ['models', (j) => (pick(j, 'models') ?? []).map((m) => `<a href="#/models/${encodeURIComponent(m.id)}">${esc(m.id)}</a>`).join(' ') || '–'],
       ['started', (j) => esc(when(pick(j, 'startedAt', 'createdAt')))],
       ['error', (j) => `<span class="error">${esc(pick(j, 'error.message', 'error') ?? '')}</span>`],
     ],
