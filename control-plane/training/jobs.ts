@@ -84,7 +84,8 @@ class LiveJob {
  */
 export class TrainingQueue {
   private readonly running = new Map<string, LiveJob>();
-  private stopping = false;
+  /** Nothing runs before start() and after stop(). */
+  private stopping = true;
   private readonly concurrency: number;
   private readonly persistMs: number;
   private readonly run: (opts: RunTrainerOptions) => Promise<RunTrainerResult>;
