@@ -132,6 +132,9 @@ test('GET /models filters; GET /models/:id lists versions or one with ?version='
   assert.equal(v1.body.version, 1);
   assert.equal((await fleet.api('/models/hand-x86-64-vnni?version=9')).status, 404);
   assert.equal((await fleet.api('/models/nope')).status, 404);
+
+  const paths = Object.keys((await fleet.api('/openapi.json', { auth: null })).body.paths);
+  for (const p of ['/models', '/models/{id}', '/models/{id}/versions/{version}/artifact', '/models/{id}/versions/{version}/verify']) assert.ok(paths.includes(p), p);
 });
 
 test('the artifact downloads byte-identical with its sha256; companions too', async () => {

@@ -115,6 +115,8 @@ test('bad job requests are refused with 400 naming the field, and queue nothing'
   assert.equal((await fleet.api('/training-jobs')).body.total, 0);
   assert.equal((await fleet.api('/training-jobs/nope')).status, 404);
   assert.equal((await fleet.api('/training-jobs/nope/cancel', { method: 'POST' })).status, 404);
+  const openapi = (await fleet.api('/openapi.json', { auth: null })).body;
+  assert.ok(openapi.paths['/training-jobs'].post.requestBody, 'the job body schema is in the OpenAPI document');
 });
 
 test('a job runs the real trainer end to end into registered, signed model versions', async () => {
