@@ -69,7 +69,7 @@ function render(spec) {
       d.className = 'op'; d.dataset.method = method; d.dataset.path = path;
       const params = op.parameters ?? [];
       const bodySchema = op.requestBody?.content?.['application/json']?.schema;
-      d.innerHTML = '<summary><span class="m ' + method + '">' + method + '</span><span class="path">' + esc(path) + '</span><span class="sum">' + esc(op.summary) + '</span><span class="lock">' + (op.security ? '🔒 token' : 'public') + '</span></summary>' +
+      d.innerHTML = '<summary><span class="m ' + method + '">' + method + '</span><span class="path">' + esc(path) + '</span><span class="sum">' + esc(op.summary) + '</span><span class="lock">' + (op.security ? 'token required' : 'public') + '</span></summary>' +
         '<div class="body">' +
         (params.length ? '<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>' + params.map((p) => '<tr><td>' + esc(p.name) + '</td><td>' + p.in + '</td><td>' + (p.required ? 'yes' : '') + '</td><td><code>' + esc(JSON.stringify(p.schema)) + '</code></td></tr>').join('') + '</table>' : '') +
         (bodySchema ? '<div>request body</div><pre>' + esc(JSON.stringify(bodySchema, null, 2)) + '</pre>' : '') +
