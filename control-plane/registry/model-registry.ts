@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative } from 'node:path';
@@ -19,13 +19,12 @@ import {
 } from '../../shared/registry.ts';
 import { sha256Hex, signPayload, verifyPayload } from '../../shared/signing.ts';
 import type { ArtifactLine, ResultLine, TrainingJobSpec } from '../../shared/training.ts';
-import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/db.ts';
 import { RegistryStore, type ModelFilter, type StoredModelVersion } from './registry-store.ts';
 
 /** Files up to this size are served from the very bytes that were hashed; larger ones are hashed, then streamed. */
-const SERVE_FROM_MEMORY_MAX = 256 << 20;
+const SERVE_FROM_MEMORY_MAX = 64 << 20;
 
 export type RegistryDeps = {
   db: Db;
