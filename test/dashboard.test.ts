@@ -102,7 +102,7 @@ describe('dashboard in Debian chromium against a seeded control plane', { skip: 
     assert.equal(await page.getAttribute(row, 'data-state'), 'online');
     const onlineBefore = Number(await page.textContent('[data-stat="online"] .v'));
     await victim.stop({ graceful: true });
-    await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-state') === 'offline', row, { timeout: 10_000 });
+    await page.waitForFunction(`document.querySelector(${JSON.stringify(row)})?.getAttribute('data-state') === 'offline'`, undefined, { timeout: 10_000 });
     assert.equal(Number(await page.textContent('[data-stat="online"] .v')), onlineBefore - 1);
     assert.equal(await page.evaluate('window.__noReload'), true, 'same page, no reload');
     await screenshot(page, '04-fleet-device-offline-live');
