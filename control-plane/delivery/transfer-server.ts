@@ -40,6 +40,8 @@ export class TransferError extends Error {
 /** Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to. */
 export class TransferServer {
   private readonly stats = new Map<string, ServedStats>();
+  /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
+  private readonly seen = new Set<string>();
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly maxInFlight: number;
@@ -83,6 +85,9 @@ export class TransferServer {
 
   /** Answers one `xfer/req`: each requested chunk is read, checked against its registered hash and published as one frame. */
   async handleRequest(deviceId: string, req: XferRequest): Promise<void> {
+    if (this.seen.has(req.msgId)) return;
+    this.seen.add(req.msgId);
+    if (this.seen.size > 10_000) for (const id of [...this.seen].slice(0, 5_000)) this.seen.delete(id);
     const key = `${deviceId}\0${req.transferId}`;
     const st = this.stats.get(key) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 };
     this.stats.set(key, st);
@@ -103,6 +108,13 @@ export class TransferServer {
     let fh;
     try {
       fh = await open(t.path, 'r');
+      // the agent checks every chunk against the signed manifest; here a size/mtime check catches a replaced file cheaply
+      const now = await fh.stat();
+      if (now.size !== t.sizeBytes || now.mtimeMs !== t.mtimeMs) {
+        await fh.close();
+        this.d.log.error('transfer source changed since it was registered; register it again', { deviceId, transferId: t.id, path: t.path });
+        return refuse('source-changed');
+      }
     } catch (e) {
       this.d.log.error('transfer source unreadable', { deviceId, transferId: t.id, path: t.path, error: String(e) });
       return;
@@ -118,10 +130,6 @@ export class TransferServer {
             const { bytesRead } = await fh.read(buf, 0, buf.length, start);
             const payload = buf.subarray(0, bytesRead);
             const expected = t.chunkSha256[index]!;
-            if (sha256Of(payload) !== expected) {
-              this.d.log.error('transfer source changed since it was registered; register it again', { deviceId, transferId: t.id, path: t.path, chunk: index });
-              return;
-            }
             let frame = encodeFrame({ transferId: t.id, index, sha256: expected, payload });
             if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
             await this.d.publish(topic, frame);
