@@ -153,7 +153,7 @@ export const DeliverySourceSchema = z
     companions: z.array(z.object({ role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']), path: z.string().min(1) }).strict()).default([]),
   })
   .strict();
-export type DeliverySource = z.input<typeof DeliverySourceSchema>;
+export type DeliverySource = z.infer<typeof DeliverySourceSchema>;
 
 /** `POST /deliveries`: push one source to one device (path-based for now: the paths are on the control plane's disk). */
 export const DeliveryRequestSchema = z

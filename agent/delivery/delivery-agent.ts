@@ -286,6 +286,7 @@ export class DeliveryAgent {
             held.set(p.spec.transferId, bytes);
             progress();
           },
+          ...(p.role === 'model' ? { onVerifying: () => void this.say(ctx, job, ref, 'verifying') } : {}),
           log,
           signal: this.abort.signal,
         }),
@@ -323,7 +324,6 @@ export class DeliveryAgent {
         }
         log.info('transfer complete', { transferId: id, role: parts[i]!.role, ...d.stats });
       }
-      await this.say(ctx, job, ref, 'verifying');
       const installed = this.store.install(m, files, this.o.now());
       for (const p of parts) rmSync(join(this.transfersDir, encodeURIComponent(p.spec.transferId)), { recursive: true, force: true });
       return installed;

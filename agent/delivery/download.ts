@@ -28,6 +28,8 @@ export type DownloadOptions = {
   requestTimeoutMs: number;
   request: (transferId: string, chunks: number[]) => Promise<void>;
   onProgress?: (receivedBytes: number) => void;
+  /** Every chunk is in; the whole-file hash comes next. */
+  onVerifying?: () => void;
   log: Logger;
   signal: AbortSignal;
 };
@@ -169,6 +171,7 @@ export class Download {
         await this.writes;
         if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
         await this.data?.sync();
+        this.o.onVerifying?.();
         const sha = await fileSha256(this.dataPath);
         if (sha === this.spec.sha256) return this.dataPath;
         if (attempt >= 2) throw new Error(`file sha256 ${sha} does not match the manifest's ${this.spec.sha256} after ${attempt + 1} attempts`);
