@@ -257,18 +257,3 @@ export const VerifyReportSchema = z.object({
   problems: z.array(z.string()),
 });
 export type VerifyReport = z.infer<typeof VerifyReportSchema>;
-
-/** What rollouts/delivery need to ship a model version to a profile's devices. */
-export type DeliverySource = {
-  modelId: string;
-  version: number;
-  profileId: string | null;
-  recipeId: string | null;
-  kind: ModelKind;
-  modelPath: string;
-  sha256: string;
-  size: number;
-  signature: string;
-  centralAccuracy: number | null;
-  companions: { role: CompanionRole; path: string; sha256: string; size: number }[];
-};

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { encodeEvalSet } from '../shared/evalset.ts';
 import { signedModelPayload, type ModelVersion } from '../shared/registry.ts';
 import { sha256Hex, verifyPayload } from '../shared/signing.ts';
-import { createRegistryExtension, toDeliverySource, type RegistryExtension } from '../control-plane/registry/index.ts';
+import { RegistryInputError, RegistryIntegrityError, createRegistryExtension, toDeliverySource, type RegistryExtension } from '../control-plane/registry/index.ts';
+import { DeliverySourceSchema } from '../shared/transfer.ts';
 import { startTestFleet, type TestFleet } from './helpers/control-plane.ts';
 
 /** Hand registration, signatures, versions, filters, verified downloads and tamper detection (no trainer). */
@@ -150,7 +151,7 @@ test('the artifact downloads byte-identical with its sha256; companions too', as
   assert.equal((await fleet.api('/models/hand-x86-64-vnni/versions/1/artifact', { auth: null })).status, 401);
 });
 
-test('the service API: get, latestFor, delivery source', () => {
+test('the service API: get, latestFor, delivery source (checked, in the shape delivery accepts)', async () => {
   const r = ext.registry;
   assert.equal(r.get('hand-x86-64-vnni')?.version, 2);
   assert.equal(r.get('hand-x86-64-vnni', 1)?.sha256, int8.sha256);
@@ -158,7 +159,7 @@ test('the service API: get, latestFor, delivery source', () => {
   assert.equal(r.latestFor('x86-64-vnni')?.version, 2);
   assert.equal(r.latestFor('x86-64-vnni', 'other'), null);
   assert.equal(r.latestFor('jetson-trt-int8'), null);
-  const d = toDeliverySource(r.get('hand-x86-64-vnni', 1)!);
+  const d = DeliverySourceSchema.parse(await r.deliverySource('hand-x86-64-vnni', 1));
   assert.equal(d.modelId, 'hand-x86-64-vnni');
   assert.equal(d.version, 1);
   assert.equal(d.profileId, 'x86-64-vnni');
@@ -166,9 +167,15 @@ test('the service API: get, latestFor, delivery source', () => {
   assert.equal(d.kind, 'int8');
   assert.equal(d.centralAccuracy, 0.87);
   assert.deepEqual(readFileSync(d.modelPath), onnx);
-  const baseline = d.companions.find((c) => c.role === 'fp32-baseline');
-  assert.equal(baseline?.path, fp32.filePath);
+  assert.equal(d.companions.find((c) => c.role === 'fp32-baseline')?.path, fp32.filePath);
   assert.deepEqual(readFileSync(d.companions.find((c) => c.role === 'reference-predictions')!.path), readFileSync(refpredFile));
+  assert.deepEqual(toDeliverySource(r.get('hand-x86-64-vnni', 1)!), d, 'the unchecked conversion gives the same source');
+
+  // an fp32 model is delivered to a profile named by the caller, with that profile's recipe
+  await assert.rejects(r.deliverySource('hand-fp32', 1), (e: unknown) => e instanceof RegistryInputError && e.field === 'profileId');
+  const f = DeliverySourceSchema.parse(await r.deliverySource('hand-fp32', 1, 'generic-cpu'));
+  assert.deepEqual([f.profileId, f.recipeId, f.kind], ['generic-cpu', 'generic-cpu', 'fp32']);
+  await assert.rejects(r.deliverySource('hand-x86-64-vnni', 1, 'jetson-trt-int8'), /built for profile x86-64-vnni, not jetson-trt-int8/);
 });
 
 test('a tampered file is reported by verify and refused by download; the registry survives a restart', async () => {
@@ -188,6 +195,7 @@ test('a tampered file is reported by verify and refused by download; the registr
   const dl = await fleet.api('/models/hand-x86-64-vnni/versions/1/artifact');
   assert.equal(dl.status, 409);
   assert.equal(dl.body.error, 'integrity-failure');
+  await assert.rejects(ext.registry.deliverySource('hand-x86-64-vnni', 1), (e: unknown) => e instanceof RegistryIntegrityError && /changed on disk/.test(e.message));
 
   // a tampered companion is reported too, and that companion is not served
   const ref = int8.companions.find((c) => c.role === 'reference-predictions')!;

@@ -7,6 +7,7 @@ import { createRegistryExtension } from '../control-plane/registry/index.ts';
 import { createTrainingExtension } from '../control-plane/training/index.ts';
 import { signedModelPayload, type ModelVersion, type TrainingJobView } from '../shared/registry.ts';
 import { sha256Hex, verifyPayload } from '../shared/signing.ts';
+import { DeliverySourceSchema } from '../shared/transfer.ts';
 import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
 
 /** Training jobs through the HTTP API with the real trainer on tiny configs, into the registry. */
@@ -71,8 +72,10 @@ const processGone = (pid: number): boolean => {
   }
 };
 
+let registryExt: ReturnType<typeof createRegistryExtension>;
 const extensions = () => {
   const registry = createRegistryExtension({ dataDir });
+  registryExt = registry;
   const training = createTrainingExtension({ dataDir, registry: registry.registry, progressPersistMs: 200, killGraceMs: 3000 });
   return [registry, training];
 };
@@ -182,6 +185,9 @@ test('a job runs the real trainer end to end into registered, signed model versi
   assert.equal(res.headers.get('x-edgefleet-sha256'), x86.sha256);
   assert.equal(sha256Hex(bytes), x86.sha256);
   assert.equal((await fleet.api('/models/tiny-x86-64-vnni/versions/1/verify')).body.ok, true);
+  const source = DeliverySourceSchema.parse(await registryExt.registry.deliverySource('tiny-x86-64-vnni', 1));
+  assert.deepEqual([source.profileId, source.recipeId, source.modelPath], ['x86-64-vnni', 'x86-64-vnni', x86.filePath]);
+  assert.equal(registryExt.registry.latestFor('armv82-dotprod')?.id, 'tiny-armv82-dotprod', 'QAT, not PTQ, is what a profile gets');
 
   // tampering with the stored file is detected and the file is not served
   const tampered = readFileSync(x86.filePath);

@@ -3,7 +3,7 @@ import { ModelRegistry } from './model-registry.ts';
 import { REGISTRY_MIGRATIONS } from './registry-store.ts';
 import { registerRegistryRoutes } from './routes.ts';
 
-export { ModelRegistry, RegistryInputError, hashFile, modelIdFor, toDeliverySource, type JobArtifacts, type VerifiedFile } from './model-registry.ts';
+export { ModelRegistry, RegistryInputError, RegistryIntegrityError, centralAccuracy, hashFile, modelIdFor, toDeliverySource, type JobArtifacts, type VerifiedFile } from './model-registry.ts';
 export { REGISTRY_MIGRATIONS } from './registry-store.ts';
 
 export type RegistryExtensionOptions = {

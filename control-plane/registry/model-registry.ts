@@ -8,7 +8,6 @@ import {
   signedModelPayload,
   type Companion,
   type CompanionRole,
-  type DeliverySource,
   type ModelKind,
   type ModelLineage,
   type ModelMetrics,
@@ -18,6 +17,7 @@ import {
   type VerifyReport,
 } from '../../shared/registry.ts';
 import { sha256Hex, signPayload, verifyPayload } from '../../shared/signing.ts';
+import type { DeliverySource } from '../../shared/transfer.ts';
 import type { ArtifactLine, ResultLine, TrainingJobSpec } from '../../shared/training.ts';
 import type { Logger } from '../log.ts';
 import type { Db } from '../store/db.ts';
@@ -53,6 +53,13 @@ export class RegistryInputError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** A registered file no longer matches its hash (or its record its signature): never handed out. */
+export class RegistryIntegrityError extends Error {
+  constructor(readonly report: VerifyReport) {
+    super(`model ${report.id} v${report.version} failed verification: ${report.problems.join('; ')}`);
   }
 }
 
@@ -396,6 +403,25 @@ export class ModelRegistry {
     return m;
   }
 
+  /**
+   * The delivery source of a version, after checking its file, companions and signature (delivery
+   * hashes and signs what it finds on disk, so a tampered file must stop here). `profileId` names the
+   * target profile of a model built for none (an fp32 fallback); its recipe id comes from that profile.
+   * Throws RegistryInputError (unknown version/profile, profile mismatch) or RegistryIntegrityError.
+   */
+  async deliverySource(id: string, version: number, profileId?: string): Promise<DeliverySource> {
+    const m = this.get(id, version);
+    if (!m) throw new RegistryInputError('model', `model version ${id} v${version} is not in the registry`);
+    const target = profileId ?? m.profileId;
+    if (target === null) throw new RegistryInputError('profileId', `${id} v${version} was built for no profile: name the profile it goes to`);
+    if (m.profileId !== null && m.profileId !== target) throw new RegistryInputError('profileId', `${id} v${version} was built for profile ${m.profileId}, not ${target}`);
+    const profile = this.d.profiles.find((p) => p.id === target);
+    if (!profile && m.recipeId === null) throw new RegistryInputError('profileId', `unknown profile "${target}"`);
+    const report = (await this.verify(id, version))!;
+    if (!report.ok) throw new RegistryIntegrityError(report);
+    return toDeliverySource(m, { profileId: target, recipeId: m.recipeId ?? profile!.recipe.id });
+  }
+
   // ---------------------------------------------------------------- integrity
 
   /** Recomputes the file's and companions' hashes and checks the signature against the stored row. */
@@ -489,21 +515,29 @@ export function modelIdFor(name: string, role: Exclude<ArtifactLine['kind'], 'ev
   }
 }
 
-/** What delivery ships: the signed model file and its companions, by role. */
-export function toDeliverySource(m: ModelVersion): DeliverySource {
-  const accuracy = m.metrics.accuracy ?? (m.kind === 'int8' ? m.metrics.studentInt8 : m.role === 'teacher-fp32' ? m.metrics.teacherFp32 : m.metrics.studentFp32);
+/** The accuracy devices compare against: eval-set top-1 (PyTorch, central), else the test-split metric of the role. */
+export function centralAccuracy(m: ModelVersion): number | null {
+  return m.metrics.accuracy ?? (m.kind === 'int8' ? m.metrics.studentInt8 : m.role === 'teacher-fp32' ? m.metrics.teacherFp32 : m.metrics.studentFp32);
+}
+
+/**
+ * A version as delivery's source (shared/transfer.ts), without any check: prefer
+ * `registry.deliverySource()`, which verifies the files first. `target` fills the profile and recipe
+ * of a model built for none (fp32 fallbacks).
+ */
+export function toDeliverySource(m: ModelVersion, target?: { profileId: string; recipeId: string }): DeliverySource {
+  const profileId = m.profileId ?? target?.profileId;
+  const recipeId = m.recipeId ?? target?.recipeId;
+  if (profileId === undefined || recipeId === undefined) throw new RegistryInputError('profileId', `${m.id} v${m.version} was built for no profile: name the profile it goes to`);
   return {
     modelId: m.id,
     version: m.version,
-    profileId: m.profileId,
-    recipeId: m.recipeId,
+    profileId,
+    recipeId,
     kind: m.kind,
     modelPath: m.filePath,
-    sha256: m.sha256,
-    size: m.size,
-    signature: m.signature,
-    centralAccuracy: accuracy,
-    companions: m.companions.map((c) => ({ role: c.role, path: c.path, sha256: c.sha256, size: c.size })),
+    centralAccuracy: centralAccuracy(m),
+    companions: m.companions.map((c) => ({ role: c.role, path: c.path })),
   };
 }
 
