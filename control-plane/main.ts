@@ -1,5 +1,6 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createStandardRooms } from './compose.ts';
 import { CONFIG_HELP, parseConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { ConfigError, startControlPlane } from './server.ts';
@@ -15,7 +16,8 @@ if (parsed.help) {
 }
 const log = createLogger({ level: parsed.logLevel, base: { service: 'control-plane' } });
 try {
-  const cp = await startControlPlane({ ...parsed.options, log });
+  const rooms = createStandardRooms({ dataDir: parsed.options.dataDir });
+  const cp = await startControlPlane({ ...parsed.options, log, extensions: rooms.extensions });
   mkdirSync(parsed.options.dataDir, { recursive: true });
   // where the CLI and the quick start find the token without it appearing in logs
   writeFileSync(join(parsed.options.dataDir, 'operator-token'), cp.ctx.operatorToken + '\n', { mode: 0o600 });

@@ -63,7 +63,6 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
       return c.json({ ok: dbOk && mqttOk, db: dbOk, mqtt: mqttOk, broker: ctx.broker.kind, version: ctx.version }, dbOk && mqttOk ? 200 : 503);
     },
   });
-  publicPaths.add('/healthz');
 
   table.add({
     method: 'get',
@@ -85,7 +84,8 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
     public: true,
     handler: (c) => c.json(openApiDocument(table.routes, { title: 'EdgeFleet control plane', version: ctx.version })),
   });
-  publicPaths.add('/openapi.json');
+  // every route the table marks public (health, the API description, the docs page) skips the token
+  for (const r of table.routes) if (r.public && !r.path.includes(':')) publicPaths.add(r.path);
 
   return { app, table };
 }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { storedDeviceId } from '../../../agent/identity.ts';
 import { createLogger, type LogLevel } from '../../log.ts';
 import { startControlPlane, type ControlPlane } from '../../server.ts';
-import { createUiExtension } from '../../ui/index.ts';
+import { createStandardRooms } from '../../compose.ts';
 import { ApiClient } from '../client.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -76,7 +76,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           broker: { kind: 'embedded', host: o.mqttHost, port: port(o.mqttPort, '--mqtt-port') },
           presenceTimeoutMs: 90_000,
           log: createLogger({ level: logLevel, base: { service: 'control-plane' }, write: (l) => void ctx.io.stderr.write(l + '\n') }),
-          extensions: [createUiExtension()],
+          extensions: createStandardRooms({ dataDir }).extensions,
         });
       } catch (e) {
         const msg = (e as Error).message;

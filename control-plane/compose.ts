@@ -1,0 +1,77 @@
+import { PROTOCOL_VERSION, newMsgId } from '../shared/messages.ts';
+import type { DeliverySource } from '../shared/transfer.ts';
+import { createDeliveryExtension, type DeliveryExtensionOptions, type DeliveryService } from './delivery/index.ts';
+import { createRegistryExtension, type ModelRegistry } from './registry/index.ts';
+import type { ModelVersion } from '../shared/registry.ts';
+import { createRolloutsExtension, type RolloutsHandle } from './rollouts/index.ts';
+import type { ControlPlaneExtension } from './server.ts';
+import { createTrainingExtension, type TrainingExtension } from './training/index.ts';
+import { createUiExtension } from './ui/index.ts';
+
+export type StandardRoomsOptions = {
+  dataDir: string;
+  delivery?: DeliveryExtensionOptions;
+  /** Benchmark settings merged over the device profile's for rollout deliveries (short runs on test benches). */
+  rolloutBenchmark?: Record<string, number | boolean>;
+  rolloutTickMs?: number;
+  training?: { concurrency?: number; python?: string };
+  ui?: boolean;
+};
+
+export type StandardRooms = {
+  extensions: ControlPlaneExtension[];
+  registry: ModelRegistry;
+  delivery: DeliveryService;
+  rollouts: RolloutsHandle;
+  training: TrainingExtension;
+};
+
+function deliverySource(m: ModelVersion): DeliverySource {
+  const accuracy = m.metrics.accuracy ?? (m.kind === 'int8' ? m.metrics.studentInt8 : m.role === 'teacher-fp32' ? m.metrics.teacherFp32 : m.metrics.studentFp32) ?? null;
+  return {
+    modelId: m.id,
+    version: m.version,
+    profileId: m.profileId ?? 'generic-cpu',
+    recipeId: m.recipeId ?? 'fp32',
+    kind: m.kind,
+    modelPath: m.filePath,
+    centralAccuracy: accuracy,
+    companions: m.companions.map((c) => ({ role: c.role, path: c.path })),
+  };
+}
+
+/**
+ * The rooms a full control plane runs, wired to each other: training registers into the registry,
+ * rollouts resolve models in the registry and ship them through delivery, and delivery's device
+ * reports drive the rollouts. `main.ts`, `edgefleet up` and the end-to-end tests all use this.
+ */
+export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
+  const registryExt = createRegistryExtension({ dataDir: opts.dataDir });
+  const registry = registryExt.registry;
+  const { extension: deliveryExt, service: delivery } = createDeliveryExtension(opts.delivery ?? {});
+  const training = createTrainingExtension({ dataDir: opts.dataDir, registry, ...(opts.training ?? {}) });
+  const rollouts = createRolloutsExtension({
+    ...(opts.rolloutTickMs !== undefined ? { tickMs: opts.rolloutTickMs } : {}),
+    ports: (ctx) => ({
+      modelInfo: (ref) => {
+        const m = registry.get(ref.modelId, ref.version);
+        return m ? { profileId: m.profileId, centralAccuracy: deliverySource(m).centralAccuracy } : null;
+      },
+      deploy: async (deviceId, ref, rolloutId) => {
+        const m = registry.get(ref.modelId, ref.version);
+        if (!m) throw new Error(`model ${ref.modelId} v${ref.version} is no longer in the registry`);
+        await delivery.deliver(deviceId, deliverySource(m), { rolloutId, ...(opts.rolloutBenchmark ? { benchmark: opts.rolloutBenchmark } : {}) });
+      },
+      rollback: (deviceId, rolloutId, to) => ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: ctx.now(), cmd: 'rollback', rolloutId, to }),
+      p50On: (deviceId, ref) => {
+        const b = delivery.store.benchmarks(deviceId).find((x) => x.modelId === ref.modelId && x.version === ref.version);
+        return b ? b.result.latencyMs.p50 : null;
+      },
+    }),
+  });
+  delivery.onInstallState((deviceId, model, state, reason, rolloutId) => void rollouts.service().onInstallState(deviceId, model, state, reason, rolloutId).catch(() => {}));
+  delivery.onBenchmark((e) => void rollouts.service().onBenchmark(e.deviceId, e.model, e.result, e.baseline, e.rolloutId).catch(() => {}));
+  const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts];
+  if (opts.ui !== false) extensions.push(createUiExtension());
+  return { extensions, registry, delivery, rollouts, training };
+}
