@@ -1,8 +1,6 @@
 import { PROTOCOL_VERSION, newMsgId } from '../shared/messages.ts';
-import type { DeliverySource } from '../shared/transfer.ts';
 import { createDeliveryExtension, type DeliveryExtensionOptions, type DeliveryService } from './delivery/index.ts';
-import { createRegistryExtension, type ModelRegistry } from './registry/index.ts';
-import type { ModelVersion } from '../shared/registry.ts';
+import { centralAccuracy, createRegistryExtension, type ModelRegistry } from './registry/index.ts';
 import { createRolloutsExtension, type RolloutsHandle } from './rollouts/index.ts';
 import type { ControlPlaneExtension } from './server.ts';
 import { createTrainingExtension, type TrainingExtension } from './training/index.ts';
@@ -26,20 +24,6 @@ export type StandardRooms = {
   training: TrainingExtension;
 };
 
-function deliverySource(m: ModelVersion): DeliverySource {
-  const accuracy = m.metrics.accuracy ?? (m.kind === 'int8' ? m.metrics.studentInt8 : m.role === 'teacher-fp32' ? m.metrics.teacherFp32 : m.metrics.studentFp32) ?? null;
-  return {
-    modelId: m.id,
-    version: m.version,
-    profileId: m.profileId ?? 'generic-cpu',
-    recipeId: m.recipeId ?? 'fp32',
-    kind: m.kind,
-    modelPath: m.filePath,
-    centralAccuracy: accuracy,
-    companions: m.companions.map((c) => ({ role: c.role, path: c.path })),
-  };
-}
-
 /**
  * The rooms a full control plane runs, wired to each other: training registers into the registry,
  * rollouts resolve models in the registry and ship them through delivery, and delivery's device
@@ -55,12 +39,12 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
     ports: (ctx) => ({
       modelInfo: (ref) => {
         const m = registry.get(ref.modelId, ref.version);
-        return m ? { profileId: m.profileId, centralAccuracy: deliverySource(m).centralAccuracy } : null;
+        return m ? { profileId: m.profileId, centralAccuracy: centralAccuracy(m) } : null;
       },
-      deploy: async (deviceId, ref, rolloutId) => {
-        const m = registry.get(ref.modelId, ref.version);
-        if (!m) throw new Error(`model ${ref.modelId} v${ref.version} is no longer in the registry`);
-        await delivery.deliver(deviceId, deliverySource(m), { rolloutId, ...(opts.rolloutBenchmark ? { benchmark: opts.rolloutBenchmark } : {}) });
+      deploy: async (deviceId, ref, profileId, rolloutId) => {
+        // the registry re-checks hashes and signature: a tampered artifact never leaves
+        const source = await registry.deliverySource(ref.modelId, ref.version, profileId);
+        await delivery.deliver(deviceId, source, { rolloutId, ...(opts.rolloutBenchmark ? { benchmark: opts.rolloutBenchmark } : {}) });
       },
       rollback: (deviceId, rolloutId, to) => ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: ctx.now(), cmd: 'rollback', rolloutId, to }),
       p50On: (deviceId, ref) => {

@@ -10,7 +10,7 @@ import { FINISHED, assignWaves, deviceMeasurementVerdict, planWaves, step, type 
 /** What rollouts need from the registry and from delivery; wired in control-plane/rollouts/index.ts. */
 export type RolloutPorts = {
   modelInfo(model: ModelRef): { profileId: string | null; centralAccuracy: number | null } | null;
-  deploy(deviceId: string, model: ModelRef, rolloutId: string): Promise<void>;
+  deploy(deviceId: string, model: ModelRef, profileId: string, rolloutId: string): Promise<void>;
   rollback(deviceId: string, rolloutId: string, to: ModelRef | null): Promise<void>;
   /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */
   p50On(deviceId: string, model: ModelRef): number | null;
@@ -265,7 +265,7 @@ export class RolloutService {
     this.store.updateDevice(r.id, deviceId, { state: 'sent', sentAt: now }, now);
     this.store.event(r.id, 'device-sent', deviceId, `${d.modelId} v${d.modelVersion}`, now);
     try {
-      await this.ports.deploy(deviceId, { modelId: d.modelId, version: d.modelVersion }, r.id);
+      await this.ports.deploy(deviceId, { modelId: d.modelId, version: d.modelVersion }, d.profileId, r.id);
     } catch (e) {
       this.store.updateDevice(r.id, deviceId, { state: 'failed', reason: `deploy could not be sent: ${(e as Error).message}` }, this.now());
     }
