@@ -6,6 +6,7 @@
  *   node --import tsx bench/kernel-bench.ts     # a few minutes on 2 cores
  */
 import { execFileSync } from 'node:child_process';
+import type * as ort from 'onnxruntime-node';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,12 +54,15 @@ async function main(): Promise<void> {
     const fp32 = entries.find((e) => e.variant === 'fp32')!;
     const fp32Size = statSync(join(outDir, fp32.file)).size;
     const base: Record<number, number> = {};
-    for (const e of entries) {
+    // int8 activations also as an ARM build of onnxruntime treats them (QDQ int8 fusion allowed)
+    const arm = entries.find((e) => e.variant === 'armv82-dotprod');
+    const runs = [...entries.map((e) => ({ ...e, extra: {} as ort.InferenceSession.SessionOptions })), ...(arm ? [{ ...arm, variant: 'armv82-dotprod +int8-allowed', extra: { extra: { session: { qdqisint8allowed: '1' } } } }] : [])];
+    for (const e of runs) {
       const path = join(outDir, e.file);
       const p50: Record<number, number> = {};
       for (const threads of [1, 2]) {
-        const optimized = threads === 1 && e.variant !== 'fp32' ? join(outDir, e.file.replace('.onnx', '.opt.onnx')) : undefined;
-        const { session } = await openSession(path, threads, optimized ? { optimizedModelFilePath: optimized } : {});
+        const optimized = threads === 1 && e.variant !== 'fp32' ? join(outDir, `${e.variant.replace(/[^a-z0-9-]/g, '_')}-${e.file.replace('.onnx', '.opt.onnx')}`) : undefined;
+        const { session } = await openSession(path, threads, { ...e.extra, ...(optimized ? { optimizedModelFilePath: optimized } : {}) });
         p50[threads] = (await latency(session, shape, { warmup: 5, minQueries: 20, minSeconds: seconds })).p50;
         await session.release();
         if (optimized) {
