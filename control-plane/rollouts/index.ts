@@ -39,6 +39,7 @@ export function createRolloutsExtension(opts: { ports: (ctx: ControlPlaneContext
       }),
     stop: () => {
       if (timer) clearInterval(timer);
+      service?.stop();
     },
   };
 }

@@ -115,9 +115,24 @@ export class RolloutService {
     const d = this.match(deviceId, model, rolloutId);
     if (!d) return;
     const now = this.now();
+    if (!d.sameModel) {
+      // the agent reactivated its previous model for this rollout: that is the rollback finishing
+      if (state === 'active' || state === 'rolled-back') {
+        this.store.updateDevice(d.rolloutId, deviceId, { state: 'rolled-back' }, now);
+        this.store.event(d.rolloutId, 'device-rolled-back', deviceId, `${model.modelId} v${model.version} active again`, now);
+        await this.evaluate(d.rolloutId);
+      }
+      return;
+    }
     if (state === 'active') {
       // active counts once the device's own measurements are in too
-      this.store.updateDevice(d.rolloutId, deviceId, { installed: true, ...(d.row.measured && d.row.state !== 'failed' ? { state: 'active' as const } : {}) }, now);
+      const settled = FINISHED.has(d.row.state);
+      this.store.updateDevice(d.rolloutId, deviceId, { installed: true, ...(d.row.measured && !settled ? { state: 'active' as const } : {}) }, now);
+      if (d.row.state === 'failed' && d.row.measured) {
+        // it failed its gate before it switched over: now that it has, take it back
+        const r = this.store.get(d.rolloutId)!;
+        await this.sendRollback(r, { ...d.row, installed: true });
+      }
     } else {
       const next = INSTALL_TO_ROLLOUT[state];
       if (!next || FINISHED.has(d.row.state)) {
@@ -133,7 +148,7 @@ export class RolloutService {
 
   async onBenchmark(deviceId: string, model: ModelRef, result: BenchmarkResult, baseline: BenchmarkResult | null, rolloutId: string | null): Promise<void> {
     const d = this.match(deviceId, model, rolloutId);
-    if (!d) return;
+    if (!d || !d.sameModel) return;
     const r = this.store.get(d.rolloutId)!;
     const now = this.now();
     const previousP50 = d.row.previousModel ? this.ports.p50On(deviceId, d.row.previousModel) : null;
@@ -144,8 +159,9 @@ export class RolloutService {
     if (verdict) {
       this.store.updateDevice(d.rolloutId, deviceId, { ...measured, state: 'failed', reason: verdict }, now);
       this.store.event(d.rolloutId, 'device-gate', deviceId, verdict, now);
-      // the device runs a model that failed its gate: take it back now, whatever the rollout does next
-      await this.sendRollback(r, { ...d.row, state: 'failed' });
+      // a device already running the model that failed its gate goes back now, whatever the rollout does
+      // next; one that has not switched over yet goes back when it reports active
+      if (d.row.installed) await this.sendRollback(r, { ...d.row, state: 'failed' });
     } else {
       this.store.updateDevice(d.rolloutId, deviceId, { ...measured, ...(d.row.installed && !FINISHED.has(d.row.state) ? { state: 'active' as const } : {}) }, now);
       this.store.event(d.rolloutId, 'device-measured', deviceId, `p50 ${result.latencyMs.p50.toFixed(3)} ms`, now);
@@ -181,18 +197,27 @@ export class RolloutService {
     for (const r of this.store.list('running')) await this.evaluate(r.id);
   }
 
+  private stopped = false;
+
+  /** The control plane is stopping: decide nothing more (the next start resumes from SQLite). */
+  stop(): void {
+    this.stopped = true;
+  }
+
   private mustGet(id: string): RolloutRow {
     const r = this.store.get(id);
     if (!r) throw new ApiError(404, 'not-found', `rollout "${id}" not found`);
     return r;
   }
 
-  private match(deviceId: string, model: ModelRef, rolloutId: string | null): { rolloutId: string; row: RolloutDeviceRow } | null {
+  private match(deviceId: string, model: ModelRef, rolloutId: string | null): { rolloutId: string; row: RolloutDeviceRow; sameModel: boolean } | null {
     const ids = rolloutId ? [rolloutId] : this.store.activeForDevice(deviceId).filter((a) => a.modelId === model.modelId && a.modelVersion === model.version).map((a) => a.rolloutId);
     for (const id of ids) {
       const row = this.store.device(id, deviceId);
-      if (row && row.modelId === model.modelId && row.modelVersion === model.version) return { rolloutId: id, row };
-      if (row && rolloutId) return { rolloutId: id, row }; // a rollback report names the old model
+      if (!row) continue;
+      const sameModel = row.modelId === model.modelId && row.modelVersion === model.version;
+      // reports about another model only count when they name this rollout (a rollback restoring the old one)
+      if (sameModel || rolloutId) return { rolloutId: id, row, sameModel };
     }
     return null;
   }
@@ -204,10 +229,10 @@ export class RolloutService {
   private evaluating = new Set<string>();
 
   async evaluate(id: string): Promise<void> {
-    if (this.evaluating.has(id)) return; // one evaluation per rollout at a time; the next event or tick catches up
+    if (this.stopped || this.evaluating.has(id)) return; // one evaluation per rollout at a time; the next event or tick catches up
     this.evaluating.add(id);
     try {
-      for (let guard = 0; guard < 50; guard++) {
+      for (let guard = 0; guard < 50 && !this.stopped; guard++) {
         const r = this.store.get(id);
         if (!r) return;
         const actions = step(r, this.store.devices(id), this.now());
@@ -261,14 +286,19 @@ export class RolloutService {
   private async send(r: RolloutRow, deviceId: string): Promise<void> {
     const d = this.store.device(r.id, deviceId);
     if (!d) return;
-    const now = this.now();
-    this.store.updateDevice(r.id, deviceId, { state: 'sent', sentAt: now }, now);
-    this.store.event(r.id, 'device-sent', deviceId, `${d.modelId} v${d.modelVersion}`, now);
     try {
       await this.ports.deploy(deviceId, { modelId: d.modelId, version: d.modelVersion }, d.profileId, r.id);
     } catch (e) {
+      // cut short by shutdown: the device stays pending and is sent after the restart
+      if (this.stopped) return;
       this.store.updateDevice(r.id, deviceId, { state: 'failed', reason: `deploy could not be sent: ${(e as Error).message}` }, this.now());
+      return;
     }
+    const now = this.now();
+    // recorded after the publish: a restart in between sends it again, which the agent takes as a resume
+    if (this.store.device(r.id, deviceId)?.state === d.state) this.store.updateDevice(r.id, deviceId, { state: 'sent', sentAt: now }, now);
+    else this.store.updateDevice(r.id, deviceId, { sentAt: now }, now);
+    this.store.event(r.id, 'device-sent', deviceId, `${d.modelId} v${d.modelVersion}`, now);
   }
 
   private async sendRollback(r: RolloutRow, d: RolloutDeviceRow): Promise<void> {

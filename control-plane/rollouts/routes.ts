@@ -18,7 +18,7 @@ export function registerRolloutRoutes(
   const view = (id: string) => {
     const r = store.get(id);
     if (!r) throw notFound('rollout', id);
-    return { ...rolloutReport(r, store.devices(id)), events: store.events(id, 100) };
+    return { ...rolloutReport(r, store.devices(id)), events: store.events(id, 1000) };
   };
 
   table.add({

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, silentLogger } from '../../control-plane/log.ts';
-import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/server.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneExtension, type ControlPlaneOptions } from '../../control-plane/server.ts';
 import { startMosquitto, type Mosquitto } from './mosquitto.ts';
 
 export type BrokerKind = 'embedded' | 'mosquitto';
@@ -20,9 +20,13 @@ export type TestFleet = {
 
 const OPERATOR_TOKEN = 'test-operator-token-0123456789';
 
-/** A control plane on free ports over the chosen broker, with a fresh data folder. */
-export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPlaneOptions> = {}): Promise<TestFleet> {
+/**
+ * A control plane on free ports over the chosen broker, with a fresh data folder. `rooms` builds
+ * extensions that need the data folder (see control-plane/compose.ts); they survive restarts.
+ */
+export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPlaneOptions> = {}, rooms?: (dataDir: string) => ControlPlaneExtension[]): Promise<TestFleet> {
   const dataDir = mkdtempSync(join(tmpdir(), `ef-cp-${kind}-`));
+  const roomExtensions = rooms ? rooms(dataDir) : [];
   const mosquitto = kind === 'mosquitto' ? await startMosquitto() : null;
   const log = process.env.EDGEFLEET_TEST_LOGS ? createLogger({ level: 'debug' }) : silentLogger;
   let brokerPort = 0;
@@ -35,6 +39,7 @@ export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPla
     presenceTimeoutMs: 60_000,
     log,
     ...extra,
+    extensions: [...roomExtensions, ...(extra.extensions ?? [])],
   });
   let cp: ControlPlane;
   try {

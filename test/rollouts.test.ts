@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startAgent, type AgentHandle } from '../agent/index.ts';
+import { createStandardRooms } from '../control-plane/compose.ts';
+import { encodeEvalSet, parseEvalSet } from '../shared/evalset.ts';
+import { BROKER_KINDS, startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { makeDeliveryTestModels } from './helpers/models.ts';
+import { SIMULATED } from './helpers/simulated-devices.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'ef-rollouts-'));
+const models = makeDeliveryTestModels(work);
+/** Short runs: these tests check that real measurements arrive and drive the gates. */
+const QUICK_BENCH = { threads: 1, warmupQueries: 2, minQueries: 10, minSeconds: 0, maxSeconds: 10, throughputBatchSize: 4, profileOps: false };
+const PROFILES = ['x86-64-vnni', 'armv82-dotprod', 'generic-cpu'] as const;
+const AGENTS = 20;
+
+// a model that is wrong on the device: the same network, judged against shuffled labels
+let badEvalSet = '';
+if (models) {
+  const parsed = parseEvalSet(readFileSync(models.evalSet));
+  assert.ok(parsed.success);
+  const labels = parsed.data.labels.map((l, i) => (l + 1 + (i % 7)) % parsed.data.numClasses);
+  badEvalSet = join(work, 'evalset-wrong-labels.bin');
+  writeFileSync(badEvalSet, encodeEvalSet({ ...parsed.data, labels }));
+}
+
+for (const kind of BROKER_KINDS) {
+  describe(`rollouts by profile on the ${kind} broker`, { skip: models ? false : 'needs /usr/bin/python3 with torch and onnx' }, () => {
+    let fleet: TestFleet;
+    const agents: AgentHandle[] = [];
+    const stateRoot = mkdtempSync(join(tmpdir(), `ef-ro-agents-${kind}-`));
+    let token = '';
+
+    const startSimAgent = async (i: number): Promise<AgentHandle> => {
+      const sim = SIMULATED.find((s) => s.expectProfile === PROFILES[i % PROFILES.length])!;
+      const a = await startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: join(stateRoot, `a${i}`), enrollmentToken: token, deviceId: `ro-${sim.kind}-${String(i).padStart(2, '0')}`, facts: sim.facts, heartbeatIntervalMs: 2000 });
+      agents.push(a);
+      return a;
+    };
+    const register = async (body: Record<string, unknown>) => {
+      const r = await fleet.api('/models', { method: 'POST', json: body });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body as { id: string; version: number };
+    };
+    const rollout = async (id: string) => (await fleet.api(`/rollouts/${id}`)).body;
+
+    before(async () => {
+      fleet = await startTestFleet(kind, { presenceTimeoutMs: 60_000 }, (dataDir) => createStandardRooms({ dataDir, rolloutBenchmark: QUICK_BENCH, rolloutTickMs: 250, ui: false }).extensions);
+      token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 100 } })).body.token;
+      await Promise.all(Array.from({ length: AGENTS - 1 }, (_, i) => startSimAgent(i)));
+      await waitFor('19 devices online', async () => (await fleet.api('/devices?status=online&limit=1')).body.total === AGENTS - 1, 30_000);
+    });
+    after(async () => {
+      await Promise.all(agents.map((a) => a.stop({ graceful: false }).catch(() => {})));
+      await fleet?.stop();
+    });
+
+    test('a rollout in waves reaches every targeted device, including a late one, across a control-plane restart', async () => {
+      const baseline = await register({ name: 'cnn', file: models!.fp32, kind: 'fp32', role: 'imported' });
+      const refs: { modelId: string; version: number; profileId: string }[] = [];
+      for (const profileId of PROFILES) {
+        const m = await register({
+          name: 'cnn',
+          file: models!.int8,
+          kind: 'int8',
+          profileId,
+          centralAccuracy: 0.95,
+          companions: { evalset: models!.evalSet, referencePredictions: models!.referencePredictions, fp32Baseline: { modelId: baseline.id, version: baseline.version } },
+        });
+        refs.push({ modelId: m.id, version: m.version, profileId });
+      }
+      const created = await fleet.api('/rollouts', {
+        method: 'POST',
+        json: { name: 'cnn v1', models: refs, waves: { canary: { count: 2 }, then: { percents: [50, 100] } }, gates: { maxFailurePercent: 0, deviceTimeoutSeconds: 300 } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.summary.id as string;
+      assert.equal(created.body.summary.devices, AGENTS - 1);
+      assert.deepEqual(created.body.waves.map((w: { planned: number }) => w.planned), [2, 8, 9]);
+
+      // a device that registers after the rollout started
+      await startSimAgent(AGENTS - 1);
+      await waitFor('the canary wave done', async () => (await rollout(id)).summary.currentWave >= 1, 120_000, 250);
+      await fleet.restartControlPlane();
+      const done = await waitFor('rollout succeeded', async () => {
+        const r = await rollout(id);
+        assert.notEqual(r.summary.state, 'aborted', r.summary.abortReason);
+        return r.summary.state === 'succeeded' && r.devices.every((d: { state: string }) => d.state === 'active') ? r : null;
+      }, 240_000, 500);
+      assert.equal(done.devices.length, AGENTS, 'the late device joined');
+      assert.ok(done.events.some((e: { kind: string }) => e.kind === 'device-joined'), 'late device event');
+      for (const d of done.devices) {
+        assert.ok(d.p50Ms > 0, `${d.deviceId} measured a p50`);
+        assert.ok(d.accuracy >= 0 && d.accuracy <= 1, `${d.deviceId} accuracy ${d.accuracy}`);
+        assert.ok(d.speedupVsFp32 > 0, `${d.deviceId} measured int8 against fp32 itself: ${JSON.stringify(d)}`);
+      }
+      // the devices announce the new model
+      const x86Device = done.devices.find((d: { profileId: string }) => d.profileId === 'x86-64-vnni').deviceId as string;
+      const dev = await waitFor('active model in heartbeat', async () => {
+        const r = (await fleet.api(`/devices/${x86Device}`)).body;
+        return r.currentModel?.modelId === refs[0]!.modelId ? r : null;
+      }, 20_000);
+      assert.equal(dev.currentModel.version, 1);
+
+      const report = await fleet.api(`/reports/models/${refs[0]!.modelId}`);
+      assert.equal(report.status, 200);
+      const p = report.body.profiles.find((x: { profileId: string }) => x.profileId === 'x86-64-vnni');
+      assert.equal(p.devices, 7);
+      assert.ok(p.medianP50Ms > 0 && p.medianP90Ms >= p.medianP50Ms, JSON.stringify(p));
+      assert.ok(p.medianSpeedupVsFp32 > 0, JSON.stringify(p));
+      assert.equal(p.centralAccuracy, 0.95);
+      const csv = await fleet.api(`/reports/rollouts/${id}?format=csv`);
+      assert.equal(csv.text.trim().split('\n').length, AGENTS + 1);
+      assert.match(csv.text.split('\n')[0]!, /^deviceId,profileId,wave,state/);
+    });
+
+    test('a failure in the canary trips the gate, stops the rollout and rolls the canary back', async () => {
+      const v1 = (await fleet.api('/models/cnn-x86-64-vnni')).body;
+      const baselineId = 'cnn-fp32';
+      const v2 = await register({
+        name: 'cnn',
+        file: models!.int8,
+        kind: 'int8',
+        profileId: 'x86-64-vnni',
+        centralAccuracy: 0.95,
+        companions: { evalset: badEvalSet, fp32Baseline: { modelId: baselineId, version: 1 } },
+      });
+      assert.equal(v2.version, 2, JSON.stringify(v1).slice(0, 200));
+      const created = await fleet.api('/rollouts', {
+        method: 'POST',
+        json: { name: 'cnn v2', models: [{ modelId: v2.id, version: 2, profileId: 'x86-64-vnni' }], waves: { canary: { count: 1 }, then: { percents: [100] } }, gates: { maxFailurePercent: 0, maxAccuracyDrop: 0.05 } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.summary.id as string;
+      const aborted = await waitFor('rollout aborted', async () => {
+        const r = await rollout(id);
+        return r.summary.state === 'aborted' ? r : null;
+      }, 120_000, 250);
+      assert.match(aborted.summary.abortReason, /accuracy drop/);
+      const canary = aborted.devices.find((d: { wave: number }) => d.wave === 0);
+      assert.ok(aborted.devices.filter((d: { wave: number; state: string }) => d.wave > 0).every((d: { state: string }) => d.state === 'pending'), 'nothing sent past the canary');
+      let seen = '';
+      const back = await waitFor('canary rolled back to v1', async () => {
+        const r = await rollout(id);
+        const c = r.devices.find((d: { deviceId: string }) => d.deviceId === canary.deviceId);
+        const dev = (await fleet.api(`/devices/${canary.deviceId}`)).body;
+        seen = `rollout device ${c.state}, device model ${JSON.stringify(dev.currentModel)}; events ${JSON.stringify(r.events.slice(0, 6))}`;
+        return c.state === 'rolled-back' && dev.currentModel?.version === 1 ? dev : null;
+      }, 60_000, 250).catch((e: Error) => {
+        throw new Error(`${e.message}: ${seen}`);
+      });
+      assert.equal(back.currentModel.modelId, 'cnn-x86-64-vnni');
+    });
+
+    test('bad rollout bodies are refused naming the field', async () => {
+      const unknown = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'nope', version: 1, profileId: 'x86-64-vnni' }] } });
+      assert.equal(unknown.status, 400);
+      assert.match(unknown.body.message, /models/);
+      const waves = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'cnn-x86-64-vnni', version: 1, profileId: 'x86-64-vnni' }], waves: { then: { percents: [60, 40] } } } });
+      assert.equal(waves.status, 400);
+      assert.match(waves.body.message, /waves\.then/);
+      assert.equal((await fleet.api('/rollouts/ro-nope')).status, 404);
+    });
+  });
+}
