@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh runtime
 bash scripts/install-node-deps.sh
-exec node bin/edgefleet.mjs up "$@"
+exec node bin/edgefleet.mjs up --demo "$@"

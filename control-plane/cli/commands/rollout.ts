@@ -10,20 +10,26 @@ type Rollout = Record<string, unknown>;
 const TERMINAL = new Set(['completed', 'succeeded', 'done', 'aborted', 'rolled-back', 'rolledback', 'failed']);
 const WHAT = 'rollouts (/rollouts)';
 
+/** Renders GET /rollouts/:id ({summary, waves, devices, events}). */
 export function renderRollout(r: Rollout): string {
+  const summary = (pick(r, 'summary') ?? r) as Rollout;
+  const models = (pick(summary, 'models') as { modelId: string; version: number; profileId: string }[] | undefined) ?? [];
   const lines = [
-    `rollout ${String(pick(r, 'id'))}: ${String(pick(r, 'state', 'status'))}  model ${String(pick(r, 'modelId', 'model') ?? '-')}  profile ${String(pick(r, 'profileId', 'profile') ?? '-')}`,
+    `rollout ${String(pick(summary, 'id'))} (${String(pick(summary, 'name') || '-')}): ${String(pick(summary, 'state'))}, wave ${String(pick(summary, 'currentWave'))}`,
+    `models: ${models.map((m) => `${m.modelId}@${m.version} -> ${m.profileId}`).join(', ') || '-'}`,
   ];
+  const reason = pick(summary, 'abortReason');
+  if (reason) lines.push(`stopped because: ${String(reason)}`);
   const waves = pick(r, 'waves');
   if (Array.isArray(waves) && waves.length) lines.push('', renderTable(waves as Record<string, unknown>[], genericColumns(waves as Record<string, unknown>[])).trimEnd());
-  const devices = pick(r, 'devices', 'deviceStates');
+  const devices = pick(r, 'devices');
   if (Array.isArray(devices) && devices.length) {
     const counts: Record<string, number> = {};
-    for (const d of devices as Record<string, unknown>[]) counts[String(pick(d, 'state', 'status'))] = (counts[String(pick(d, 'state', 'status'))] ?? 0) + 1;
+    for (const d of devices as Record<string, unknown>[]) counts[String(pick(d, 'state'))] = (counts[String(pick(d, 'state'))] ?? 0) + 1;
     lines.push('', `devices: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
-  const gates = pick(r, 'gates', 'gateDecisions');
-  if (Array.isArray(gates) && gates.length) lines.push('', 'gates:', renderTable(gates as Record<string, unknown>[], genericColumns(gates as Record<string, unknown>[])).trimEnd());
+  const gates = pick(summary, 'gates');
+  if (gates && typeof gates === 'object') lines.push(`gates: ${Object.entries(gates as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   return lines.join('\n') + '\n';
 }
 
@@ -33,30 +39,57 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
   rollout
     .command('create')
     .description('start a rollout (POST /rollouts); flags fill in or override the spec file')
-    .argument('[spec]', 'rollout spec JSON file ("-" for stdin)')
-    .option('--model <id>', 'model id')
-    .option('--profile <id>', 'device profile')
-    .option('--waves <percents>', 'wave sizes as percents of the profile, e.g. 10,50,100')
+    .argument('[spec]', 'rollout spec JSON file ("-" for stdin), as in GET /openapi.json')
+    .option('--model <id[@version]>', 'model to roll out (repeatable); the newest version when none is given', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--profile <id>', 'profile for a model built for none (fp32 fallbacks); default: the profile the model was built for')
+    .option('--canary <n>', 'devices in the first wave', '1')
+    .option('--waves <percents>', 'cumulative percents after the canary, e.g. 10,50,100', '100')
+    .option('--label <k=v>', 'only devices with this label (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--max-failure-percent <p>', 'gate: stop above this share of failed devices', '20')
+    .option('--max-accuracy-drop <points>', 'gate: device accuracy this far (0..1) below central fails it')
+    .option('--max-latency-regression <percent>', 'gate: p50 this much slower than the previous model fails it')
     .option('--json', 'print the API response as JSON')
-    .action(async (spec: string | undefined, o: { model?: string; profile?: string; waves?: string; json?: boolean }, cmd: Command) => {
-      let body: Record<string, unknown> = {};
-      if (spec) {
-        try {
-          body = JSON.parse(readFileSync(spec === '-' ? 0 : spec, 'utf8')) as Record<string, unknown>;
-        } catch (e) {
-          throw new CliError(EXIT.usage, `${spec}: ${(e as Error).message}`);
+    .action(
+      async (
+        spec: string | undefined,
+        o: { model: string[]; profile?: string; canary: string; waves: string; label: string[]; maxFailurePercent: string; maxAccuracyDrop?: string; maxLatencyRegression?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const client = ctx.client(cmd);
+        let body: Record<string, unknown> = {};
+        if (spec) {
+          try {
+            body = JSON.parse(readFileSync(spec === '-' ? 0 : spec, 'utf8')) as Record<string, unknown>;
+          } catch (e) {
+            throw new CliError(EXIT.usage, `${spec}: ${(e as Error).message}`);
+          }
         }
-      }
-      if (o.model) body.modelId = o.model;
-      if (o.profile) body.profileId = o.profile;
-      if (o.waves) {
-        const ps = o.waves.split(',').map(Number);
-        if (ps.some((p) => !(p > 0 && p <= 100))) throw new CliError(EXIT.usage, `--waves "${o.waves}": give percents between 1 and 100, comma-separated`);
-        body.waves = ps.map((percent) => ({ percent }));
-      }
-      const r = await optionalRoute(WHAT, () => ctx.client(cmd).post<Rollout>('/rollouts', body));
-      ctx.io.stdout.write(o.json ? renderJson(r) : renderRollout(r));
-    });
+        if (o.model.length) {
+          const models = [];
+          for (const m of o.model) {
+            const [id, v] = m.split('@') as [string, string | undefined];
+            const found = await client.get<Record<string, unknown>>(`/models/${encodeURIComponent(id)}${v ? `?version=${encodeURIComponent(v)}` : ''}`);
+            const version = (pick(found, 'version') ?? (itemsOf(found)[0] ? pick(itemsOf(found)[0]!, 'version') : undefined)) as number | undefined;
+            const built = (pick(found, 'profileId') ?? (itemsOf(found)[0] ? pick(itemsOf(found)[0]!, 'profileId') : null)) as string | null;
+            const profileId = o.profile ?? built;
+            if (!version || !profileId) throw new CliError(EXIT.usage, `--model ${m}: give --profile for a model built for no profile`);
+            models.push({ modelId: id, version, profileId });
+          }
+          body.models = models;
+        }
+        const percents = o.waves.split(',').map(Number);
+        if (percents.some((p) => !(p > 0 && p <= 100))) throw new CliError(EXIT.usage, `--waves "${o.waves}": give percents between 1 and 100, comma-separated`);
+        body.waves ??= { canary: { count: Math.max(1, Number(o.canary) || 1) }, then: { percents } };
+        if (o.label.length) body.labels = Object.fromEntries(o.label.map((l) => l.split('=') as [string, string]));
+        body.gates ??= {
+          maxFailurePercent: Number(o.maxFailurePercent),
+          ...(o.maxAccuracyDrop ? { maxAccuracyDrop: Number(o.maxAccuracyDrop) } : {}),
+          ...(o.maxLatencyRegression ? { maxLatencyRegressionPercent: Number(o.maxLatencyRegression) } : {}),
+        };
+        const r = await optionalRoute(WHAT, () => client.post<Rollout>('/rollouts', body));
+        ctx.io.stdout.write(o.json ? renderJson(r) : renderRollout(r));
+      },
+    );
 
   rollout
     .command('ls')
@@ -83,7 +116,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
         const r = await get();
         if (o.watch && ctx.io.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
         ctx.io.stdout.write(o.json ? renderJson(r) : renderRollout(r));
-        if (!o.watch || TERMINAL.has(String(pick(r, 'state', 'status')))) return;
+        if (!o.watch || TERMINAL.has(String(pick((pick(r, 'summary') ?? r) as Rollout, 'state')))) return;
         const next = await Promise.race([stop, new Promise((res) => setTimeout(res, Math.max(200, Number(o.interval) * 1000 || 2000), 'tick'))]);
         if (next === 'stop') return;
       }
@@ -102,7 +135,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
       .option('--json', 'print the API response as JSON')
       .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
         const r = await optionalRoute(`${action} of rollouts (/rollouts/:id/${action})`, () => ctx.client(cmd).post<Rollout>(`/rollouts/${encodeURIComponent(id)}/${action}`, {}));
-        ctx.io.stdout.write(o.json ? renderJson(r) : `${id}: ${action} sent; state ${String(pick(r, 'state', 'status') ?? '?')}\n`);
+        ctx.io.stdout.write(o.json ? renderJson(r) : `${id}: ${action} sent; state ${String(pick((pick(r, 'summary') ?? r) as Rollout, 'state') ?? '?')}\n`);
       });
   }
 }

@@ -6,6 +6,7 @@ import { storedDeviceId } from '../../../agent/identity.ts';
 import { createLogger, type LogLevel } from '../../log.ts';
 import { startControlPlane, type ControlPlane } from '../../server.ts';
 import { createStandardRooms } from '../../compose.ts';
+import { runDemo } from './demo.ts';
 import { ApiClient } from '../client.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -23,6 +24,7 @@ type UpOptions = {
   mqttPort: string;
   agent: boolean;
   exitAfterReady?: boolean;
+  demo?: boolean;
   readyTimeout: string;
   logLevel: string;
 };
@@ -55,7 +57,8 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     .option('--mqtt-host <host>', 'embedded broker listen address', '127.0.0.1')
     .option('--mqtt-port <port>', 'embedded broker port (0 picks a free one)', '1883')
     .option('--no-agent', 'do not start a local agent')
-    .option('--exit-after-ready', 'stop everything once the agent has registered (scripted checks)')
+    .option('--exit-after-ready', 'stop everything once the agent has registered (and the demo ran, with --demo)')
+    .option('--demo', 'show the whole loop on the local agent: train a small int8 model, roll it out, print the agent\'s report')
     .option('--ready-timeout <seconds>', 'how long to wait for the local agent to register', '60')
     .option('--log-level <level>', 'control plane and agent log level (logs go to stderr)', 'warn')
     .addHelpText('after', `\nThe data folder (--data-dir, EDGEFLEET_DATA_DIR, default ${DEFAULT_DATA_DIR}) holds the database, operator-token,\nendpoints.json and the local agent's state (local-agent/). Other edgefleet commands find the server and token there.`)
@@ -148,6 +151,11 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
         ctx.io.stdout.write(devices.items.length ? renderTable(devices.items, DEVICE_TABLE) : '(none)\n');
+        if (o.demo && deviceId) {
+          const demo = await runDemo(api, deviceId, (line) => ctx.print(line));
+          if (!demo.ok) throw new CliError(EXIT.server, 'the demo did not complete (see above)');
+          ctx.print(`\nthe same in the browser: ${cp.httpUrl}/ui/ (token in ${tokenFile})`);
+        }
         if (o.exitAfterReady) return;
         ctx.note('\nCtrl-C stops the control plane and the local agent.');
         const why = await Promise.race([ctx.io.interrupted(), new Promise<string>((r) => agent?.once('exit', () => r('agent-exit')))]);
