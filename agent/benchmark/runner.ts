@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { BenchmarkResultSchema, formatZodError, type BenchmarkResult } from '../../shared/messages.ts';
 import type { BenchmarkSettings } from '../../shared/profile.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -74,11 +75,12 @@ async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome>
     inputShape: opts.inputShape ?? null,
     profileDir,
   };
-  const worker = new Worker(WORKER_URL, { workerData: request, execArgv: [] });
+  // a child process, not a worker thread: killing it mid-inference is safe, terminating a thread is not
+  const worker = fork(fileURLToPath(WORKER_URL), [], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  worker.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
+  worker.send({ type: 'run', request });
   const hardTimeoutMs = opts.hardTimeoutMs ?? (opts.settings.maxSeconds + 60) * 1000;
-  let peakRss = process.memoryUsage.rss();
-  // the worker shares this process: sampling here too catches peaks between the worker's own samples
-  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
 
   try {
     const outcome = await new Promise<{ ok: true; result: WorkerResult } | { ok: false; error: string }>((resolve) => {
@@ -88,12 +90,12 @@ async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome>
         settled = true;
         clearTimeout(hard);
         opts.signal?.removeEventListener('abort', onAbort);
-        void worker.terminate();
+        if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
         resolve(v);
       };
       const hard = setTimeout(() => finish({ ok: false, error: `benchmark exceeded its hard limit of ${Math.round(hardTimeoutMs / 1000)} s and was terminated` }), hardTimeoutMs);
       const onAbort = (): void => {
-        worker.postMessage({ type: 'stop' });
+        if (worker.connected) worker.send({ type: 'stop' });
         setTimeout(() => finish({ ok: false, error: 'benchmark stopped' }), 2000).unref();
       };
       if (opts.signal?.aborted) onAbort();
@@ -104,14 +106,14 @@ async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome>
         else finish({ ok: false, error: m.message });
       });
       worker.on('error', (e) => finish({ ok: false, error: `benchmark worker crashed: ${e.message}` }));
-      worker.on('exit', (code) => finish({ ok: false, error: `benchmark worker exited with code ${code} before reporting` }));
+      worker.on('exit', (code, signal) => finish({ ok: false, error: `benchmark process exited (${signal ?? `code ${code}`}) before reporting${stderr ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}` }));
     });
     if (!outcome.ok) return outcome;
     const { evaluated, ...rest } = outcome.result;
-    const v = validate({ runtime: 'onnxruntime-cpu', ...rest, peakRssBytes: Math.max(rest.peakRssBytes, peakRss) });
+    // peak RSS is the benchmark process's own (Node runtime + onnxruntime session), sampled there
+    const v = validate({ runtime: 'onnxruntime-cpu', ...rest });
     return v.ok ? { ok: true, result: v.result, evaluated, trtexecVersion: null } : v;
   } finally {
-    clearInterval(rssTimer);
     rmSync(profileDir, { recursive: true, force: true });
   }
 }

@@ -1,21 +1,34 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { summarizeOrtProfile } from './op-profile.ts';
 import { argmax, latencyStats } from './stats.ts';
 import type { ControlMessage, Phase, WorkerMessage, WorkerRequest, WorkerResult } from './types.ts';
 
-/** Runs in a worker thread: inference never blocks the agent's MQTT event loop. */
-const port = parentPort;
-if (!port) throw new Error('agent/benchmark/worker.ts must run as a worker thread');
+/**
+ * Runs in a child process: inference never blocks the agent's MQTT event loop, and a benchmark that
+ * must be cut short can be killed without taking the agent with it (terminating a worker thread in
+ * the middle of an onnxruntime run aborts the whole process).
+ */
+if (!process.send) throw new Error('agent/benchmark/worker.ts must run as a forked child process');
+const send = process.send.bind(process);
 
 let stopRequested = false;
-port.on('message', (m: ControlMessage) => {
+let started = false;
+process.on('message', (m: ControlMessage | { type: 'run'; request: WorkerRequest }) => {
   if (m.type === 'stop') stopRequested = true;
+  else if (m.type === 'run' && !started) {
+    started = true;
+    run(m.request).then(
+      (result) => post({ type: 'result', result }),
+      (e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
+    );
+  }
 });
-const post = (m: WorkerMessage): void => port.postMessage(m);
+// the parent going away (agent killed) ends the benchmark too
+process.on('disconnect', () => process.exit(0));
+const post = (m: WorkerMessage): void => void send(m);
 const progress = (phase: Phase, queries: number): void => post({ type: 'progress', phase, queries });
 
 class StopRequested extends Error {}
@@ -195,7 +208,3 @@ async function run(req: WorkerRequest): Promise<WorkerResult> {
   };
 }
 
-run(workerData as WorkerRequest).then(
-  (result) => post({ type: 'result', result }),
-  (e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }),
-);
