@@ -55,7 +55,17 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
   });
   delivery.onInstallState((deviceId, model, state, reason, rolloutId) => void rollouts.service().onInstallState(deviceId, model, state, reason, rolloutId).catch(() => {}));
   delivery.onBenchmark((e) => void rollouts.service().onBenchmark(e.deviceId, e.model, e.result, e.baseline, e.rolloutId).catch(() => {}));
-  const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts];
+  const gauges: ControlPlaneExtension = {
+    start: (ctx) => {
+      const byState = (table: string) => () =>
+        (ctx.db.prepare(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`).all() as { state: string; n: number }[]).map((r) => ({ labels: { state: r.state }, value: r.n }));
+      ctx.metrics.gauge('edgefleet_training_jobs', 'Training jobs by state', byState('training_jobs'));
+      ctx.metrics.gauge('edgefleet_rollouts', 'Rollouts by state', byState('rollouts'));
+      ctx.metrics.gauge('edgefleet_rollout_devices', 'Devices in rollouts by state', byState('rollout_devices'));
+      ctx.metrics.gauge('edgefleet_model_versions', 'Registered model versions', () => [{ labels: {}, value: (ctx.db.prepare('SELECT COUNT(*) AS n FROM model_versions').get() as { n: number }).n }]);
+    },
+  };
+  const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts, gauges];
   if (opts.ui !== false) extensions.push(createUiExtension());
   return { extensions, registry, delivery, rollouts, training };
 }

@@ -7,8 +7,16 @@ const key = (labels: LabelSet): string =>
     .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
     .join(',');
 
+type GaugeSpec = { name: string; help: string; samples: { labels: LabelSet; value: number }[] };
+
 export class Metrics {
   private readonly counters = new Map<string, { help: string; values: Map<string, number> }>();
+  private readonly gauges = new Map<string, { help: string; read: () => { labels: LabelSet; value: number }[] }>();
+
+  /** A gauge read at scrape time (counts that live in the store). */
+  gauge(name: string, help: string, read: () => { labels: LabelSet; value: number }[]): void {
+    this.gauges.set(name, { help, read });
+  }
 
   inc(name: string, help: string, labels: LabelSet = {}, by = 1): void {
     let c = this.counters.get(name);
@@ -31,7 +39,15 @@ export class Metrics {
     return sum;
   }
 
-  render(gauges: { name: string; help: string; samples: { labels: LabelSet; value: number }[] }[] = []): string {
+  render(extra: GaugeSpec[] = []): string {
+    const gauges: GaugeSpec[] = [...extra];
+    for (const [name, g] of this.gauges) {
+      try {
+        gauges.push({ name, help: g.help, samples: g.read() });
+      } catch {
+        // a room that is not started has nothing to report
+      }
+    }
     const out: string[] = [];
     for (const [name, c] of [...this.counters].sort(([a], [b]) => a.localeCompare(b))) {
       out.push(`# HELP ${name} ${c.help}`, `# TYPE ${name} counter`);

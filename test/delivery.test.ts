@@ -145,6 +145,8 @@ for (const kind of BROKER_KINDS) {
       assert.equal(st.corrupt, 1);
       assert.equal(service.transfers.statsFor(a.deviceId, manifest.transferId).chunks, manifest.chunkSha256.length + 1, 'chunk 3 served twice');
       assert.deepEqual(installedBytes(join(stateRoot, 'corrupt'), 'dented', 1), readFileSync(small));
+      const metrics = (await fleet.api('/metrics')).text;
+      assert.match(metrics, /^edgefleet_delivery_chunks_rerequested_total [1-9]\d*$/m, 're-requested chunk counted');
     });
 
     test('a manifest with a bad signature is refused, reported failed, and nothing is downloaded', async () => {

@@ -115,6 +115,13 @@ for (const kind of BROKER_KINDS) {
       const csv = await fleet.api(`/reports/rollouts/${id}?format=csv`);
       assert.equal(csv.text.trim().split('\n').length, AGENTS + 1);
       assert.match(csv.text.split('\n')[0]!, /^deviceId,profileId,wave,state/);
+
+      const metrics = (await fleet.api('/metrics')).text;
+      const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+      assert.equal(value(/^edgefleet_rollouts\{state="succeeded"\} (\d+)$/m), 1);
+      assert.ok(value(/^edgefleet_reports_ingested_total\{kind="benchmark"\} (\d+)$/m) > 0, 'benchmark reports counted (since the restart)');
+      assert.ok(value(/^edgefleet_delivery_bytes_served_total (\d+)$/m) > 0, 'transfer bytes counted');
+      assert.equal(value(/^edgefleet_model_versions (\d+)$/m), 4);
     });
 
     test('a failure in the canary trips the gate, stops the rollout and rolls the canary back', async () => {

@@ -162,6 +162,7 @@ export class DeliveryService {
   ingestReport(deviceId: string, r: Report): void {
     const { ctx, store } = this.b;
     const at = ctx.now();
+    ctx.metrics.inc('edgefleet_reports_ingested_total', 'Device reports stored, by kind', { kind: r.kind });
     if (r.kind === 'install-state') {
       const { changed } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at });
       if (!changed && r.state === 'downloading') return;

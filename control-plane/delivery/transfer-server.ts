@@ -40,6 +40,8 @@ export class TransferError extends Error {
 /** Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to. */
 export class TransferServer {
   private readonly stats = new Map<string, ServedStats>();
+  /** Chunk indexes served per device and transfer: serving one again is a re-request. */
+  private readonly servedIndexes = new Map<string, Set<number>>();
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
   private readonly seen = new Set<string>();
   private inFlight = 0;
@@ -135,6 +137,9 @@ export class TransferServer {
             await this.d.publish(topic, frame);
             st.chunks++;
             st.bytes += payload.length;
+            const seen = (this.servedIndexes.get(`${deviceId}/${t.id}`) ?? this.servedIndexes.set(`${deviceId}/${t.id}`, new Set()).get(`${deviceId}/${t.id}`))!;
+            if (seen.has(index)) this.d.metrics.inc('edgefleet_delivery_chunks_rerequested_total', 'Transfer chunks a device asked for again (bad hash, lost, resumed)');
+            seen.add(index);
             this.d.metrics.inc(SERVED_CHUNKS, 'Transfer chunks published');
             this.d.metrics.inc(SERVED_BYTES, 'Transfer payload bytes published', {}, payload.length);
           } finally {
