@@ -1,3 +1,4 @@
+import type { BenchmarkResult } from '../../../shared/messages.ts';
 import type { ApiClient } from '../client.ts';
 
 /**
@@ -22,20 +23,7 @@ export const DEMO_JOB = (profileId: string) => ({
 });
 
 type Job = { id: string; state: string; error?: { message?: string } | string | null; progress?: Record<string, unknown> | null };
-type Bench = { modelId: string; version: number; result: BenchResult; baseline: BenchResult | null; speedup: number | null };
-type BenchResult = {
-  runtime: string;
-  threads: number;
-  sessionCreateMs: number;
-  latencyMs: { p50: number; p90: number; p99: number; mean: number; min: number; max: number; count: number };
-  throughputPerSecond: number;
-  throughputBatchSize: number;
-  peakRssBytes: number;
-  fileSizeBytes: number;
-  accuracy: number | null;
-  agreement: number | null;
-  integerKernelShare: number | null;
-};
+type Bench = { modelId: string; version: number; result: BenchmarkResult; baseline: BenchmarkResult | null; speedup: number | null };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
