@@ -1,5 +1,7 @@
-// Turns a model report (whatever shape /reports/models/:id settles on) into the three charts' data.
-// Pure functions, so a test can feed them synthetic rows while the route is being built.
+// Turns a model report into the charts' data. GET /reports/models/:id answers {modelId, version, profiles, devices}:
+// one device row per device and version, its int8 p50Ms/p90Ms/p99Ms and accuracy, and the fp32 baseline the device
+// measured itself (fp32P50Ms, fp32Accuracy, speedupVsFp32). Rows in the older {results: [{variant, latencyMs}]}
+// shape (one row per variant) still work. Pure functions, so a test can feed them synthetic rows.
 import { pick } from './api.js';
 
 const median = (xs) => {
@@ -20,12 +22,28 @@ export function normalizeRow(r) {
     variant: String(pick(r, 'variant', 'recipeId', 'artifactKind', 'kind', 'artifact') ?? 'int8'),
     min: lat('min'), p50: lat('p50'), p90: lat('p90'), p99: lat('p99'), max: lat('max'), mean: lat('mean'),
     accuracy: pick(r, 'accuracy', 'benchmark.accuracy', 'metrics.accuracy'),
+    speedup: pick(r, 'speedupVsFp32', 'speedup'),
+    version: pick(r, 'version'),
   };
+}
+
+/** A device row of the real report also carries its fp32 baseline: that becomes an 'fp32' row of its own. */
+function expandRow(r) {
+  const row = normalizeRow(r);
+  const out = [row];
+  const fp32P50 = pick(r, 'fp32P50Ms');
+  if (Number.isFinite(fp32P50)) out.push({ deviceId: row.deviceId, profileId: row.profileId, variant: 'fp32', min: fp32P50, p50: fp32P50, p90: undefined, p99: undefined, max: undefined, mean: undefined, accuracy: pick(r, 'fp32Accuracy'), speedup: undefined, version: row.version });
+  return out;
 }
 
 export function reportRows(report) {
   const rows = pick(report, 'results', 'benchmarks', 'rows', 'devices', 'items') ?? [];
-  return (Array.isArray(rows) ? rows : []).map(normalizeRow).filter((r) => Number.isFinite(r.p50));
+  return (Array.isArray(rows) ? rows : []).flatMap(expandRow).filter((r) => Number.isFinite(r.p50));
+}
+
+/** One point per device report (int8 rows): its p50 against its on-device accuracy. */
+export function devicePoints(rows) {
+  return rows.filter((r) => !isBaseline(r.variant) && Number.isFinite(r.accuracy)).map((r) => ({ deviceId: r.deviceId, profileId: r.profileId, label: r.deviceId, x: r.p50, y: r.accuracy }));
 }
 
 export const isBaseline = (variant) => FP32.test(variant);
@@ -67,7 +85,9 @@ export function speedups(rows) {
   for (const [deviceId, rs] of by) {
     const fp32 = rs.find((r) => /fp32|float/i.test(r.variant) && !/teacher/i.test(r.variant));
     const int8 = rs.find((r) => !isBaseline(r.variant));
-    if (fp32 && int8) out.push({ deviceId, profileId: int8.profileId, speedup: fp32.p50 / int8.p50 });
+    // the device's own measurement when the report has it; else fp32 p50 / int8 p50
+    if (int8 && Number.isFinite(int8.speedup)) out.push({ deviceId, profileId: int8.profileId, speedup: int8.speedup });
+    else if (fp32 && int8) out.push({ deviceId, profileId: int8.profileId, speedup: fp32.p50 / int8.p50 });
   }
   return out.sort((a, b) => a.profileId.localeCompare(b.profileId) || a.deviceId.localeCompare(b.deviceId));
 }
