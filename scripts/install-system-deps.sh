@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Debian/Ubuntu packages EdgeFleet needs: PyTorch + ONNX for the trainer, the built-in dataset,
+# Debian/Ubuntu packages EdgeFleet needs: a compiler for better-sqlite3's native addon, PyTorch + ONNX for the trainer, the built-in dataset,
 # Mosquitto (the real broker the tests run against) and Chromium (dashboard tests).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
+want_build=(g++ make python3)
 want_python=(python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist)
 want_broker=(mosquitto mosquitto-clients)
 want_browser=(chromium)
 case "${1:-all}" in
-  runtime) want=("${want_python[@]}" "${want_broker[@]}") ;;
-  all) want=("${want_python[@]}" "${want_broker[@]}" "${want_browser[@]}") ;;
+  runtime) want=("${want_build[@]}" "${want_python[@]}" "${want_broker[@]}") ;;
+  all) want=("${want_build[@]}" "${want_python[@]}" "${want_broker[@]}" "${want_browser[@]}") ;;
   *) echo "usage: $0 [runtime|all]" >&2; exit 2 ;;
 esac
 missing=()
