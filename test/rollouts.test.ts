@@ -162,6 +162,42 @@ for (const kind of BROKER_KINDS) {
       assert.equal(back.currentModel.modelId, 'cnn-x86-64-vnni');
     });
 
+    test('pause holds the next wave, resume finishes it, a manual rollback returns every device to its previous model', async () => {
+      const v2 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'generic-cpu', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      const created = await fleet.api('/rollouts', {
+        method: 'POST',
+        json: { name: 'generic v2', models: [{ modelId: v2.id, version: v2.version, profileId: 'generic-cpu' }], waves: { canary: { count: 1 }, then: { percents: [100] } } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.summary.id as string;
+      const paused = await fleet.api(`/rollouts/${id}/pause`, { method: 'POST' });
+      assert.equal(paused.status, 200);
+      assert.equal(paused.body.summary.state, 'paused');
+      assert.equal((await fleet.api(`/rollouts/${id}/pause`, { method: 'POST' })).status, 409, 'pausing twice is a conflict');
+      // the canary (sent at creation) finishes, but the paused rollout sends nothing more
+      await waitFor('canary finished', async () => (await rollout(id)).devices.find((d: { wave: number }) => d.wave === 0).state === 'active', 120_000, 250);
+      await new Promise((r) => setTimeout(r, 1500));
+      const held = await rollout(id);
+      assert.equal(held.summary.state, 'paused');
+      assert.ok(held.devices.filter((d: { wave: number }) => d.wave === 1).every((d: { state: string }) => d.state === 'pending'), 'wave 1 held');
+      assert.equal((await fleet.api(`/rollouts/${id}/resume`, { method: 'POST' })).body.summary.state, 'running');
+      const done = await waitFor('resumed rollout succeeded', async () => {
+        const r = await rollout(id);
+        return r.summary.state === 'succeeded' ? r : null;
+      }, 120_000, 250);
+      assert.ok(done.devices.every((d: { state: string }) => d.state === 'active'));
+      const rb = await fleet.api(`/rollouts/${id}/rollback`, { method: 'POST' });
+      assert.equal(rb.body.summary.state, 'rolled-back');
+      const back = await waitFor('every device back on v1', async () => {
+        const r = await rollout(id);
+        if (!r.devices.every((d: { state: string }) => d.state === 'rolled-back')) return null;
+        const models = await Promise.all(r.devices.map(async (d: { deviceId: string }) => (await fleet.api(`/devices/${d.deviceId}`)).body.currentModel));
+        return models.every((m: { modelId: string; version: number } | null) => m?.modelId === 'cnn-generic-cpu' && m.version === 1) ? r : null;
+      }, 60_000, 250);
+      assert.equal(back.devices.length, done.devices.length);
+      assert.equal((await fleet.api(`/rollouts/${id}/resume`, { method: 'POST' })).status, 409, 'a rolled-back rollout cannot resume');
+    });
+
     test('bad rollout bodies are refused naming the field', async () => {
       const unknown = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'nope', version: 1, profileId: 'x86-64-vnni' }] } });
       assert.equal(unknown.status, 400);
