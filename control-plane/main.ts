@@ -14,7 +14,7 @@ if (parsed.help) {
   process.stdout.write(CONFIG_HELP);
   process.exit(0);
 }
-const log = createLogger({ level: parsed.logLevel, base: { service: 'control-plane' } });
+const log = createLogger({ level: parsed.logLevel, fields: { service: 'control-plane' } });
 try {
   const rooms = createStandardRooms({ dataDir: parsed.options.dataDir });
   const cp = await startControlPlane({ ...parsed.options, log, extensions: rooms.extensions });

@@ -78,7 +78,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           httpPort: port(o.httpPort, '--http-port'),
           broker: { kind: 'embedded', host: o.mqttHost, port: port(o.mqttPort, '--mqtt-port') },
           presenceTimeoutMs: 90_000,
-          log: createLogger({ level: logLevel, base: { service: 'control-plane' }, write: (l) => void ctx.io.stderr.write(l + '\n') }),
+          log: createLogger({ level: logLevel, fields: { service: 'control-plane' }, sink: (l) => void ctx.io.stderr.write(l + '\n') }),
           extensions: createStandardRooms({ dataDir }).extensions,
         });
       } catch (e) {
