@@ -39,8 +39,8 @@ export class Metrics {
     return sum;
   }
 
-  render(extra: GaugeSpec[] = []): string {
-    const gauges: GaugeSpec[] = [...extra];
+  render(): string {
+    const gauges: GaugeSpec[] = [];
     for (const [name, g] of this.gauges) {
       try {
         gauges.push({ name, help: g.help, samples: g.read() });

@@ -72,6 +72,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const tokens = new TokenStore(db);
   const settings = new SettingsStore(db);
   const metrics = new Metrics();
+  const deviceCounts = (column: 'status' | 'profile_id' | 'agent_version', label: string) => () =>
+    devices.countsBy(column).map((r) => ({ labels: { [label]: r.key ?? 'none' }, value: r.n }));
+  metrics.gauge('edgefleet_devices', 'Devices by status', deviceCounts('status', 'status'));
+  metrics.gauge('edgefleet_devices_by_profile', 'Devices by profile', deviceCounts('profile_id', 'profile'));
+  metrics.gauge('edgefleet_devices_by_agent_version', 'Devices by agent version', deviceCounts('agent_version', 'version'));
 
   let keys = settings.get('model-signing-key');
   if (!keys) {

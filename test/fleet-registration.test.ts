@@ -197,6 +197,8 @@ for (const kind of BROKER_KINDS) {
       const metrics = (await fleet.api('/metrics')).text;
       assert.match(metrics, /edgefleet_http_bad_requests_total\{route="\/devices\/:id"\} [3-9]/, 'bad bodies are counted');
       assert.match(metrics, /edgefleet_http_unauthorized_total [1-9]/);
+      assert.match(metrics, /^edgefleet_devices_by_profile\{profile="x86-64-vnni"\} 10$/m, 'device gauges read from the store');
+      assert.match(metrics, /^edgefleet_devices\{status="online"\} \d+$/m);
     });
   });
 }

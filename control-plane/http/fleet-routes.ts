@@ -80,13 +80,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     summary: 'Prometheus metrics',
     produces: ['text/plain'],
     handler: (c) => {
-      const gauge = (column: 'status' | 'profile_id' | 'agent_version', label: string) =>
-        ctx.devices.countsBy(column).map((r) => ({ labels: { [label]: r.key ?? 'none' }, value: r.n }));
-      const body = ctx.metrics.render([
-        { name: 'edgefleet_devices', help: 'Devices by status', samples: gauge('status', 'status') },
-        { name: 'edgefleet_devices_by_profile', help: 'Devices by profile', samples: gauge('profile_id', 'profile') },
-        { name: 'edgefleet_devices_by_agent_version', help: 'Devices by agent version', samples: gauge('agent_version', 'version') },
-      ]);
+      const body = ctx.metrics.render();
       return c.text(body, 200, { 'content-type': 'text/plain; version=0.0.4' });
     },
   });
