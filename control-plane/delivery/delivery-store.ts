@@ -56,6 +56,20 @@ const toTransfer = (r: TransferDbRow): TransferRow => ({
 });
 
 /** SQLite adapter of the delivery room: transfers, offers, installs with their history, benchmark reports. */
+const toInstallRow = (r: Record<string, unknown>): InstallRow => ({
+  deviceId: r.device_id as string,
+  modelId: r.model_id as string,
+  version: r.version as number,
+  deliveryId: r.delivery_id as string,
+  rolloutId: r.rollout_id as string | null,
+  transferId: r.transfer_id as string,
+  state: r.state as InstallRow['state'],
+  progress: r.progress as number | null,
+  reason: r.reason as string | null,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+
 export class DeliveryStore {
   constructor(private readonly db: Db) {}
 
@@ -135,23 +149,13 @@ export class DeliveryStore {
 
   installs(deviceId: string): InstallRow[] {
     const rows = this.db.prepare('SELECT * FROM delivery_installs WHERE device_id = ? ORDER BY created_at DESC, version DESC').all(deviceId) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      deviceId: r.device_id as string,
-      modelId: r.model_id as string,
-      version: r.version as number,
-      deliveryId: r.delivery_id as string,
-      rolloutId: r.rollout_id as string | null,
-      transferId: r.transfer_id as string,
-      state: r.state as InstallRow['state'],
-      progress: r.progress as number | null,
-      reason: r.reason as string | null,
-      createdAt: r.created_at as number,
-      updatedAt: r.updated_at as number,
-    }));
+    return rows.map(toInstallRow);
   }
 
+  /** One install by its key (not a scan of the device's history: called for every report). */
   install(deviceId: string, modelId: string, version: number): InstallRow | null {
-    return this.installs(deviceId).find((i) => i.modelId === modelId && i.version === version) ?? null;
+    const r = this.db.prepare('SELECT * FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as Record<string, unknown> | undefined;
+    return r ? toInstallRow(r) : null;
   }
 
   events(deviceId: string, limit = 200): InstallEvent[] {
