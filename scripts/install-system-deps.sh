@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages EdgeFleet needs: a compiler for better-sqlite3's native addon, PyTorch + ONNX for the trainer, the built-in dataset,
-# Mosquitto (the real broker the tests run against) and Chromium (dashboard tests).
+# Mosquitto (the real broker the tests run against), Chromium (dashboard tests) and, for the tests only, qemu-user with an
+# arm64 glibc (the agent's arm64 tarball and onnxruntime's arm64 binary run under emulation: test/helpers/arm64.ts).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 want_build=(g++ make python3)
 want_python=(python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist)
 want_broker=(mosquitto mosquitto-clients)
 want_browser=(chromium)
+want_arm64=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross)
 case "${1:-all}" in
   runtime) want=("${want_build[@]}" "${want_python[@]}" "${want_broker[@]}") ;;
-  all) want=("${want_build[@]}" "${want_python[@]}" "${want_broker[@]}" "${want_browser[@]}") ;;
+  all) want=("${want_build[@]}" "${want_python[@]}" "${want_broker[@]}" "${want_browser[@]}" "${want_arm64[@]}") ;;
   *) echo "usage: $0 [runtime|all]" >&2; exit 2 ;;
 esac
 missing=()
