@@ -152,13 +152,48 @@ export const CompanionSchema = z.object({
 });
 export type Companion = z.infer<typeof CompanionSchema>;
 
+/** The control-plane host a central runtime check ran on: CPU model and the ISA flags that pick onnxruntime's kernels. */
+export const HostCpuSchema = z.object({
+  model: z.string(),
+  arch: z.string(),
+  isaFlags: z.array(z.string()),
+  /** e.g. "AMD EPYC (sse4_1 avx avx2 fma, no VNNI)": what a report prints after "onnxruntime on". */
+  label: z.string(),
+});
+export type HostCpu = z.infer<typeof HostCpuSchema>;
+
+/**
+ * The model run in onnxruntime-node on the control-plane host, at the agent's session settings
+ * (shared/ort-session.ts), on its eval set, before registration completed. `agreement` is top-1
+ * agreement with the PyTorch model's reference predictions; below `threshold` the model is flagged:
+ * the integer kernels of this CPU do not compute what PyTorch computed.
+ */
+export const RuntimeCheckSchema = z.object({
+  engine: z.literal('onnxruntime-node'),
+  ortVersion: z.string(),
+  graphOptimizationLevel: z.string(),
+  threads: z.number().int(),
+  host: HostCpuSchema,
+  evaluated: z.number().int(),
+  accuracy: z.number().nullable(),
+  agreement: z.number().nullable(),
+  threshold: z.number(),
+  flagged: z.boolean(),
+  /** Why it is flagged (low agreement, failed to load...), null when it is not. */
+  reason: z.string().nullable(),
+  measuredAt: z.number(),
+});
+export type RuntimeCheck = z.infer<typeof RuntimeCheckSchema>;
+
 export const ModelMetricsSchema = z.object({
-  /** This model's top-1 on its shipped eval set (PyTorch, central): what devices compare against. */
+  /** This model's top-1 on its shipped eval set in PyTorch (central, fake-quant for int8): what devices compare against. */
   accuracy: z.number().nullable(),
   /** Test-split top-1 from the trainer's result: the teacher, the fp32 student, the int8 student for this recipe. */
   teacherFp32: z.number().nullable(),
   studentFp32: z.number().nullable(),
   studentInt8: z.number().nullable(),
+  /** The central onnxruntime check (null: no eval set to run, or registered before the check existed). */
+  runtime: RuntimeCheckSchema.nullable(),
 });
 export type ModelMetrics = z.infer<typeof ModelMetricsSchema>;
 

@@ -162,6 +162,14 @@ test('a job runs the real trainer end to end into registered, signed model versi
     assert.ok(verifyPayload(signedModelPayload(m), m.signature, key), `${m.id} signature verifies with the control plane's key`);
     assert.equal(m.metrics.teacherFp32, metrics.teacherFp32);
     assert.ok(m.companions.some((c) => c.role === 'evalset'));
+    // run in onnxruntime on this host before registration: PyTorch's and the runtime's numbers side by side
+    const rt = m.metrics.runtime;
+    assert.ok(rt, `${m.id} was runtime-checked`);
+    assert.equal(rt.evaluated, 50, `${m.id}: ${rt.reason}`);
+    assert.equal(typeof rt.accuracy, 'number');
+    assert.equal(typeof rt.agreement, 'number');
+    assert.equal(rt.flagged, rt.agreement! < rt.threshold);
+    if (m.kind === 'fp32') assert.ok(rt.agreement! >= 0.98, `${m.id}: fp32 agrees with PyTorch (${rt.agreement})`);
   }
   const x86 = models.find((m) => m.id === 'tiny-x86-64-vnni')!;
   assert.equal(x86.kind, 'int8');

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
+import { ortSessionOptions } from '../../shared/ort-session.ts';
 import { summarizeOrtProfile } from './op-profile.ts';
 import { argmax, latencyStats } from './stats.ts';
 import type { ControlMessage, Phase, WorkerMessage, WorkerRequest, WorkerResult } from './types.ts';
@@ -46,10 +47,7 @@ type Feeds = Record<string, ort.Tensor>;
 async function createSession(req: WorkerRequest, profile: boolean): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(req.modelPath, {
-      intraOpNumThreads: req.settings.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      ...ortSessionOptions(req.settings.threads),
       ...(profile ? { enableProfiling: true, profileFilePrefix: join(req.profileDir, 'ort-profile') } : {}),
     });
   } catch (e) {
