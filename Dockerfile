@@ -6,13 +6,16 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- npm dependencies (better-sqlite3 compiles here; onnxruntime-node's CPU binaries ship in the package)
+# --- npm dependencies. Install scripts off, then only esbuild's and better-sqlite3's (which downloads a prebuilt addon
+# from GitHub releases where it can, else compiles here); onnxruntime-node's CPU binaries ship in the package and its
+# installer (a CUDA download) never runs. Same policy as scripts/install-node-deps.sh.
 FROM ${NODE_IMAGE} AS deps
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+ && JOBS=max npm rebuild better-sqlite3 esbuild --no-audit --no-fund --loglevel=error
 
 # --- shared source layer
 FROM ${NODE_IMAGE} AS source
