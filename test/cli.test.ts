@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,8 @@ import { SIMULATED } from './helpers/simulated-devices.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'edgefleet.mjs');
 const HOME = mkdtempSync(join(tmpdir(), 'ef-cli-home-'));
+/** The CLI's working folder: a temp one, with a stray quick-start data folder in it (see the test that says so). */
+const CWD = mkdtempSync(join(tmpdir(), 'ef-cli-cwd-'));
 
 /** The CLI in-process, with captured output and an environment that cannot see the real home folder. */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
@@ -20,6 +22,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
     stdout: { write: (s: string) => (out += s) },
     stderr: { write: (s: string) => (err += s) },
     env: { HOME, ...env },
+    cwd: CWD,
     interrupted: () => new Promise(() => {}),
   });
   return { code, out, err };
@@ -28,7 +31,7 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
 /** The real executable, for exit codes as a shell sees them. */
 function cliProcess(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { cwd: CWD, env: { PATH: process.env.PATH ?? '', HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (b) => (out += b));
@@ -160,6 +163,37 @@ describe('edgefleet CLI against a real control plane', () => {
     assert.match(down.err, /cannot reach the control plane at http:\/\/127\.0\.0\.1:9/);
     assert.equal(auth.code, 4, auth.err);
     assert.equal(missing.code, 5, missing.err);
+  });
+
+  test("a quick start's data folder in the test runner's working tree is not read; the CLI's own cwd is", async () => {
+    // what `bash scripts/up.sh` leaves in the repo; a test that read it would pass or fail by what ran before it
+    const stray = join(process.cwd(), '.edgefleet', 'control-plane');
+    const strayToken = join(stray, 'operator-token');
+    const created = !existsSync(strayToken);
+    if (created) {
+      mkdirSync(stray, { recursive: true });
+      writeFileSync(strayToken, 'stray-token-from-a-quick-start\n');
+      writeFileSync(join(stray, 'endpoints.json'), JSON.stringify({ http: 'http://127.0.0.1:9' }));
+    }
+    try {
+      const none = await cli(['--server', fleet.cp.httpUrl, 'devices', 'ls']);
+      assert.equal(none.code, 4, none.err);
+      assert.match(none.err, /no operator token given/);
+    } finally {
+      if (created) rmSync(join(process.cwd(), '.edgefleet'), { recursive: true, force: true });
+    }
+    // the same layout under the CLI's cwd is found: discovery is relative to the cwd the caller passes
+    const own = join(CWD, '.edgefleet', 'control-plane');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'operator-token'), fleet.token + '\n');
+    writeFileSync(join(own, 'endpoints.json'), JSON.stringify({ http: fleet.cp.httpUrl }));
+    try {
+      const found = await cli(['devices', 'ls', '--json']);
+      assert.equal(found.code, 0, found.err);
+      assert.equal(JSON.parse(found.out).total, 3);
+    } finally {
+      rmSync(join(CWD, '.edgefleet'), { recursive: true, force: true });
+    }
   });
 
   test('server and token come from the config file, or from a control plane data folder', async () => {

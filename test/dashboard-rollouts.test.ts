@@ -25,7 +25,7 @@ const AGENTS = 6;
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { HOME: mkdtempSync(join(tmpdir(), 'ef-ui-ro-home-')) }, interrupted: () => new Promise(() => {}) });
+  const code = await runCli(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { HOME: mkdtempSync(join(tmpdir(), 'ef-ui-ro-home-')) }, cwd: mkdtempSync(join(tmpdir(), 'ef-ui-ro-cwd-')), interrupted: () => new Promise(() => {}) });
   return { code, out, err };
 }
 

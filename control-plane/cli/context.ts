@@ -11,6 +11,12 @@ export type CliIo = {
   stdout: Out;
   stderr: Out;
   env: NodeJS.ProcessEnv;
+  /**
+   * The folder relative paths (the default data folder .edgefleet/control-plane among them) resolve against. Always
+   * given by the caller, never read from process.cwd() here: tests pass a temp folder, so what a quick start left in
+   * the working tree cannot leak into them.
+   */
+  cwd: string;
   /** Resolves on Ctrl-C / SIGTERM (for `up` and `--watch`). */
   interrupted: () => Promise<string>;
 };
@@ -30,7 +36,7 @@ export function createContext(io: CliIo): CliContext {
     io,
     client(cmd) {
       const g = cmd.optsWithGlobals() as ConnectionFlags;
-      const conn = resolveConnection(g, io.env);
+      const conn = resolveConnection(g, io.env, io.cwd);
       return new ApiClient({ server: conn.server, token: conn.token });
     },
     mode(cmd) {

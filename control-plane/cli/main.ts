@@ -11,7 +11,7 @@ const interrupted = (): Promise<string> =>
     process.on('SIGTERM', on);
   });
 
-const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, interrupted });
+const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), interrupted });
 process.exitCode = code;
 // sockets and timers are closed by now; exit anyway so a stray handle cannot keep the CLI alive
 process.exit();

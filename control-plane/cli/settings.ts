@@ -47,10 +47,10 @@ function readJson<T>(path: string, schema: z.ZodType<T>): T | null {
  * flags, then EDGEFLEET_SERVER / EDGEFLEET_TOKEN, then the config file, then the local control plane's data folder
  * (`endpoints.json` and `operator-token`, written by edgefleet-control-plane and `edgefleet up`).
  */
-export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Connection {
+export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv, cwd: string): Connection {
   const cfgPath = flags.config ?? configFilePath(env);
   const cfg = readJson(cfgPath, ConfigFileSchema);
-  const dataDir = resolve(flags.dataDir ?? env.EDGEFLEET_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const dataDir = resolve(cwd, flags.dataDir ?? env.EDGEFLEET_DATA_DIR ?? DEFAULT_DATA_DIR);
   const endpoints = readJson(join(dataDir, 'endpoints.json'), EndpointsSchema);
   const tokenFile = join(dataDir, 'operator-token');
   const fileToken = readOptional(tokenFile)?.trim() || null;

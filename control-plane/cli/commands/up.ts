@@ -64,7 +64,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     .addHelpText('after', `\nThe data folder (--data-dir, EDGEFLEET_DATA_DIR, default ${DEFAULT_DATA_DIR}) holds the database, operator-token,\nendpoints.json and the local agent's state (local-agent/). Other edgefleet commands find the server and token there.`)
     .action(async (o: UpOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { dataDir?: string };
-      const dataDir = resolve(g.dataDir ?? ctx.io.env.EDGEFLEET_DATA_DIR ?? DEFAULT_DATA_DIR);
+      const dataDir = resolve(ctx.io.cwd, g.dataDir ?? ctx.io.env.EDGEFLEET_DATA_DIR ?? DEFAULT_DATA_DIR);
       if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel)) throw new CliError(EXIT.usage, `--log-level "${o.logLevel}": debug, info, warn or error`);
       const logLevel = o.logLevel as LogLevel;
       const timeoutMs = Math.max(1, Number(o.readyTimeout) || 60) * 1000;
