@@ -19,11 +19,11 @@ if [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.jso
 fi
 export ONNXRUNTIME_NODE_INSTALL=skip
 start=$SECONDS
-count=$(node -e 'const l=require("./package-lock.json"); console.log(Object.keys(l.packages).filter(Boolean).length)')
-echo "npm packages: installing $count packages from package-lock.json (npm ci, install scripts off; about 40 MB from the npm registry unless ~/.npm has them)"
+echo "npm packages: installing package-lock.json (npm ci with install scripts off; about 15 s, more on a first download from the npm registry)"
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 echo "npm packages: unpacked in $((SECONDS - start)) s"
-npm rebuild esbuild --no-audit --no-fund --loglevel=error
+echo "esbuild: checking its platform binary (tsx runs the TypeScript through it)"
+npm rebuild esbuild --no-audit --no-fund --loglevel=error >/dev/null
 
 # better-sqlite3: prebuild-install (its own cache, then GitHub), else compile with a heartbeat so the wait is never silent
 bs_version=$(node -p 'require("./node_modules/better-sqlite3/package.json").version')
@@ -37,7 +37,7 @@ else
   cached=$(sed -n 's/^prebuild-install info looking for cached prebuild @ //p' "$log" | head -1)
   jobs=$(nproc 2>/dev/null || echo 2)
   echo "better-sqlite3 $bs_version: no prebuilt binary (${why:-prebuild-install failed}); no npm or Debian package ships this addon,"
-  echo "  so compiling SQLite and the addon from source with node-gyp on $jobs cores: about 5 minutes on 2 cores (needs g++, make, python3)"
+  echo "  so compiling SQLite and the addon from source with node-gyp on $jobs cores: about 2.5 minutes on 2 cores (needs g++, make, python3)"
   # build-from-source: the install script's prebuild-install exits at once instead of asking GitHub a second time
   JOBS=$jobs npm_config_build_from_source=better-sqlite3 npm rebuild better-sqlite3 --no-audit --no-fund --loglevel=error >"$log" 2>&1 &
   pid=$!

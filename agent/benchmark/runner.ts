@@ -38,7 +38,7 @@ export type BenchmarkOutcome =
   | { ok: true; result: BenchmarkResult; evaluated: number; trtexecVersion: string | null }
   | { ok: false; error: string };
 
-/** A plain-JS entry that registers tsx and imports worker.ts (see there for why). */
+/** Next to this module: from source a plain-JS entry that registers tsx and imports worker.ts; in the release tarball (scripts/release-agent.ts) the bundled worker itself. */
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
 
 /** Benchmarks one model on this device: trtexec where TensorRT is asked for and present, else onnxruntime CPU in a worker thread. */

@@ -63,10 +63,14 @@ function ensureArm64Node(): { ok: true; node: string } | { ok: false; reason: st
   return { ok: true, node };
 }
 
-/** The command line that runs `node <args>` as arm64 with an ARM /proc/cpuinfo. */
-function commandLine(node: string, args: readonly string[], cpuinfo: string): { command: string; args: string[] } {
+/** Runs `command <args>` on the host in a private mount namespace where /proc/cpuinfo reads `cpuinfo`. */
+function inArmNamespace(command: string, args: readonly string[], cpuinfo: string): { command: string; args: string[] } {
   const script = 'mount --bind "$1" /proc/cpuinfo && shift && exec "$@"';
-  return { command: 'unshare', args: ['-m', 'sh', '-c', script, 'sh', cpuinfoFile(cpuinfo), QEMU, '-L', ARM64_SYSROOT, '-cpu', 'max', node, ...args] };
+  return { command: 'unshare', args: ['-m', 'sh', '-c', script, 'sh', cpuinfoFile(cpuinfo), command, ...args] };
+}
+
+function qemuArgs(node: string): string[] {
+  return ['-L', ARM64_SYSROOT, '-cpu', 'max', node];
 }
 
 /**
@@ -91,7 +95,7 @@ function probe(): Arm64Availability {
   }
   const installed = ensureArm64Node();
   if (!installed.ok) return installed;
-  const { command, args } = commandLine(installed.node, ['-e', 'process.stdout.write(process.arch)'], ARMV82_CPUINFO);
+  const { command, args } = inArmNamespace(QEMU, [...qemuArgs(installed.node), '-e', 'process.stdout.write(process.arch)'], ARMV82_CPUINFO);
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0 || r.stdout !== 'arm64') {
     return { ok: false, reason: `arm64 node did not start under qemu (status ${r.status}, stdout ${JSON.stringify(r.stdout)}): ${(r.stderr || r.error?.message || '').trim().slice(-300)}` };
@@ -105,20 +109,49 @@ function requireArm64(): string {
   return a.node;
 }
 
-/** Starts `node <args>` as arm64 (qemu, ARMv8.2 cpuinfo by default) and returns the child: for long-running agents. */
-export function spawnArm64Node(args: readonly string[], opts: Arm64RunOptions = {}): ChildProcess {
-  const { command, args: argv } = commandLine(requireArm64(), args, opts.cpuinfo ?? ARMV82_CPUINFO);
-  return spawn(command, argv, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+let shim: string | undefined;
+
+/**
+ * A `node` for programs that start Node themselves (the agent tarball's bin/edgefleet-agent via EDGEFLEET_NODE): a sh
+ * script that execs the arm64 node under qemu. Run those programs with runInArm64Namespace so they see an ARM cpuinfo.
+ */
+export function arm64NodeShim(): string {
+  const node = requireArm64();
+  if (!shim) {
+    shim = join(mkdtempSync(join(tmpdir(), 'ef-arm64-shim-')), 'node');
+    writeFileSync(shim, `#!/bin/sh\nexec ${[QEMU, ...qemuArgs(node)].map((a) => `'${a}'`).join(' ')} "$@"\n`, { mode: 0o755 });
+  }
+  return shim;
 }
 
-/** Runs `node <args>` as arm64 to completion (killed after timeoutMs, default 120 s) and collects its output. */
-export function runArm64Node(args: readonly string[], opts: Arm64RunOptions = {}): Promise<Arm64RunResult> {
-  const child = spawnArm64Node(args, opts);
+/**
+ * Starts a host `command <args>` with an ARMv8.2 /proc/cpuinfo (by default) and returns the child. With `ipc: true`
+ * the child gets a Node IPC channel (advanced serialization), which survives the exec chain into qemu: fork-style
+ * workers (agent/benchmark/worker-entry.mjs) can be driven this way.
+ */
+export function spawnInArm64Namespace(command: string, args: readonly string[], opts: Arm64RunOptions & { ipc?: boolean } = {}): ChildProcess {
+  requireArm64();
+  const line = inArmNamespace(command, args, opts.cpuinfo ?? ARMV82_CPUINFO);
+  return spawn(line.command, line.args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    ...(opts.ipc ? { serialization: 'advanced' as const } : {}),
+  });
+}
+
+/** Starts `node <args>` as arm64 (qemu, ARMv8.2 cpuinfo by default) and returns the child: for long-running agents. */
+export function spawnArm64Node(args: readonly string[], opts: Arm64RunOptions & { ipc?: boolean } = {}): ChildProcess {
+  return spawnInArm64Namespace(QEMU, [...qemuArgs(requireArm64()), ...args], opts);
+}
+
+/** Collects a child's output until it exits (killed after timeoutMs, default 120 s). */
+export function collect(child: ChildProcess, timeoutMs = 120_000): Promise<Arm64RunResult> {
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve, reject) => {
     child.once('error', (err) => {
       clearTimeout(timer);
@@ -129,4 +162,14 @@ export function runArm64Node(args: readonly string[], opts: Arm64RunOptions = {}
       resolve({ status, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs `node <args>` as arm64 to completion and collects its output. */
+export function runArm64Node(args: readonly string[], opts: Arm64RunOptions = {}): Promise<Arm64RunResult> {
+  return collect(spawnArm64Node(args, opts), opts.timeoutMs);
+}
+
+/** Runs a host `command <args>` (e.g. a launcher given EDGEFLEET_NODE=arm64NodeShim()) with an ARM cpuinfo, to completion. */
+export function runInArm64Namespace(command: string, args: readonly string[], opts: Arm64RunOptions = {}): Promise<Arm64RunResult> {
+  return collect(spawnInArm64Namespace(command, args, opts), opts.timeoutMs);
 }
