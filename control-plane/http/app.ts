@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { timingSafeEqual } from 'node:crypto';
 import type { ControlPlaneContext } from '../context.ts';
+import { HealthSchema, OpenApiSchema, SigningKeySchema } from '../../shared/api/fleet.ts';
 import { ApiError } from './errors.ts';
 import { RouteTable, openApiDocument } from './route-table.ts';
 import { registerDeviceRoutes } from './devices-routes.ts';
@@ -57,6 +58,7 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
     tag: 'system',
     summary: 'Liveness and readiness: database and broker session',
     public: true,
+    response: HealthSchema,
     handler: (c) => {
       const dbOk = ctx.db.prepare('SELECT 1 AS ok').get() !== undefined;
       const mqttOk = ctx.fleet.mqtt?.connected ?? false;
@@ -69,6 +71,7 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
     path: '/keys/model-signing',
     tag: 'system',
     summary: "The control plane's ed25519 public key that signs model manifests",
+    response: SigningKeySchema,
     handler: (c) => c.json({ algorithm: 'ed25519', publicKeyPem: ctx.signingKeys.publicKeyPem }),
   });
 
@@ -82,6 +85,7 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
     tag: 'system',
     summary: 'This API, as OpenAPI 3.1 generated from the validating zod schemas',
     public: true,
+    response: OpenApiSchema,
     handler: (c) => c.json(openApiDocument(table.routes, { title: 'EdgeFleet control plane', version: ctx.version })),
   });
   // every route the table marks public (health, the API description, the docs page) skips the token

@@ -1,4 +1,6 @@
+import { DeviceDetailSchema, DeviceListSchema, DeviceRebirthSchema, DeviceRevokedSchema, DeviceViewSchema, type DeviceDetail, type DeviceView } from '../../shared/api/devices.ts';
 import { DeviceListQuerySchema, DevicePatchSchema } from '../../shared/http.ts';
+import { failedRules } from '../../shared/matcher.ts';
 import { PROTOCOL_VERSION, newMsgId } from '../../shared/messages.ts';
 import type { ControlPlaneContext } from '../context.ts';
 import { decideProfile } from '../fleet/registration.ts';
@@ -6,7 +8,7 @@ import type { DeviceRow } from '../store/devices.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { RouteTable } from './route-table.ts';
 
-export function deviceView(d: DeviceRow): Record<string, unknown> {
+export function deviceView(d: DeviceRow): DeviceView {
   return {
     id: d.id,
     status: d.status,
@@ -20,7 +22,19 @@ export function deviceView(d: DeviceRow): Record<string, unknown> {
     revokedAt: d.revokedAt,
     currentModel: d.currentModel,
     facts: d.facts,
-    heartbeat: d.heartbeat,
+    heartbeat: d.heartbeat
+      ? {
+          ts: d.heartbeat.ts,
+          agentVersion: d.heartbeat.agentVersion,
+          uptimeSeconds: d.heartbeat.uptimeSeconds,
+          load1: d.heartbeat.load1,
+          cpuPercent: d.heartbeat.cpuPercent,
+          memUsedBytes: d.heartbeat.memUsedBytes,
+          memTotalBytes: d.heartbeat.memTotalBytes,
+          temperatureC: d.heartbeat.temperatureC,
+          activeModel: d.heartbeat.activeModel,
+        }
+      : null,
     births: d.birthCount,
   };
 }
@@ -38,6 +52,7 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     tag: 'devices',
     summary: 'List devices, filtered by profile, status and labels (key=value,...), paginated',
     query: DeviceListQuerySchema,
+    response: DeviceListSchema,
     handler: (c, { query }) => {
       const filter = { limit: query.limit, offset: query.offset, ...(query.profile ? { profile: query.profile } : {}), ...(query.status ? { status: query.status } : {}), ...(query.label ? { labels: query.label } : {}) };
       const { items, total } = ctx.devices.list(filter);
@@ -49,10 +64,19 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     method: 'get',
     path: '/devices/:id',
     tag: 'devices',
-    summary: 'One device: facts, profile and why, labels, last heartbeat, presence history',
+    summary: 'One device: facts, profile and why (each profile\'s failed match rules), labels, last heartbeat, presence history',
+    response: DeviceDetailSchema,
     handler: (c, { params }) => {
       const d = mustGet(params.id!);
-      return c.json({ ...deviceView(d), statusHistory: ctx.devices.statusHistory(d.id) });
+      const facts = d.facts;
+      const profileMatches = facts
+        ? ctx.profiles.map((p) => {
+            const failed = failedRules(p.match, facts);
+            return { profileId: p.id, priority: p.priority, matches: failed.length === 0, failedRules: failed };
+          })
+        : [];
+      const body: DeviceDetail = { ...deviceView(d), statusHistory: ctx.devices.statusHistory(d.id), profileMatches };
+      return c.json(body);
     },
   });
 
@@ -62,6 +86,7 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     tag: 'devices',
     summary: 'Set or remove labels; set or clear the operator profile override',
     body: DevicePatchSchema,
+    response: DeviceViewSchema,
     handler: (c, { params, body }) => {
       const d = mustGet(params.id!);
       if (d.revokedAt !== null) throw new ApiError(409, 'revoked', `device "${d.id}" is revoked`);
@@ -94,6 +119,7 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     path: '/devices/:id',
     tag: 'devices',
     summary: 'Revoke a device: its credential is removed and it is disconnected; its record stays',
+    response: DeviceRevokedSchema,
     handler: async (c, { params }) => {
       const d = mustGet(params.id!);
       const changed = ctx.devices.revoke(d.id, ctx.now());
@@ -108,6 +134,8 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     path: '/devices/:id/rebirth',
     tag: 'devices',
     summary: 'Ask a device to announce itself again (fresh facts)',
+    response: DeviceRebirthSchema,
+    status: 202,
     handler: async (c, { params }) => {
       const d = mustGet(params.id!);
       if (d.revokedAt !== null) throw new ApiError(409, 'revoked', `device "${d.id}" is revoked`);

@@ -1,3 +1,5 @@
+import { FleetReportSchema, type FleetReport } from '../../shared/api/devices.ts';
+import { EnrollmentTokenCreatedSchema, EnrollmentTokenListSchema, EnrollmentTokenRevokedSchema, ProfileListSchema, ProfileSchema } from '../../shared/api/fleet.ts';
 import { EnrollmentTokenCreateSchema } from '../../shared/http.ts';
 import { TOPIC_ROOT } from '../../shared/topics.ts';
 import type { ControlPlaneContext } from '../context.ts';
@@ -8,7 +10,7 @@ import type { RouteTable } from './route-table.ts';
 import { randomBytes } from 'node:crypto';
 
 /** Fleet-wide report: counts by profile, status and agent version, and when devices were last seen. */
-export function fleetReport(ctx: ControlPlaneContext): Record<string, unknown> {
+export function fleetReport(ctx: ControlPlaneContext): FleetReport {
   const all = ctx.devices.all();
   const count = (f: (d: (typeof all)[number]) => string | null): Record<string, number> => {
     const out: Record<string, number> = {};
@@ -50,6 +52,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     path: '/profiles',
     tag: 'profiles',
     summary: 'Device profiles: match rules, runtime, quantization recipe, benchmark settings',
+    response: ProfileListSchema,
     handler: (c) => c.json({ items: ctx.profiles, counts: Object.fromEntries(ctx.devices.countsBy('profile_id').map((r) => [r.key ?? 'none', r.n])) }),
   });
 
@@ -58,6 +61,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     path: '/profiles/:id',
     tag: 'profiles',
     summary: 'One device profile',
+    response: ProfileSchema,
     handler: (c, { params }) => {
       const p = ctx.profiles.find((x) => x.id === params.id);
       if (!p) throw notFound('profile', params.id!);
@@ -70,6 +74,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     path: '/reports/fleet',
     tag: 'reports',
     summary: 'Fleet report: devices by profile, status and agent version; last seen',
+    response: FleetReportSchema,
     handler: (c) => c.json(fleetReport(ctx)),
   });
 
@@ -91,6 +96,8 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     tag: 'enrollment',
     summary: 'Create a fleet enrollment token (shown once) with an expiry and a use count',
     body: EnrollmentTokenCreateSchema,
+    response: EnrollmentTokenCreatedSchema,
+    status: 201,
     handler: async (c, { body }) => {
       const now = ctx.now();
       const id = randomBytes(6).toString('hex');
@@ -108,6 +115,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     path: '/enrollment-tokens',
     tag: 'enrollment',
     summary: 'List enrollment tokens (never their secrets) with uses and state',
+    response: EnrollmentTokenListSchema,
     handler: (c) => {
       const now = ctx.now();
       return c.json({ items: ctx.tokens.list().map((t) => ({ ...t, usable: tokenUnusableReason(t, now) === null, state: tokenUnusableReason(t, now) ?? 'usable' })) });
@@ -119,6 +127,7 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     path: '/enrollment-tokens/:id',
     tag: 'enrollment',
     summary: 'Revoke an enrollment token; devices already enrolled keep their own credentials',
+    response: EnrollmentTokenRevokedSchema,
     handler: async (c, { params }) => {
       const t = ctx.tokens.get(params.id!);
       if (!t) throw notFound('enrollment token', params.id!);
