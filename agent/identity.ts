@@ -3,6 +3,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { join } from 'node:path';
 import { z } from 'zod';
 import { formatZodError } from '../shared/messages.ts';
+import { checkId } from '../shared/ids.ts';
 import { isValidDeviceId } from '../shared/topics.ts';
 
 /**
@@ -119,8 +120,9 @@ export function clearPendingEnrollment(stateDir: string): void {
  * else a new one. Asking for an id other than the enrolled one is an error, not a silent re-enrollment.
  */
 export function resolveDeviceId(stateDir: string, requested?: string | null): Result<string> {
-  if (requested != null && !isValidDeviceId(requested)) {
-    return { ok: false, error: `device id "${requested}": use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit` };
+  if (requested != null) {
+    const c = checkId('device', requested);
+    if (!c.ok) return { ok: false, error: c.error };
   }
   const identity = loadIdentity(stateDir);
   if (!identity.ok) return identity;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProfileIdSchema } from './ids.ts';
 
 /** HTTP request bodies and query strings of the control plane's API. Responses are typed in the routes. */
 
@@ -35,7 +36,7 @@ export const DevicePatchSchema = z
     /** Merged into the device's labels; a null value removes that label. */
     labels: z.record(LabelKey, LabelValue.nullable()).optional(),
     /** An operator's profile choice wins over matching; null returns the device to matching. */
-    profileOverride: z.string().min(1).max(64).nullable().optional(),
+    profileOverride: ProfileIdSchema.nullable().optional(),
   })
   .strict()
   .refine((p) => p.labels !== undefined || p.profileOverride !== undefined, { message: 'give labels or profileOverride' });

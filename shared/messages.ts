@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema, TransferIdSchema } from './ids.ts';
 import { DeviceFactsSchema } from './facts.ts';
 import { BenchmarkSettingsSchema } from './profile.ts';
 
@@ -11,13 +12,13 @@ const envelope = {
   ts: z.number().int().nonnegative(),
 };
 
-const ModelRefSchema = z.object({ modelId: z.string().min(1).max(128), version: z.number().int().min(1) });
+const ModelRefSchema = z.object({ modelId: ModelIdSchema, version: z.number().int().min(1) });
 export type ModelRef = z.infer<typeof ModelRefSchema>;
 
 export const BirthSchema = z.object({
   ...envelope,
   type: z.literal('birth'),
-  deviceId: z.string().min(1).max(64),
+  deviceId: DeviceIdSchema,
   agentVersion: z.string().min(1).max(32),
   facts: DeviceFactsSchema,
   /** A profile the agent was told to claim (`--profile`); the control plane treats it as a request, an operator override still wins. */
@@ -48,10 +49,10 @@ export const HeartbeatSchema = z.object({
 
 /** What a device needs to fetch, verify and benchmark one model. Signed by the control plane (ed25519 over `canonicalJson(manifest without signature)`). */
 export const ModelManifestSchema = z.object({
-  modelId: z.string().min(1).max(128),
+  modelId: ModelIdSchema,
   version: z.number().int().min(1),
-  profileId: z.string().min(1).max(64),
-  recipeId: z.string().min(1).max(64),
+  profileId: ProfileIdSchema,
+  recipeId: RecipeIdSchema,
   kind: z.enum(['int8', 'fp32']),
   sizeBytes: z.number().int().positive(),
   chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024),
@@ -62,14 +63,14 @@ export const ModelManifestSchema = z.object({
     .array(
       z.object({
         role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']),
-        transferId: z.string().min(1).max(128),
+        transferId: TransferIdSchema,
         sizeBytes: z.number().int().positive(),
         sha256: z.string().regex(/^[0-9a-f]{64}$/),
         chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1),
       }),
     )
     .default([]),
-  transferId: z.string().min(1).max(128),
+  transferId: TransferIdSchema,
   benchmark: BenchmarkSettingsSchema,
   runtime: z.enum(['onnxruntime-cpu', 'tensorrt']),
   centralAccuracy: z.number().min(0).max(1).nullable(),
@@ -80,9 +81,9 @@ export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 
 export const CommandSchema = z.discriminatedUnion('cmd', [
   z.object({ ...envelope, cmd: z.literal('rebirth') }),
-  z.object({ ...envelope, cmd: z.literal('deploy'), rolloutId: z.string().max(64).nullable(), manifest: ModelManifestSchema }),
+  z.object({ ...envelope, cmd: z.literal('deploy'), rolloutId: RolloutIdSchema.nullable(), manifest: ModelManifestSchema }),
   z.object({ ...envelope, cmd: z.literal('benchmark'), model: ModelRefSchema }),
-  z.object({ ...envelope, cmd: z.literal('rollback'), rolloutId: z.string().max(64).nullable(), to: ModelRefSchema.nullable() }),
+  z.object({ ...envelope, cmd: z.literal('rollback'), rolloutId: RolloutIdSchema.nullable(), to: ModelRefSchema.nullable() }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 
@@ -119,7 +120,7 @@ export const ReportSchema = z.discriminatedUnion('kind', [
   z.object({
     ...envelope,
     kind: z.literal('install-state'),
-    rolloutId: z.string().max(64).nullable(),
+    rolloutId: RolloutIdSchema.nullable(),
     model: ModelRefSchema,
     state: InstallStateSchema,
     progress: z.number().min(0).max(1).nullable().default(null),
@@ -128,7 +129,7 @@ export const ReportSchema = z.discriminatedUnion('kind', [
   z.object({
     ...envelope,
     kind: z.literal('benchmark'),
-    rolloutId: z.string().max(64).nullable(),
+    rolloutId: RolloutIdSchema.nullable(),
     model: ModelRefSchema,
     result: BenchmarkResultSchema,
     baseline: BenchmarkResultSchema.nullable(),
@@ -138,14 +139,14 @@ export type Report = z.infer<typeof ReportSchema>;
 
 export const XferRequestSchema = z.object({
   ...envelope,
-  transferId: z.string().min(1).max(128),
+  transferId: TransferIdSchema,
   chunks: z.array(z.number().int().nonnegative()).min(1).max(1024),
 });
 export type XferRequest = z.infer<typeof XferRequestSchema>;
 
 export const EnrollRequestSchema = z.object({
   ...envelope,
-  deviceId: z.string().min(1).max(64),
+  deviceId: DeviceIdSchema,
   /** The full enrollment token, checked again here (expiry, use count) even though the broker let the client in. */
   token: z.string().min(1).max(256),
   /** The device chooses its own secret, so the answer carries nothing worth overhearing. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ModelIdSchema } from './ids.ts';
 import { RecipeSchema } from './recipe.ts';
 import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema, TrainingJobSpecSchema, TrainingPhase } from './training.ts';
 
@@ -16,7 +17,8 @@ export const TERMINAL_JOB_STATES: readonly TrainingJobState[] = ['succeeded', 'f
 
 /** Model names become model ids (`<name>-<recipeId>`) and folder names. */
 export const ModelNameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, '1-63 lower-case letters, digits and dashes');
-export const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, '1-128 lower-case letters, digits, . _ -');
+/** Model ids follow the one id rule (shared/ids.ts). */
+export { ModelIdSchema };
 
 const spec = TrainingJobSpecSchema.shape;
 const isAbsolute = (p: string): boolean => p.startsWith('/');

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { ModelIdSchema, ProfileIdSchema } from './ids.ts';
 
 /** HTTP bodies of rollouts. A rollout sends one model version per profile to the targeted devices, in waves, behind gates. */
 
-const ModelVersionRef = z.object({ modelId: z.string().min(1).max(128), version: z.number().int().min(1) }).strict();
+const ModelVersionRef = z.object({ modelId: ModelIdSchema, version: z.number().int().min(1) }).strict();
 
 export const WavesSchema = z
   .object({
@@ -43,7 +44,7 @@ export const RolloutCreateSchema = z
   .object({
     name: z.string().max(128).default(''),
     /** One model version per profile. */
-    models: z.array(ModelVersionRef.extend({ profileId: z.string().min(1).max(64) }).strict()).min(1),
+    models: z.array(ModelVersionRef.extend({ profileId: ProfileIdSchema }).strict()).min(1),
     /** Only devices with these labels (all must match). */
     labels: z.record(z.string(), z.string()).default({}),
     waves: WavesSchema.default({ canary: { count: 1 }, then: { percents: [100] } }),

@@ -1,3 +1,5 @@
+import { isValidId } from './ids.ts';
+
 /** MQTT topic builders. Everything lives under one versioned root so a broker can host other tenants. */
 export const TOPIC_ROOT = 'edgefleet/v1';
 
@@ -5,10 +7,9 @@ export type DeviceChannel = 'birth' | 'status' | 'heartbeat' | 'cmd' | 'report' 
 
 export const DEVICE_CHANNELS: readonly DeviceChannel[] = ['birth', 'status', 'heartbeat', 'cmd', 'report', 'xfer/req', 'xfer/data'];
 
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
+/** The one id rule (shared/ids.ts): a reserved broker login or a non-conforming id is never a device topic or client. */
 export function isValidDeviceId(id: string): boolean {
-  return DEVICE_ID.test(id);
+  return isValidId('device', id);
 }
 
 export const deviceTopic = (deviceId: string, channel: DeviceChannel): string => `${TOPIC_ROOT}/devices/${deviceId}/${channel}`;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema } from './ids.ts';
 
 /**
  * Chunk transfer, without I/O: the binary frame on `devices/{id}/xfer/data` and the bitmap of received chunks
@@ -143,10 +144,10 @@ export class ChunkBitmap {
 /** A model and its companions on the control plane's disk, as the registry or an operator hands them to `deliver`. */
 export const DeliverySourceSchema = z
   .object({
-    modelId: z.string().min(1).max(128),
+    modelId: ModelIdSchema,
     version: z.number().int().min(1),
-    profileId: z.string().min(1).max(64),
-    recipeId: z.string().min(1).max(64),
+    profileId: ProfileIdSchema,
+    recipeId: RecipeIdSchema,
     kind: z.enum(['int8', 'fp32']),
     modelPath: z.string().min(1),
     centralAccuracy: z.number().min(0).max(1).nullable(),
@@ -158,9 +159,9 @@ export type DeliverySource = z.infer<typeof DeliverySourceSchema>;
 /** `POST /deliveries`: push one source to one device (path-based for now: the paths are on the control plane's disk). */
 export const DeliveryRequestSchema = z
   .object({
-    deviceId: z.string().min(1).max(64),
+    deviceId: DeviceIdSchema,
     source: DeliverySourceSchema,
-    rolloutId: z.string().max(64).nullable().default(null),
+    rolloutId: RolloutIdSchema.nullable().default(null),
     chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024).optional(),
     ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).optional(),
     /** Overrides of the device profile's benchmark settings (e.g. shorter runs on a test bench). */
