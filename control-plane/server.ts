@@ -5,7 +5,8 @@ import { loadProfilesFromDir } from '../device-profiles/load.ts';
 import { generateSigningKeyPair } from '../shared/signing.ts';
 import type { BrokerAccess } from './broker/broker-access.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
-import { MosquittoDynsec } from './broker/mosquitto-dynsec.ts';
+import { MosquittoAuth } from './broker/mosquitto-auth.ts';
+import { loginSnapshot } from './broker/store-snapshot.ts';
 import type { ControlPlaneContext } from './context.ts';
 import { FleetSession, type FleetSessionOptions } from './fleet/fleet-session.ts';
 import { createHttpApp } from './http/app.ts';
@@ -121,7 +122,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       brokerUrl = opts.broker.url;
       cpUser = opts.broker.username;
       cpPassword = opts.broker.password;
-      broker = new MosquittoDynsec({ url: brokerUrl, username: cpUser, password: cpPassword, log: log.child({ room: 'dynsec' }) });
+      broker = new MosquittoAuth({ url: brokerUrl, username: cpUser, password: cpPassword, log: log.child({ room: 'broker' }), metrics, snapshot: () => loginSnapshot(db, now()) });
     }
     cleanups.push(() => broker.close());
     await broker.init();

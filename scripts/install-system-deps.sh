@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages EdgeFleet needs: a compiler for better-sqlite3's native addon, PyTorch + ONNX for the trainer, the built-in dataset,
-# Mosquitto (the real broker the tests run against), Chromium (dashboard tests) and, for the tests only, qemu-user with an
+# Mosquitto (the real broker the tests run against) with the headers EdgeFleet's auth plugin compiles against, Chromium (dashboard tests) and, for the tests only, qemu-user with an
 # arm64 glibc (the agent's arm64 tarball and onnxruntime's arm64 binary run under emulation: test/helpers/arm64.ts).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 want_build=(g++ make python3)
 want_python=(python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist)
-want_broker=(mosquitto mosquitto-clients)
+want_broker=(mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libssl-dev gcc)
 want_browser=(chromium)
 want_arm64=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross)
 case "${1:-all}" in

@@ -16,6 +16,13 @@ export const deviceTopic = (deviceId: string, channel: DeviceChannel): string =>
 export const deviceTopicPrefix = (deviceId: string): string => `${TOPIC_ROOT}/devices/${deviceId}/`;
 export const enrollRequestTopic = (deviceId: string): string => `${TOPIC_ROOT}/enroll/${deviceId}/req`;
 export const enrollResponseTopic = (deviceId: string): string => `${TOPIC_ROOT}/enroll/${deviceId}/res`;
+/** Shared per-transfer data topic: published once per chunk per wave, read-only for devices granted that transfer. */
+export const transferDataTopic = (transferId: string): string => `${TOPIC_ROOT}/transfers/${transferId}/data`;
+const TRANSFER_DATA = new RegExp(`^${TOPIC_ROOT}/transfers/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/data$`);
+/** The transfer id of a shared data topic (an exact topic, no wildcards), or null. */
+export function parseTransferDataTopic(topic: string): string | null {
+  return TRANSFER_DATA.exec(topic)?.[1] ?? null;
+}
 
 /** What the control plane subscribes to. */
 export const CONTROL_PLANE_SUBSCRIPTIONS = [
@@ -72,8 +79,19 @@ export function enrolleeMaySubscribe(clientId: string, filter: string): boolean 
   return t?.kind === 'enroll' && t.direction === 'res' && clientId === enrollClientId(t.deviceId);
 }
 
-/** An agent connects with its device id as client id, both while enrolling and afterwards. */
-export const enrollClientId = (deviceId: string): string => deviceId;
+/**
+ * An enrolling agent connects as `enroll-<deviceId>`, an enrolled one as `<deviceId>`. The prefix is
+ * reserved for device ids, so an enrollee can never take over an enrolled device's session, while
+ * many devices enrolling with one token at once each keep their own client id.
+ */
+export const ENROLL_CLIENT_PREFIX = 'enroll-';
+export const enrollClientId = (deviceId: string): string => `${ENROLL_CLIENT_PREFIX}${deviceId}`;
+/** The device id an enrollee's client id names, or null when it is not an enrollee client id. */
+export function enrolleeDeviceId(clientId: string): string | null {
+  if (!clientId.startsWith(ENROLL_CLIENT_PREFIX)) return null;
+  const id = clientId.slice(ENROLL_CLIENT_PREFIX.length);
+  return isValidDeviceId(id) ? id : null;
+}
 
 /**
  * Enrollment tokens look like `<tokenId>.<secret>`; on the broker the enrollee logs in as

@@ -12,6 +12,14 @@ import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, Rollout
 export const FRAME_MAGIC = 'EFXF';
 export const FRAME_VERSION = 1;
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/** The largest chunk a transfer may use. */
+export const MAX_CHUNK_SIZE = 8 * 1024 * 1024;
+/**
+ * The largest MQTT packet both brokers accept (embedded broker and the Mosquitto config's
+ * `max_packet_size`): a maximal chunk, its frame header (at most 4+1+1+255+4+32+4 bytes), the topic
+ * and MQTT's fixed and variable header, rounded up with room to spare.
+ */
+export const MAX_MQTT_PACKET_BYTES = MAX_CHUNK_SIZE + 4096;
 /** The most chunks one `xfer/req` may ask for; the server refuses bigger windows. */
 export const MAX_WINDOW = 64;
 
@@ -162,7 +170,7 @@ export const DeliveryRequestSchema = z
     deviceId: DeviceIdSchema,
     source: DeliverySourceSchema,
     rolloutId: RolloutIdSchema.nullable().default(null),
-    chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024).optional(),
+    chunkSize: z.number().int().min(1024).max(MAX_CHUNK_SIZE).optional(),
     ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).optional(),
     /** Overrides of the device profile's benchmark settings (e.g. shorter runs on a test bench). */
     benchmark: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),

@@ -64,10 +64,10 @@ for (const kind of BROKER_KINDS) {
 
     test('an enrollee cannot subscribe to device topics; answers carry no secret; a revoked token cannot enroll', async () => {
       const [tokenId, secret] = token.split('.') as [string, string];
-      const enrollee = await connectRaw(fleet.cp.brokerUrl, { clientId: 'carol', username: `enroll-${tokenId}`, password: secret });
+      const enrollee = await connectRaw(fleet.cp.brokerUrl, { clientId: 'enroll-carol', username: `enroll-${tokenId}`, password: secret });
       const g = await subscribeGrants(enrollee, [enrollResponseTopic('alice'), enrollResponseTopic('carol'), deviceTopic('alice', 'cmd')]);
-      // mosquitto 2.0.11 has no %c substitution in ACLs, so there an enrollee may hear other ids' answers
-      assert.deepEqual(g.map(([, qos]) => qos), [kind === 'embedded' ? 128 : 1, 1, 128]);
+      // both brokers hold an enrollee to the id its client id names (Mosquitto through EdgeFleet's plugin)
+      assert.deepEqual(g.map(([, qos]) => qos), [128, 1, 128]);
       const answer = await enrollRaw(fleet.cp.brokerUrl, token, 'carol');
       assert.ok(answer.response.ok);
       assert.deepEqual(Object.keys(answer.response).sort(), ['deviceId', 'ok', 'signingPublicKey', 'v'], 'nothing secret in the answer');
@@ -126,7 +126,7 @@ for (const kind of BROKER_KINDS) {
     test('enrollment requests for another id are refused by the broker or the control plane', async () => {
       const t = await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 5 } });
       const [tokenId, secret] = (t.body.token as string).split('.') as [string, string];
-      const c = await connectRaw(fleet.cp.brokerUrl, { clientId: 'eve', username: `enroll-${tokenId}`, password: secret });
+      const c = await connectRaw(fleet.cp.brokerUrl, { clientId: 'enroll-eve', username: `enroll-${tokenId}`, password: secret });
       // eve asks with a payload for mallory on mallory's topic: no credential may come of it without the token owner's consent
       c.publish(enrollRequestTopic('mallory'), JSON.stringify({ v: 1, msgId: 'x'.repeat(10), ts: 1, deviceId: 'mallory', token: 'bad.token', password: 'p'.repeat(40), agentVersion: 'x' }), { qos: 1 }, () => {});
       await new Promise((r) => setTimeout(r, 500));

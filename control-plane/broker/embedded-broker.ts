@@ -1,7 +1,8 @@
 import { Aedes } from 'aedes';
 import type { Client, PublishPacket, Subscription } from 'aedes';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { MAX_MQTT_PACKET_BYTES } from '../../shared/transfer.ts';
 import {
   CONTROL_PLANE_USERNAME,
   TOPIC_ROOT,
@@ -9,15 +10,17 @@ import {
   deviceMaySubscribe,
   enrolleeMayPublish,
   enrolleeMaySubscribe,
-  isValidDeviceId,
   parseTopic,
+  parseTransferDataTopic,
 } from '../../shared/topics.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceStore } from '../store/devices.ts';
 import { verifySecret } from '../store/secrets.ts';
 import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
-import type { BrokerAccess } from './broker-access.ts';
+import { AuthBrake, DEFAULT_BRAKE, type BrakeKeys, type BrakeOptions } from './auth-brake.ts';
+import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
+import { classifyLogin } from './login-rules.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
 
@@ -30,7 +33,13 @@ export type EmbeddedBrokerOptions = {
   metrics: Metrics;
   log: Logger;
   now?: () => number;
+  brake?: Partial<BrakeOptions>;
+  maxPacketBytes?: number;
 };
+
+const AUTH_FAILURES = 'edgefleet_broker_auth_failures_total';
+const AUTH_FAILURES_HELP = 'MQTT logins refused by the broker, by reason';
+const OVERSIZE = 'edgefleet_broker_oversize_packets_total';
 
 /** aedes on a TCP port, authenticating against the store and enforcing per-device topic isolation. */
 export class EmbeddedBroker implements BrokerAccess {
@@ -38,12 +47,20 @@ export class EmbeddedBroker implements BrokerAccess {
   private aedes: Aedes | null = null;
   private server: Server | null = null;
   private readonly roles = new WeakMap<Client, Role>();
+  private readonly brake: AuthBrake;
+  /** transfer id -> devices that may read its shared data topic */
+  private readonly transferReaders = new Map<string, Set<string>>();
+  private readonly now: () => number;
 
-  constructor(private readonly opts: EmbeddedBrokerOptions) {}
+  constructor(private readonly opts: EmbeddedBrokerOptions) {
+    this.brake = new AuthBrake({ ...DEFAULT_BRAKE, ...opts.brake });
+    this.now = opts.now ?? Date.now;
+  }
 
   async start(): Promise<string> {
     const { log, metrics } = this.opts;
-    const aedes = await Aedes.createBroker({ maxClientsIdLength: 64, heartbeatInterval: 60_000, drainTimeout: 30_000 });
+    // client ids up to `enroll-` + a 64-character device id
+    const aedes = await Aedes.createBroker({ maxClientsIdLength: 80, heartbeatInterval: 60_000, drainTimeout: 30_000 });
     this.aedes = aedes;
     aedes.authenticate = (client, username, password, done) => {
       this.authenticate(client, username ?? '', password?.toString('utf8') ?? '').then(
@@ -52,7 +69,6 @@ export class EmbeddedBroker implements BrokerAccess {
             this.roles.set(client, role);
             done(null, true);
           } else {
-            metrics.inc('edgefleet_broker_auth_failures_total', 'MQTT logins refused by the embedded broker');
             const err = Object.assign(new Error('not authorized'), { returnCode: 5 });
             done(err as never, false);
           }
@@ -65,8 +81,8 @@ export class EmbeddedBroker implements BrokerAccess {
     };
     aedes.authorizePublish = (client, packet, done) => {
       if (this.mayPublish(client, packet)) return done(null);
-      metrics.inc('edgefleet_broker_acl_denied_total', 'publishes and subscriptions refused by topic isolation', { action: 'publish' });
-      log.warn('publish denied by topic isolation', { clientId: client?.id ?? null, topic: packet.topic });
+      metrics.inc('edgefleet_broker_acl_denied_total', 'publishes and subscriptions refused by topic isolation', { action: packet.retain ? 'publish-retained' : 'publish' });
+      log.warn('publish denied by topic isolation', { clientId: client?.id ?? null, topic: packet.topic, retain: packet.retain });
       done(new Error(`not authorized to publish to ${packet.topic}`));
     };
     aedes.authorizeSubscribe = (client, sub, done) => {
@@ -75,8 +91,14 @@ export class EmbeddedBroker implements BrokerAccess {
       log.warn('subscribe denied by topic isolation', { clientId: client.id, topic: sub.topic });
       done(null, null); // SUBACK 0x80 for this filter, connection stays
     };
+    // checked at every delivery, so a revoked transfer grant stops the data at once
+    aedes.authorizeForward = (client, packet) => {
+      const transferId = parseTransferDataTopic(packet.topic);
+      if (transferId === null || this.roles.get(client) === 'control-plane') return packet;
+      return this.transferReaders.get(transferId)?.has(client.id) ? packet : null;
+    };
     aedes.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client.id, error: err.message }));
-    this.server = createServer(aedes.handle);
+    this.server = createServer((socket) => this.limitPacketSize(aedes.handle(socket) as Client & { _parser: PacketParser }, socket));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());
@@ -85,17 +107,58 @@ export class EmbeddedBroker implements BrokerAccess {
     return `mqtt://${this.opts.host}:${addr.port}`;
   }
 
+  /**
+   * aedes has no packet-size limit: its parser buffers whatever length a fixed header announces (up
+   * to 256 MB). The length is known as soon as the header is read, so a packet announcing more than
+   * the limit closes the connection before its body is buffered. Relies on mqtt-packet's parser
+   * reading the length in `_parseLength` (covered by test/adversarial/mqtt-packet-size.test.ts).
+   */
+  private limitPacketSize(client: Client & { _parser: PacketParser }, socket: Socket): void {
+    const max = this.opts.maxPacketBytes ?? MAX_MQTT_PACKET_BYTES;
+    const parser = client._parser;
+    const parseLength = parser._parseLength.bind(parser);
+    parser._parseLength = () => {
+      const ok = parseLength();
+      if (ok && parser.packet.length > max) {
+        this.opts.metrics.inc(OVERSIZE, 'MQTT packets over the size limit (connection closed)');
+        this.opts.log.warn('oversized MQTT packet: connection closed', { clientId: client.id ?? null, bytes: parser.packet.length, max });
+        parser._list.consume(parser._list.length);
+        socket.destroy();
+        return false;
+      }
+      return ok;
+    };
+  }
+
   private async authenticate(client: Client, username: string, password: string): Promise<Role | null> {
-    const now = (this.opts.now ?? Date.now)();
-    if (username === CONTROL_PLANE_USERNAME) return password === this.opts.controlPlanePassword ? 'control-plane' : null;
-    if (!isValidDeviceId(client.id)) return null;
-    if (username.startsWith('enroll-')) {
-      const token = this.opts.tokens.get(username.slice('enroll-'.length));
-      if (!token || tokenUnusableReason(token, now) !== null) return null;
+    const keys: BrakeKeys = { clientId: client.id, username, address: remoteAddress(client) };
+    const refuse = (reason: string): null => {
+      this.opts.metrics.inc(AUTH_FAILURES, AUTH_FAILURES_HELP, { reason });
+      return null;
+    };
+    const login = classifyLogin(username, client.id);
+    // a login that can never succeed costs nothing to check and is not braked, but is counted
+    if (login.kind === 'refused') return refuse(login.reason);
+    const wait = this.brake.admit(keys, this.now());
+    if (wait === null) return refuse('braked');
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const role = await this.check(login, password);
+    if (role) {
+      this.brake.succeeded(keys);
+      return role;
+    }
+    this.brake.failed(keys, this.now());
+    return refuse('bad-credentials');
+  }
+
+  private async check(login: Exclude<ReturnType<typeof classifyLogin>, { kind: 'refused' }>, password: string): Promise<Role | null> {
+    if (login.kind === 'control-plane') return password === this.opts.controlPlanePassword ? 'control-plane' : null;
+    if (login.kind === 'enrollee') {
+      const token = this.opts.tokens.get(login.tokenId);
+      if (!token || tokenUnusableReason(token, this.now()) !== null) return null;
       return (await verifySecret(password, token.secretHash)) ? 'enrollee' : null;
     }
-    if (username !== client.id) return null;
-    const hash = this.opts.devices.credentialHash(username);
+    const hash = this.opts.devices.credentialHash(login.deviceId);
     return hash && (await verifySecret(password, hash)) ? 'device' : null;
   }
 
@@ -107,20 +170,36 @@ export class EmbeddedBroker implements BrokerAccess {
     }
     const role = this.roles.get(client);
     if (role === 'control-plane') return packet.topic.startsWith(`${TOPIC_ROOT}/`);
-    if (role === 'device') return deviceMayPublish(client.id, packet.topic);
-    if (role === 'enrollee') return enrolleeMayPublish(client.id, packet.topic);
+    if (role === 'device') {
+      // retained only where the protocol needs it: the last known status
+      if (packet.retain) {
+        const t = parseTopic(packet.topic);
+        if (t?.kind !== 'device' || t.channel !== 'status') return false;
+      }
+      return deviceMayPublish(client.id, packet.topic);
+    }
+    if (role === 'enrollee') return !packet.retain && enrolleeMayPublish(client.id, packet.topic);
     return false;
   }
 
   private maySubscribe(client: Client, sub: Subscription): boolean {
     const role = this.roles.get(client);
     if (role === 'control-plane') return sub.topic.startsWith(`${TOPIC_ROOT}/`);
-    if (role === 'device') return deviceMaySubscribe(client.id, sub.topic);
+    if (role === 'device') {
+      const transferId = parseTransferDataTopic(sub.topic);
+      if (transferId !== null) return this.transferReaders.get(transferId)?.has(client.id) ?? false;
+      return deviceMaySubscribe(client.id, sub.topic);
+    }
     if (role === 'enrollee') return enrolleeMaySubscribe(client.id, sub.topic);
     return false;
   }
 
   async init(): Promise<void> {}
+
+  availability(): BrokerAvailability {
+    return this.aedes ? { ok: true } : { ok: false, reason: 'the embedded broker is not running' };
+  }
+
   async grantDevice(): Promise<void> {}
   async grantEnrollmentToken(): Promise<void> {}
 
@@ -129,6 +208,16 @@ export class EmbeddedBroker implements BrokerAccess {
   }
 
   async revokeEnrollmentToken(): Promise<void> {}
+
+  async grantTransferRead(transferId: string, deviceIds: readonly string[]): Promise<void> {
+    const set = this.transferReaders.get(transferId) ?? new Set<string>();
+    for (const id of deviceIds) set.add(id);
+    this.transferReaders.set(transferId, set);
+  }
+
+  async revokeTransfer(transferId: string): Promise<void> {
+    this.transferReaders.delete(transferId);
+  }
 
   private disconnect(clientId: string): void {
     // aedes keeps connected clients in a map its typings do not declare
@@ -146,3 +235,12 @@ export class EmbeddedBroker implements BrokerAccess {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
+
+type PacketParser = { _parseLength: () => boolean; packet: { length: number }; _list: { length: number; consume(n: number): void } };
+
+function remoteAddress(client: Client): string | null {
+  return (client as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress ?? null;
+}
+
+/** The control plane's username on the embedded broker (fixed; its password is random per start). */
+export const EMBEDDED_CONTROL_PLANE_USERNAME = CONTROL_PLANE_USERNAME;

@@ -16,7 +16,8 @@ import {
 } from '../../shared/messages.ts';
 import type { DeviceProfile } from '../../shared/profile.ts';
 import { CONTROL_PLANE_SUBSCRIPTIONS, CONTROL_PLANE_USERNAME, deviceTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from '../../shared/topics.ts';
-import type { BrokerAccess } from '../broker/broker-access.ts';
+import { BrokerUnavailableError, type BrokerAccess } from '../broker/broker-access.ts';
+import { deviceLoginAllowed } from '../broker/login-rules.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeviceStore } from '../store/devices.ts';
@@ -53,6 +54,7 @@ const REJECTED = 'edgefleet_mqtt_messages_rejected_total';
 export class FleetSession {
   private client: MqttClient | null = null;
   private readonly seen = new Map<string, number>(); // msgId -> time, bounded
+  private readonly enrolling = new Set<string>(); // device ids whose broker grant is in flight (bounded by the grant queue)
   private readonly now: () => number;
 
   constructor(private readonly o: FleetSessionOptions) {
@@ -60,8 +62,13 @@ export class FleetSession {
   }
 
   async start(): Promise<void> {
+    // On Mosquitto, MQTT 5 with a large receive maximum: Mosquitto 2.0's queue limit (max_queued_messages)
+    // is global, but the in-flight window is per client, so the control plane's window absorbs bursts
+    // (thousands of wills at once) that the queue limit would drop, while devices stay bounded.
+    const mosquitto = this.o.broker.kind === 'mosquitto';
     const client = mqtt.connect(this.o.brokerUrl, {
-      protocolVersion: 4,
+      protocolVersion: mosquitto ? 5 : 4,
+      ...(mosquitto ? { properties: { receiveMaximum: 65535 } } : {}),
       clientId: `edgefleet-cp-${randomUUID().slice(0, 8)}`,
       username: this.o.username ?? CONTROL_PLANE_USERNAME,
       password: this.o.password,
@@ -78,7 +85,7 @@ export class FleetSession {
     });
     const subscribe = async (): Promise<void> => {
       const granted = await client.subscribeAsync([...CONTROL_PLANE_SUBSCRIPTIONS], { qos: 1 });
-      const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      const refused = granted.filter((g) => g.qos >= 128).map((g) => g.topic);
       if (refused.length) throw new Error(`broker refused the control plane's subscriptions: ${refused.join(', ')}`);
     };
     client.on('error', (e) => this.o.log.warn('fleet session error', { error: e.message }));
@@ -104,6 +111,8 @@ export class FleetSession {
 
   async publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
     if (!this.client) throw new Error('fleet session not started');
+    // fail fast during a broker outage (HTTP answers 503) instead of parking the publish until it returns
+    if (!this.client.connected) throw new BrokerUnavailableError(`not connected to the broker at ${this.o.brokerUrl}`);
     await this.client.publishAsync(topic, payload, { qos });
   }
 
@@ -236,9 +245,26 @@ export class FleetSession {
     if (existing && existing.revokedAt === null && this.o.devices.credentialHash(req.deviceId)) {
       return refuse('already-enrolled', `device ${req.deviceId} is already enrolled; revoke it first (DELETE /devices/${req.deviceId}) to enroll it again`);
     }
-    if (!this.o.tokens.consume(token.id, now)) return refuse('bad-token', 'enrollment token used up');
-    this.o.devices.createEnrolled(req.deviceId, hashSecret(req.password), token.id, now);
-    await this.o.broker.grantDevice(req.deviceId, req.password);
+    if (!deviceLoginAllowed(req.deviceId)) return refuse('reserved-id', `device id "${req.deviceId}" is reserved for the broker's own logins`);
+    // grant, then row: a device recorded as enrolled can always log in. A grant the broker does not
+    // take leaves nothing behind; the agent retries with the same password and the token use is kept.
+    const passwordHash = hashSecret(req.password);
+    // one enrollment per device id at a time: an agent's retry while its grant is in flight is answered by the first
+    if (this.enrolling.has(req.deviceId)) return;
+    this.enrolling.add(req.deviceId);
+    try {
+      await this.o.broker.grantDevice(req.deviceId, passwordHash);
+    } catch (e) {
+      // no answer: "refused" would stop the agent for good, while silence makes it ask again
+      return this.reject('enroll', 'broker-unavailable', { deviceId: req.deviceId, error: String(e) });
+    } finally {
+      this.enrolling.delete(req.deviceId);
+    }
+    if (!this.o.tokens.consume(token.id, now)) {
+      await this.o.broker.revokeDevice(req.deviceId);
+      return refuse('bad-token', 'enrollment token used up');
+    }
+    this.o.devices.createEnrolled(req.deviceId, passwordHash, token.id, now);
     this.accept('enroll');
     this.o.log.info('device enrolled', { deviceId: req.deviceId, tokenId: token.id, agentVersion: req.agentVersion });
     await answer({ v: PROTOCOL_VERSION, ok: true, deviceId: req.deviceId, signingPublicKey: this.o.signingPublicKey });

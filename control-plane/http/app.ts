@@ -1,3 +1,4 @@
+import { BrokerUnavailableError } from '../broker/broker-access.ts';
 import { Hono } from 'hono';
 import { timingSafeEqual } from 'node:crypto';
 import type { ControlPlaneContext } from '../context.ts';
@@ -46,6 +47,10 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
         ctx.log.warn('bad request', { method: c.req.method, path: c.req.path, reason: err.message });
       }
       return c.json(err.toJSON(), err.status);
+    }
+    if (err instanceof BrokerUnavailableError) {
+      ctx.metrics.inc('edgefleet_http_broker_unavailable_total', 'HTTP requests answered 503 because the broker could not be reached', { route: c.req.routePath });
+      return c.json({ error: 'broker-unavailable', message: err.message }, 503);
     }
     ctx.log.error('unhandled error in route', { path: c.req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     return c.json({ error: 'internal', message: 'internal error; see the control-plane log' }, 500);

@@ -1,5 +1,6 @@
 import { FleetReportSchema, type FleetReport } from '../../shared/api/devices.ts';
 import { EnrollmentTokenCreatedSchema, EnrollmentTokenListSchema, EnrollmentTokenRevokedSchema, ProfileListSchema, ProfileSchema } from '../../shared/api/fleet.ts';
+import { BrokerUnavailableError } from '../broker/broker-access.ts';
 import { EnrollmentTokenCreateSchema } from '../../shared/http.ts';
 import { TOPIC_ROOT } from '../../shared/topics.ts';
 import type { ControlPlaneContext } from '../context.ts';
@@ -100,11 +101,21 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     status: 201,
     handler: async (c, { body }) => {
       const now = ctx.now();
+      const available = ctx.broker.availability();
+      if (!available.ok) throw new BrokerUnavailableError(`the token was not created: ${available.reason}`);
       const id = randomBytes(6).toString('hex');
       const secret = randomToken(24);
+      const secretHash = hashSecret(secret);
       const expiresAt = body.expiresInSeconds === null ? null : now + body.expiresInSeconds * 1000;
-      ctx.tokens.create({ id, secretHash: hashSecret(secret), label: body.label, expiresAt, maxUses: body.maxUses }, now);
-      await ctx.broker.grantEnrollmentToken(id, secret);
+      ctx.tokens.create({ id, secretHash, label: body.label, expiresAt, maxUses: body.maxUses }, now);
+      try {
+        await ctx.broker.grantEnrollmentToken(id, secretHash);
+      } catch (e) {
+        // a token no broker knows is no use: withdraw it (the store's revocation also wins the next broker resync)
+        ctx.tokens.revoke(id, ctx.now());
+        await ctx.broker.revokeEnrollmentToken(id);
+        throw e instanceof BrokerUnavailableError ? new BrokerUnavailableError(`the token was not created: ${e.message}`) : e;
+      }
       ctx.log.info('enrollment token created', { tokenId: id, label: body.label, expiresAt, maxUses: body.maxUses });
       return c.json({ id, token: `${id}.${secret}`, label: body.label, expiresAt, maxUses: body.maxUses, brokerUrl: ctx.brokerUrl, topicRoot: TOPIC_ROOT }, 201);
     },

@@ -1,14 +1,24 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mosquittoConfig } from '../../control-plane/broker/mosquitto-config.ts';
+import { hashSecret } from '../../control-plane/store/secrets.ts';
 
-export const DYNSEC_PLUGIN_CANDIDATES = [
-  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
-  '/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so',
-  '/usr/lib/mosquitto_dynamic_security.so',
-];
+const REPO = join(import.meta.dirname, '..', '..');
+const PLUGIN_SOURCE = join(REPO, 'control-plane', 'broker', 'mosquitto-plugin', 'edgefleet_auth.c');
+
+/** EdgeFleet's auth plugin, compiled once per source version (scripts/build-mosquitto-plugin.sh). */
+export function buildAuthPlugin(): string {
+  const digest = createHash('sha256').update(readFileSync(PLUGIN_SOURCE)).digest('hex').slice(0, 16);
+  const out = join(tmpdir(), `edgefleet_auth-${digest}.so`);
+  if (existsSync(out)) return out;
+  const r = spawnSync('bash', [join(REPO, 'scripts', 'build-mosquitto-plugin.sh'), out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the EdgeFleet Mosquitto plugin failed (needs gcc, mosquitto-dev, libssl-dev): ${r.stderr}`);
+  return out;
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -37,39 +47,26 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export type Mosquitto = { url: string; port: number; username: string; password: string; stop(): Promise<void>; restart(): Promise<void>; log: () => string };
+export type Mosquitto = { url: string; port: number; username: string; password: string; dir: string; stop(): Promise<void>; start(): Promise<void>; restart(): Promise<void>; log: () => string };
 
 /**
- * A real Mosquitto on a free loopback port with the dynamic-security plugin, initialised with an
- * admin client for the control plane (what `mosquitto_ctrl dynsec init` does in production).
+ * A real Mosquitto on a free loopback port with EdgeFleet's auth plugin and the configuration the
+ * README gives (control-plane/broker/mosquitto-config.ts); the control plane logs in as its admin.
  */
-export async function startMosquitto(): Promise<Mosquitto> {
-  const plugin = DYNSEC_PLUGIN_CANDIDATES.find((p) => existsSync(p));
-  if (!plugin) throw new Error('mosquitto dynamic-security plugin not found; install Debian package "mosquitto"');
+export async function startMosquitto(opts: { extraConfig?: string[] } = {}): Promise<Mosquitto> {
+  const plugin = buildAuthPlugin();
   const dir = mkdtempSync(join(tmpdir(), 'ef-mosq-'));
   // mosquitto started as root drops to its own user and must still read and write here
   chmodSync(dir, 0o777);
+  copyFileSync(plugin, join(dir, 'edgefleet_auth.so'));
+  chmodSync(join(dir, 'edgefleet_auth.so'), 0o755);
   const port = await freePort();
   const username = 'edgefleet-control-plane';
   const password = `cp-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
-  const init = spawnSync('mosquitto_ctrl', ['dynsec', 'init', join(dir, 'dynsec.json'), username, password], { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${init.stderr}`);
-  chmodSync(join(dir, 'dynsec.json'), 0o666);
   writeFileSync(
     join(dir, 'mosquitto.conf'),
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous false',
-      `plugin ${plugin}`,
-      `plugin_opt_config_file ${join(dir, 'dynsec.json')}`,
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'max_queued_messages 1000',
-      'log_type error',
-      'log_type warning',
-      'log_type notice',
-      '',
-    ].join('\n'),
+    mosquittoConfig({ host: '127.0.0.1', port, pluginPath: join(dir, 'edgefleet_auth.so'), adminUsername: username, adminPasswordHash: hashSecret(password), stateFile: join(dir, 'edgefleet-auth.journal'), persistenceDir: dir }) +
+      (opts.extraConfig ?? []).map((l) => `${l}\n`).join(''),
   );
   let proc: ChildProcess | null = null;
   let logText = '';
@@ -94,7 +91,9 @@ export async function startMosquitto(): Promise<Mosquitto> {
     port,
     username,
     password,
+    dir,
     stop,
+    start: launch,
     restart: async () => {
       await stop();
       await launch();

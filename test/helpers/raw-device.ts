@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
 import { EnrollResponseSchema, newMsgId, parsePayload, type EnrollResponse } from '../../shared/messages.ts';
-import { enrollRequestTopic, enrollResponseTopic, enrollUsername, splitEnrollmentToken } from '../../shared/topics.ts';
+import { enrollClientId, enrollRequestTopic, enrollResponseTopic, enrollUsername, splitEnrollmentToken } from '../../shared/topics.ts';
 
 /** Raw MQTT 3.1.1 connect that resolves with the client or rejects with the broker's refusal. */
 export async function connectRaw(url: string, opts: { clientId: string; username: string; password: string }): Promise<MqttClient> {
@@ -20,7 +20,7 @@ export async function connectRaw(url: string, opts: { clientId: string; username
 export async function enrollRaw(url: string, token: string, deviceId: string): Promise<{ password: string; response: EnrollResponse }> {
   const parts = splitEnrollmentToken(token);
   if (!parts) throw new Error('bad token format');
-  const client = await connectRaw(url, { clientId: deviceId, username: enrollUsername(parts.tokenId), password: parts.secret });
+  const client = await connectRaw(url, { clientId: enrollClientId(deviceId), username: enrollUsername(parts.tokenId), password: parts.secret });
   const password = randomBytes(32).toString('base64url');
   try {
     const answer = new Promise<EnrollResponse>((resolve, reject) => {
