@@ -18,10 +18,11 @@ export const enrollRequestTopic = (deviceId: string): string => `${TOPIC_ROOT}/e
 export const enrollResponseTopic = (deviceId: string): string => `${TOPIC_ROOT}/enroll/${deviceId}/res`;
 /** Shared per-transfer data topic: published once per chunk per wave, read-only for devices granted that transfer. */
 export const transferDataTopic = (transferId: string): string => `${TOPIC_ROOT}/transfers/${transferId}/data`;
-const TRANSFER_DATA = new RegExp(`^${TOPIC_ROOT}/transfers/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/data$`);
+const TRANSFER_DATA = new RegExp(`^${TOPIC_ROOT}/transfers/([^/]+)/data$`);
 /** The transfer id of a shared data topic (an exact topic, no wildcards), or null. */
 export function parseTransferDataTopic(topic: string): string | null {
-  return TRANSFER_DATA.exec(topic)?.[1] ?? null;
+  const id = TRANSFER_DATA.exec(topic)?.[1];
+  return id !== undefined && isValidId('transfer', id) ? id : null;
 }
 
 /** What the control plane subscribes to. */

@@ -1,3 +1,4 @@
+import { RESERVED_ID_PREFIXES, RESERVED_IDS } from '../../shared/ids.ts';
 import { CONTROL_PLANE_USERNAME, enrolleeDeviceId, isValidDeviceId } from '../../shared/topics.ts';
 
 /**
@@ -15,13 +16,12 @@ export type LoginClass =
   | { kind: 'device'; deviceId: string }
   | { kind: 'refused'; reason: 'client-id' | 'reserved' | 'malformed' };
 
-export const RESERVED_PREFIXES = ['edgefleet-', 'enroll-'] as const;
-
-/** Whether an id may name a device's broker login (the shared id rule plus the broker's reserved names). */
+/** Reserved by the one id rule (shared/ids.ts): the control plane's login, enrollees' logins and client ids, admin names. */
 export function isReservedLogin(id: string): boolean {
-  return id === CONTROL_PLANE_USERNAME || RESERVED_PREFIXES.some((p) => id.startsWith(p));
+  return id === CONTROL_PLANE_USERNAME || RESERVED_ID_PREFIXES.some((p) => id.startsWith(p)) || RESERVED_IDS.includes(id);
 }
 
+/** Whether an id may be a device's broker login: the shared id rule (which refuses every reserved name). */
 export function deviceLoginAllowed(id: string): boolean {
   return isValidDeviceId(id) && !isReservedLogin(id);
 }

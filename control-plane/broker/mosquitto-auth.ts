@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { randomUUID } from 'node:crypto';
+import { isValidId } from '../../shared/ids.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
@@ -10,7 +11,6 @@ import type { LoginSnapshot } from './store-snapshot.ts';
 
 export const CONTROL_TOPIC = '$CONTROL/edgefleet-auth/v1';
 export const RESPONSE_TOPIC = '$CONTROL/edgefleet-auth/v1/response';
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOKEN_ID = /^[a-z0-9]{6,32}$/;
 const HASH = /^sha256\$[A-Za-z0-9+/=]{4,64}\$[A-Za-z0-9+/=]{44}$/;
 
@@ -235,7 +235,7 @@ export class MosquittoAuth implements BrokerAccess {
   }
 
   async grantTransferRead(transferId: string, deviceIds: readonly string[]): Promise<void> {
-    if (!ID.test(transferId)) throw new Error(`invalid transfer id "${transferId}"`);
+    if (!isValidId('transfer', transferId)) throw new Error(`invalid transfer id "${transferId}"`);
     const ids = deviceIds.filter((d) => deviceLoginAllowed(d));
     const set = this.transfers.get(transferId) ?? new Set<string>();
     for (const d of ids) set.add(d);
@@ -244,7 +244,7 @@ export class MosquittoAuth implements BrokerAccess {
   }
 
   async revokeTransfer(transferId: string): Promise<void> {
-    if (!ID.test(transferId)) return;
+    if (!isValidId('transfer', transferId)) return;
     this.transfers.delete(transferId);
     await this.revoke(`unxfer ${transferId}`);
   }

@@ -151,12 +151,15 @@ static void remove_key(const char *key)
 
 /* ---------- rules ---------- */
 
+/* shared/ids.ts's rule: [a-z0-9] first, then [a-z0-9_-] or a '.' followed by one of those; 1..64 characters */
+static int plain(unsigned char c){ return islower(c) || isdigit(c) || c == '_' || c == '-'; }
 static int valid_id(const char *s, size_t len)
 {
-	if(len < 1 || len > MAX_ID || !isalnum((unsigned char)s[0])) return 0;
+	if(len < 1 || len > MAX_ID || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0]))) return 0;
 	for(size_t i = 1; i < len; i++){
 		unsigned char c = (unsigned char)s[i];
-		if(!isalnum(c) && c != '_' && c != '.' && c != '-') return 0;
+		if(c == '.'){ if(i + 1 >= len || !plain((unsigned char)s[i + 1])) return 0; }
+		else if(!plain(c)) return 0;
 	}
 	return 1;
 }
@@ -175,6 +178,8 @@ static char *state_path = NULL;
 
 static int reserved(const char *id)
 {
+	static const char *names[] = {"edgefleet", "admin", "anonymous", "mosquitto", "root"};
+	for(size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) if(!strcmp(id, names[i])) return 1;
 	return !strncmp(id, "edgefleet-", 10) || !strncmp(id, "enroll-", 7) || (admin_username && !strcmp(id, admin_username));
 }
 
