@@ -20,7 +20,7 @@ import { verifySecret } from '../store/secrets.ts';
 import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
 import { AuthBrake, DEFAULT_BRAKE, type BrakeKeys, type BrakeOptions } from './auth-brake.ts';
 import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
-import { classifyLogin } from './login-rules.ts';
+import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
 
@@ -200,11 +200,14 @@ export class EmbeddedBroker implements BrokerAccess {
     return this.aedes ? { ok: true } : { ok: false, reason: 'the embedded broker is not running' };
   }
 
-  async grantDevice(): Promise<void> {}
+  /** The store is the embedded broker's credential list; only the id rule is checked here, as on Mosquitto. */
+  async grantDevice(deviceId: string): Promise<void> {
+    if (!deviceLoginAllowed(deviceId)) throw new Error(`refusing a broker login for reserved or invalid device id "${deviceId}"`);
+  }
   async grantEnrollmentToken(): Promise<void> {}
 
   async revokeDevice(deviceId: string): Promise<void> {
-    this.disconnect(deviceId);
+    if (deviceLoginAllowed(deviceId)) this.disconnect(deviceId);
   }
 
   async revokeEnrollmentToken(): Promise<void> {}

@@ -99,7 +99,7 @@ export class MosquittoAuth implements BrokerAccess {
         }
       }, 20);
     });
-    this.statsTimer = setInterval(() => void this.pollStats(), this.o.statsEveryMs ?? 5000);
+    this.statsTimer = setInterval(() => void this.pollStats(), this.o.statsEveryMs ?? 2000);
     this.statsTimer.unref();
   }
 
