@@ -1,38 +1,42 @@
 /**
  * A brake on guessing broker logins (issue 8 item 11), pure: the caller supplies the clock and does the waiting.
  *
- * Each key (a client id, a username, a source address) counts its recent failures. Past a free
- * allowance, every attempt on that key takes the next slot of a per-key gate, and slots are spaced by
- * a delay that doubles with each failure up to a cap, so a burst of parallel guesses is served one
- * slot at a time, not all at once after the first wait. A correct login is held like any other attempt
- * on a braked key (so answering fast would not tell a guesser it hit), then gets in and clears its
- * client id and username keys. The map is bounded: past `maxKeys` the oldest key is forgotten.
+ * Each key (a client id, a username, a source address) holds a leaky count of its failures: one is
+ * forgiven every `leak…Ms`. Past a free allowance, every attempt on that key takes the next slot of a
+ * per-key gate, and slots are spaced by a delay that doubles with each failure over the allowance, up
+ * to a cap; a burst of parallel guesses is therefore served one slot at a time, not all at once after
+ * the first wait. A correct login is held like any other attempt on a braked key (answering it early
+ * would tell a guesser which try hit), then gets in and clears its client id and username keys.
+ *
+ * The address key forgives fast (one failure a second, 30 free): a site behind one NAT with a few
+ * devices retrying stale passwords is not braked, a guesser at hundreds of tries a second is. The
+ * map is bounded: past `maxKeys` the least recently failed key is forgotten.
  */
 export type BrakeOptions = {
-  /** Failures a client id or username may have before its attempts are slowed. */
   freePerLogin: number;
-  /** Failures one source address may have (devices behind one NAT share it). */
   freePerAddress: number;
+  leakPerLoginMs: number;
+  leakPerAddressMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
   /** An attempt that would wait longer than this is refused at once instead of holding a socket. */
   maxWaitMs: number;
-  /** A key with no failure for this long starts afresh. */
-  forgetAfterMs: number;
   maxKeys: number;
 };
 
 export const DEFAULT_BRAKE: BrakeOptions = {
   freePerLogin: 3,
-  freePerAddress: 20,
+  freePerAddress: 30,
+  leakPerLoginMs: 60_000,
+  leakPerAddressMs: 1000,
   baseDelayMs: 100,
   maxDelayMs: 2000,
   maxWaitMs: 20_000,
-  forgetAfterMs: 10 * 60_000,
   maxKeys: 10_000,
 };
 
-type Entry = { failures: number; lastFailure: number; nextSlot: number };
+type Entry = { failures: number; updated: number; nextSlot: number };
+type Key = { key: string; free: number; leakMs: number };
 
 export type BrakeKeys = { clientId: string; username: string; address: string | null };
 
@@ -49,11 +53,11 @@ export class AuthBrake {
   admit(k: BrakeKeys, now: number): number | null {
     let wait = 0;
     const reserved: [Entry, number][] = [];
-    for (const [key, free] of this.keys(k)) {
+    for (const key of this.keys(k)) {
       const e = this.live(key, now);
-      if (!e || e.failures <= free) continue;
+      if (!e || e.failures <= key.free) continue;
       const start = Math.max(now, e.nextSlot);
-      reserved.push([e, start + this.delay(e.failures - free)]);
+      reserved.push([e, start + this.delay(e.failures - key.free)]);
       wait = Math.max(wait, start - now);
     }
     if (wait > this.o.maxWaitMs) return null;
@@ -62,12 +66,11 @@ export class AuthBrake {
   }
 
   failed(k: BrakeKeys, now: number): void {
-    for (const [key] of this.keys(k)) {
-      const e = this.live(key, now) ?? { failures: 0, lastFailure: now, nextSlot: now };
+    for (const key of this.keys(k)) {
+      const e = this.live(key, now) ?? { failures: 0, updated: now, nextSlot: now };
       e.failures++;
-      e.lastFailure = now;
-      this.entries.delete(key); // re-insert: the map's order is least recently failed first
-      this.entries.set(key, e);
+      this.entries.delete(key.key); // re-insert: the map's order is least recently failed first
+      this.entries.set(key.key, e);
     }
     while (this.entries.size > this.o.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
   }
@@ -77,24 +80,28 @@ export class AuthBrake {
     this.entries.delete(`u:${k.username}`);
   }
 
-  private keys(k: BrakeKeys): [string, number][] {
-    const out: [string, number][] = [[`c:${k.clientId}`, this.o.freePerLogin]];
-    if (k.username !== k.clientId) out.push([`u:${k.username}`, this.o.freePerLogin]);
-    if (k.address) out.push([`a:${k.address}`, this.o.freePerAddress]);
+  private keys(k: BrakeKeys): Key[] {
+    const login = { free: this.o.freePerLogin, leakMs: this.o.leakPerLoginMs };
+    const out: Key[] = [{ key: `c:${k.clientId}`, ...login }];
+    if (k.username !== k.clientId) out.push({ key: `u:${k.username}`, ...login });
+    if (k.address) out.push({ key: `a:${k.address}`, free: this.o.freePerAddress, leakMs: this.o.leakPerAddressMs });
     return out;
   }
 
-  private live(key: string, now: number): Entry | null {
-    const e = this.entries.get(key);
+  /** The key's entry with its failures leaked down to now; null (and forgotten) once nothing is left. */
+  private live(key: Key, now: number): Entry | null {
+    const e = this.entries.get(key.key);
     if (!e) return null;
-    if (now - e.lastFailure > this.o.forgetAfterMs) {
-      this.entries.delete(key);
+    e.failures = Math.max(0, e.failures - (now - e.updated) / key.leakMs);
+    e.updated = now;
+    if (e.failures === 0 && e.nextSlot <= now) {
+      this.entries.delete(key.key);
       return null;
     }
     return e;
   }
 
   private delay(over: number): number {
-    return Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.min(over - 1, 30));
+    return Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** Math.min(Math.max(0, Math.ceil(over) - 1), 30));
   }
 }

@@ -216,10 +216,13 @@ static int verify(const char *password, const char *stored)
 /* ---------- brake ---------- */
 
 #define BRAKE_SLOTS 4096
-typedef struct { char key[96]; unsigned failures; double last_failure; double next_slot; } brake_entry;
+/* Same rule as control-plane/broker/auth-brake.ts, but refusing instead of holding (the broker has one thread):
+ * leaky failure counts per key (client id, username, address); past the free allowance one attempt per slot,
+ * slots spaced by a doubling delay up to a cap; attempts between slots are refused without a password check. */
+typedef struct { char key[96]; double failures; double updated; double next_slot; } brake_entry;
 static brake_entry brake[BRAKE_SLOTS];
-static unsigned free_per_login = 3, free_per_address = 20;
-static double base_delay = 0.1, max_delay = 2.0, forget_after = 600.0;
+static double free_per_login = 3, free_per_address = 30, leak_login = 60.0, leak_address = 1.0;
+static double base_delay = 0.1, max_delay = 2.0;
 
 static double now_s(void)
 {
@@ -228,7 +231,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static brake_entry *brake_slot(const char *kind, const char *value, int create)
+static brake_entry *brake_slot(const char *kind, const char *value, double leak, int create, double t)
 {
 	char key[96];
 	snprintf(key, sizeof(key), "%s:%s", kind, value ? value : "");
@@ -237,15 +240,19 @@ static brake_entry *brake_slot(const char *kind, const char *value, int create)
 		if(!create) return NULL;
 		memset(b, 0, sizeof(*b)); /* bounded: a colliding key takes the slot over */
 		snprintf(b->key, sizeof(b->key), "%s", key);
+		b->updated = t;
+		b->next_slot = t;
 	}
-	if(now_s() - b->last_failure > forget_after && b->failures){ b->failures = 0; b->next_slot = 0; }
+	b->failures -= (t - b->updated) / leak;
+	if(b->failures < 0) b->failures = 0;
+	b->updated = t;
 	return b;
 }
 
-static double brake_delay(unsigned over)
+static double brake_delay(double over)
 {
 	double d = base_delay;
-	for(unsigned i = 1; i < over && d < max_delay; i++) d *= 2;
+	for(double i = 1; i < over && d < max_delay; i++) d *= 2;
 	return d < max_delay ? d : max_delay;
 }
 
@@ -253,13 +260,14 @@ static double brake_delay(unsigned over)
 static int brake_admit(const char *clientid, const char *username, const char *address)
 {
 	const char *kinds[3] = {"c", "u", "a"};
-	const char *values[3] = {clientid, username, address};
-	unsigned frees[3] = {free_per_login, free_per_login, free_per_address};
+	const char *values[3] = {clientid, strcmp(username, clientid) ? username : NULL, address};
+	double frees[3] = {free_per_login, free_per_login, free_per_address};
+	double leaks[3] = {leak_login, leak_login, leak_address};
 	double t = now_s();
 	brake_entry *hit[3] = {0};
 	for(int i = 0; i < 3; i++){
 		if(!values[i]) continue;
-		brake_entry *b = brake_slot(kinds[i], values[i], 0);
+		brake_entry *b = brake_slot(kinds[i], values[i], leaks[i], 0, t);
 		if(!b || b->failures <= frees[i]) continue;
 		if(t < b->next_slot) return 0;
 		hit[i] = b;
@@ -271,22 +279,23 @@ static int brake_admit(const char *clientid, const char *username, const char *a
 static void brake_failed(const char *clientid, const char *username, const char *address)
 {
 	const char *kinds[3] = {"c", "u", "a"};
-	const char *values[3] = {clientid, username, address};
+	const char *values[3] = {clientid, strcmp(username, clientid) ? username : NULL, address};
+	double leaks[3] = {leak_login, leak_login, leak_address};
 	double t = now_s();
 	for(int i = 0; i < 3; i++){
 		if(!values[i]) continue;
-		brake_entry *b = brake_slot(kinds[i], values[i], 1);
-		b->failures++;
-		b->last_failure = t;
+		brake_entry *b = brake_slot(kinds[i], values[i], leaks[i], 1, t);
+		b->failures += 1;
 		if(b->next_slot < t) b->next_slot = t;
 	}
 }
 
 static void brake_succeeded(const char *clientid, const char *username)
 {
-	brake_entry *b = brake_slot("c", clientid, 0);
+	double t = now_s();
+	brake_entry *b = brake_slot("c", clientid, leak_login, 0, t);
 	if(b) memset(b, 0, sizeof(*b));
-	b = brake_slot("u", username, 0);
+	b = brake_slot("u", username, leak_login, 0, t);
 	if(b) memset(b, 0, sizeof(*b));
 }
 
@@ -583,8 +592,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 		if(!strcmp(k, "admin_username")) admin_username = strdup(v);
 		else if(!strcmp(k, "admin_password_hash")) admin_hash = strdup(v);
 		else if(!strcmp(k, "state_file")) state_path = strdup(v);
-		else if(!strcmp(k, "brake_free_per_login")) free_per_login = (unsigned)atoi(v);
-		else if(!strcmp(k, "brake_free_per_address")) free_per_address = (unsigned)atoi(v);
+		else if(!strcmp(k, "brake_free_per_login")) free_per_login = atof(v);
+		else if(!strcmp(k, "brake_free_per_address")) free_per_address = atof(v);
 		else if(!strcmp(k, "brake_base_delay_ms")) base_delay = atof(v) / 1000.0;
 		else if(!strcmp(k, "brake_max_delay_ms")) max_delay = atof(v) / 1000.0;
 	}
