@@ -176,6 +176,12 @@ export const RuntimeCheckSchema = z.object({
   graphOptimizationLevel: z.string(),
   threads: z.number().int(),
   host: HostCpuSchema,
+  /**
+   * Whether the session ran with onnxruntime's U8U8 remedy (session.x64quantprecision), as the agent's
+   * does on a CPU whose u8×s8 kernels saturate (AVX2 without VNNI; shared/kernels.ts). Absent on checks
+   * stored before it was recorded.
+   */
+  u8u8Remedy: z.boolean().optional(),
   evaluated: z.number().int(),
   accuracy: z.number().nullable(),
   agreement: z.number().nullable(),

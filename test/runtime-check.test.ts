@@ -11,6 +11,8 @@ import { createRegistryExtension } from '../control-plane/registry/index.ts';
 import { hostCpu, parseHostCpu } from '../control-plane/registry/host-cpu.ts';
 import { startTestFleet, type TestFleet } from './helpers/control-plane.ts';
 import { makeRuntimeCheckModels, type RuntimeCheckModels } from './helpers/runtime-check-models.ts';
+import { hostKernelFacts } from '../agent/benchmark/host-kernels.ts';
+import { avx2EmulationAvailable, runAvx2Node } from './helpers/x86-avx2.ts';
 
 /** Central runtime check: every registered model runs in onnxruntime here before it is registered. */
 
@@ -42,7 +44,7 @@ async function recompute(path: string): Promise<{ accuracy: number; agreement: n
   const ev = parseEvalSet(readFileSync(models!.evalSet));
   assert.ok(ev.success);
   const e = ev.data;
-  const s = await ort.InferenceSession.create(path, ortSessionOptions(1));
+  const s = await ort.InferenceSession.create(path, ortSessionOptions(1, hostKernelFacts()));
   let correct = 0;
   for (let i = 0; i < e.count; i++) {
     const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', evalSetBatch(e, i, 1), [1, 1, 4, 4]) });
@@ -83,18 +85,35 @@ test('a model the host kernels compute faithfully is not flagged; its stored run
   assert.equal(rt.agreement, 1);
 });
 
-test(`full 8-bit weights whose u8×s8 pair sums pass int16: ${saturatesHere ? 'flagged on this AVX2 host without VNNI' : 'exact on this host (no saturating kernel)'}`, { skip: !models && 'no numpy/onnx in /usr/bin/python3' }, async () => {
+test(`full 8-bit weights whose u8×s8 pair sums pass int16: exact on this host at the agent's settings (${saturatesHere ? 'AVX2 without VNNI: U8U8 remedy on' : 'no saturating kernel'})`, { skip: !models && 'no numpy/onnx in /usr/bin/python3' }, async () => {
   const m = await register('saturating', models!.saturating, models!.refpred('saturating'));
   const rt = m.metrics.runtime!;
   const again = await recompute(m.filePath);
   assert.equal(rt.accuracy, again.accuracy, 'stored runtime accuracy = recomputed');
-  assert.equal(rt.flagged, saturatesHere, `agreement ${rt.agreement} on ${rt.host.label}`);
-  if (saturatesHere) {
-    assert.ok(rt.agreement! < 0.99);
-    assert.match(rt.reason!, /agreement with PyTorch .* on .*avx2.* is below 99\.0%/);
-  } else assert.equal(rt.agreement, 1);
+  assert.equal(rt.u8u8Remedy, saturatesHere);
+  assert.equal(rt.flagged, false, rt.reason ?? '');
+  assert.equal(rt.agreement, 1);
   // PyTorch's number is kept apart from the runtime's
   assert.equal(m.metrics.accuracy, null, 'hand registration gave no PyTorch accuracy');
+});
+
+const avx2 = avx2EmulationAvailable();
+test('on an emulated AVX2 CPU without VNNI (qemu Haswell): full 8-bit weights saturate on the raw kernels, are exact with the agent\'s U8U8 remedy; 7-bit weights are exact either way', { skip: (!models && 'no numpy/onnx in /usr/bin/python3') || (!avx2.ok && avx2.reason) }, async () => {
+  const script = join(import.meta.dirname, 'helpers', 'ort-agree.mjs');
+  const agreeOn = async (name: 'saturating' | 'reduced', opts: object): Promise<number> => {
+    const file = name === 'saturating' ? models!.saturating : models!.reduced;
+    const r = await runAvx2Node([script, JSON.stringify(opts), file, models!.evalSet, models!.refpred(name)]);
+    assert.equal(r.status, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { agreement: number }).agreement;
+  };
+  const raw = ortSessionOptions(1, { u8s8Saturates: false });
+  const agent = ortSessionOptions(1, { u8s8Saturates: true });
+  assert.ok(agent.extra, 'the agent\'s settings on such a CPU carry the remedy');
+  const sat = await agreeOn('saturating', raw);
+  assert.ok(sat < 0.99, `raw AVX2 kernels: agreement ${sat} (vpmaddubsw saturates the 127-weight pairs)`);
+  assert.equal(await agreeOn('saturating', agent), 1);
+  assert.equal(await agreeOn('reduced', raw), 1);
+  assert.equal(await agreeOn('reduced', agent), 1);
 });
 
 test('a deliberately wrong weight scale is flagged on every CPU', { skip: !models && 'no numpy/onnx in /usr/bin/python3' }, async () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { ortSessionOptions } from '../../shared/ort-session.ts';
+import { hostKernelFacts } from './host-kernels.ts';
 import { summarizeOrtProfile } from './op-profile.ts';
 import { argmax, latencyStats } from './stats.ts';
 import type { ControlMessage, Phase, WorkerMessage, WorkerRequest, WorkerResult } from './types.ts';
@@ -44,10 +45,13 @@ const sampleRss = (): void => {
 
 type Feeds = Record<string, ort.Tensor>;
 
+/** Read once: whether this CPU needs onnxruntime's U8U8 remedy (shared/ort-session.ts). */
+const KERNELS = hostKernelFacts();
+
 async function createSession(req: WorkerRequest, profile: boolean): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(req.modelPath, {
-      ...ortSessionOptions(req.settings.threads),
+      ...ortSessionOptions(req.settings.threads, KERNELS),
       ...(profile ? { enableProfiling: true, profileFilePrefix: join(req.profileDir, 'ort-profile') } : {}),
     });
   } catch (e) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { argmaxRows, evalSetBatch, parseEvalSet } from '../../shared/evalset.ts';
 import { ortSessionOptions } from '../../shared/ort-session.ts';
+import { hostKernelFacts } from '../../agent/benchmark/host-kernels.ts';
 import type { RuntimeEvalRequest, RuntimeEvalWorkerMessage } from './runtime-eval.ts';
 
 /**
@@ -12,6 +13,8 @@ import type { RuntimeEvalRequest, RuntimeEvalWorkerMessage } from './runtime-eva
 if (!process.send) throw new Error('control-plane/registry/runtime-eval-worker.ts must run as a forked child process');
 const send = process.send.bind(process);
 const post = (m: RuntimeEvalWorkerMessage): void => void send(m);
+/** The agent's rule on this host: the U8U8 remedy where u8×s8 saturates (shared/ort-session.ts). */
+const KERNELS = hostKernelFacts();
 process.on('disconnect', () => process.exit(0));
 process.on('message', (m: { type: 'run'; request: RuntimeEvalRequest }) => {
   if (m.type !== 'run') return;
@@ -39,7 +42,7 @@ async function evaluate(job: RuntimeEvalRequest['models'][number], threads: numb
   if (ref && ref.length !== ev.count) throw new Error(`reference predictions: ${ref.length} for ${ev.count} eval samples`);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(job.modelPath, ortSessionOptions(threads));
+    session = await ort.InferenceSession.create(job.modelPath, ortSessionOptions(threads, KERNELS));
   } catch (e) {
     throw new Error(`onnxruntime cannot load the model: ${(e as Error).message}`);
   }

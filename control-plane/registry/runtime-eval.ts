@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { u8s8Saturates } from '../../shared/kernels.ts';
 import { ORT_GRAPH_OPTIMIZATION_LEVEL } from '../../shared/ort-session.ts';
 import type { HostCpu, RuntimeCheck } from '../../shared/registry.ts';
 
@@ -62,7 +63,7 @@ export async function runRuntimeEval(req: RuntimeEvalRequest, opts: { timeoutMs:
 
 /** What the registry stores for one model's outcome: the numbers, the host, and whether it is flagged. */
 export function runtimeCheck(o: RuntimeEvalOutcome, ctx: { host: HostCpu; threshold: number; threads: number; measuredAt: number }): RuntimeCheck {
-  const base = { engine: 'onnxruntime-node' as const, ortVersion: ORT_VERSION, graphOptimizationLevel: ORT_GRAPH_OPTIMIZATION_LEVEL, threads: ctx.threads, host: ctx.host, threshold: ctx.threshold, measuredAt: ctx.measuredAt };
+  const base = { engine: 'onnxruntime-node' as const, ortVersion: ORT_VERSION, graphOptimizationLevel: ORT_GRAPH_OPTIMIZATION_LEVEL, threads: ctx.threads, host: ctx.host, u8u8Remedy: u8s8Saturates(ctx.host.arch, ctx.host.isaFlags), threshold: ctx.threshold, measuredAt: ctx.measuredAt };
   if (!o.ok) return { ...base, evaluated: 0, accuracy: null, agreement: null, flagged: true, reason: o.error };
   const low = o.agreement !== null && o.agreement < ctx.threshold;
   return {

@@ -157,6 +157,7 @@ def postprocess_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
     _fold_weight_quantize(gr)
     _scalar_qparams(gr)
     _quantize_biases(gr)
+    _unshare_zero_points(gr)
     gr.prune()
     _compact_names(gr)
     return model
@@ -237,6 +238,28 @@ def _scalar_qparams(gr: _Graph) -> None:
             attrs = [a for a in n.attribute if a.name != "axis"]
             del n.attribute[:]
             n.attribute.extend(attrs)
+
+
+def _unshare_zero_points(gr: _Graph) -> None:
+    """One zero-point initializer per Q/DQ node. The exporter shares equal ones (every weight's zero
+    point 0 is one tensor); onnxruntime's U8U8 remedy for AVX2 CPUs without VNNI
+    (session.x64quantprecision, see shared/ort-session.ts) rewrites each weight's zero point to uint8
+    under a name derived from the shared one and fails to load the model on the second
+    ("Attempt to replace the existing tensor"). A few bytes per node."""
+    seen: set = set()
+    for n in gr.g.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(n.input) < 3:
+            continue
+        name = n.input[2]
+        z = gr.arr(name)
+        if z is None:
+            continue
+        if name in seen:
+            new = gr.unique(name + "_zp")
+            gr.set_init(new, z)
+            n.input[2] = new
+        else:
+            seen.add(name)
 
 
 def _quantize_biases(gr: _Graph) -> None:
