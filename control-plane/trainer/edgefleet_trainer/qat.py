@@ -388,20 +388,50 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
         node.replace_input_with(arg, q)
         quantized[q] = fq
 
+    def is_float_layer(node: fx.Node) -> bool:
+        m = modules[str(node.target)]
+        return str(node.target) in float_set or m.op_type in recipe.float_ops or (
+            isinstance(m, QuantAdd) and not recipe.quantize_residual_add) or (
+            isinstance(m, QuantLinear) and "MatMul" in recipe.float_ops)
+
+    # A float Conv/Linear must read a float input unless nothing downstream of it is quantized.
+    # onnxruntime's WeightBiasQuantization rewrites a float Conv/Gemm whose input comes from
+    # DequantizeLinear and whose output reaches a QuantizeLinear (through Relu/Clip, or MaxPool once
+    # Q/DQ propagation moved the Q) into an int8 QLinearConv with its own per-tensor 8-bit weights:
+    # the layer the trainer kept in float because it was the most sensitive to quantization runs
+    # quantized after all, and the runtime no longer agrees with PyTorch (86.9% on digits).
+    float_readers: Set[fx.Node] = set()
+    for node in g.nodes:
+        if _kind(node, modules) == "layer" and is_float_layer(node) and not isinstance(modules[str(node.target)], QuantAdd):
+            if not all(u.op == "output" for u in node.users):
+                float_readers.add(node)
+    # nodes whose every reader is such a float layer (directly or through shape ops): no Q/DQ after them
+    feeds_float_only: Set[fx.Node] = set()
+    for node in reversed(list(g.nodes)):
+        users = list(node.users)
+        if users and all(u in float_readers or (_kind(u, modules) in ("pass", "transparent", "pool") and u in feeds_float_only)
+                         for u in users):
+            feeds_float_only.add(node)
+
     for node in list(g.nodes):
         if node in quantized:  # inserted by us
             continue
         kind = _kind(node, modules)
         if node.op == "placeholder":
-            quantize_after(node)
+            if node in feeds_float_only:
+                quantized[node] = None
+            else:
+                quantize_after(node)
         elif kind == "layer":
             m = modules[str(node.target)]
-            is_float = str(node.target) in float_set or m.op_type in recipe.float_ops or (
-                isinstance(m, QuantAdd) and not recipe.quantize_residual_add) or (
-                isinstance(m, QuantLinear) and "MatMul" in recipe.float_ops)
-            if is_float:
+            if is_float_layer(node):
                 if not isinstance(m, QuantAdd):
                     m.weight_fq = None
+                if node in float_readers:  # read the value before any fake quant on this edge
+                    for a in list(node.args):
+                        if isinstance(a, fx.Node) and a in quantized and a.op == "call_module" and isinstance(
+                                modules.get(str(a.target), getattr(gm, str(a.target), None)), (FakeQuantize, SharedFakeQuant)):
+                            node.replace_input_with(a, a.args[0])  # type: ignore[arg-type]
                 plan_f.append(str(node.target))
                 quantized[node] = None
                 continue
@@ -415,13 +445,13 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
                     refresh_qparams(m.weight_fq, m.weight)
             users = list(node.users)
             feeds_output_only = all(u.op == "output" for u in users)
-            if isinstance(m, QuantLinear) and feeds_output_only:
-                quantized[node] = None  # logits stay float: QGemm with float output
+            if (isinstance(m, QuantLinear) and feeds_output_only) or node in feeds_float_only:
+                quantized[node] = None  # logits stay float (QGemm with float output), or only float layers read it
             else:
                 quantize_after(node)
         elif kind == "pass":
             src = quantized.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-            if src is not None and "MaxPool" not in recipe.float_ops:
+            if src is not None and "MaxPool" not in recipe.float_ops and node not in feeds_float_only:
                 quantize_after(node, shared=src)
             else:
                 quantized[node] = None
@@ -429,7 +459,7 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
             quantized[node] = quantized.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         elif kind == "pool":
             src = quantized.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-            if src is not None and _pool_op_type(node, modules) not in recipe.float_ops:
+            if src is not None and _pool_op_type(node, modules) not in recipe.float_ops and node not in feeds_float_only:
                 quantize_after(node)
             else:
                 quantized[node] = None

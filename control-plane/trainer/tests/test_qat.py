@@ -140,6 +140,40 @@ class QuantizedExportTest(unittest.TestCase):
         gemm = next(n for n in m.graph.node if n.op_type == "Gemm")
         self.assertNotIn(gemm.input[1], prod)  # float weight initializer, no DequantizeLinear
 
+    def test_float_layers_read_float_inputs(self) -> None:
+        """A float Conv whose output is quantized downstream must not read a DequantizeLinear output:
+        onnxruntime's WeightBiasQuantization would quantize it per-tensor to 8 bits and the runtime would
+        compute an int8 layer PyTorch computed in float. The classifier (output only) may read DQ."""
+        from edgefleet_trainer.qat import insert_fake_quant
+        from edgefleet_trainer.spec import parse_recipe
+        for obj in (GENERIC, X86):
+            recipe = parse_recipe(obj, "r")
+            model = _random_bn(CompactCNN(width=0.25))
+            gm, _ = prepare(model, recipe, fold_bn_now=True)
+            names = [n for n, _ in layers(gm)]
+            floats = [names[0], names[3], names[-1]]  # the first conv, a middle conv after another, the classifier
+            plan = insert_fake_quant(gm, recipe, floats)
+            self.assertEqual(sorted(plan.float_layers), sorted(floats))
+            calibrate(gm, [torch.rand(8, 1, 28, 28)])
+            path = os.path.join(self.tmp.name, recipe.id + "-mixed.onnx")
+            export_onnx(gm, (1, 28, 28), path, quantized=True)
+            m = onnx.load(path)
+            prod = {o: n for n in m.graph.node for o in n.output}
+            inits = {t.name for t in m.graph.initializer}
+            convs = [n for n in m.graph.node if n.op_type == "Conv"]
+            float_convs = [c for c in convs if c.input[1] in inits]  # float weight initializer
+            self.assertEqual(len(float_convs), 2, recipe.id)
+            for c in float_convs:
+                p = prod.get(c.input[0])
+                self.assertTrue(p is None or p.op_type != "DequantizeLinear", f"{recipe.id}: float conv reads {p.op_type if p else 'the input'}")
+            # the model input is not quantized when only the float first conv reads it
+            self.assertNotIn("QuantizeLinear", [n.op_type for n in m.graph.node if "input" in n.input])
+            gemm = next(n for n in m.graph.node if n.op_type == "Gemm")
+            self.assertIn(gemm.input[1], inits)
+            self.assertEqual(prod[gemm.input[0]].op_type, "DequantizeLinear")  # output-only float layer keeps int8 upstream
+            # the exported graph is still what PyTorch computes: int8 convs in between remain
+            self.assertTrue(any(c.input[1] not in inits for c in convs), recipe.id)
+
     def test_finalize_idempotent(self) -> None:
         gm, *_ = self._export(X86, CompactCNN)
         x = torch.rand(4, 1, 28, 28)
