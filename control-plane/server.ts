@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { migrateRoom, openDatabase } from './store/db.ts';
 import { DeviceStore } from './store/devices.ts';
+import { HEARTBEAT_HISTORY_MIGRATIONS, HeartbeatHistory, type HeartbeatHistoryOptions } from './store/heartbeat-history.ts';
 import { randomToken } from './store/secrets.ts';
 import { SettingsStore, TokenStore } from './store/tokens.ts';
 
@@ -38,6 +39,8 @@ export type ControlPlaneOptions = {
   presenceSweepMs?: number;
   log?: Logger;
   now?: () => number;
+  /** The per-device health history behind the dashboard's charts (bucket length, points kept). */
+  heartbeatHistory?: HeartbeatHistoryOptions;
   /** Route groups and MQTT hooks added by later rooms (delivery, rollouts, training, UI). */
   extensions?: ControlPlaneExtension[];
 };
@@ -70,6 +73,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const db = openDatabase(opts.dbPath ?? join(opts.dataDir, 'edgefleet.db'));
   for (const e of opts.extensions ?? []) if (e.migrations) migrateRoom(db, e.migrations.room, e.migrations.list);
   const devices = new DeviceStore(db);
+  migrateRoom(db, 'heartbeat-history', HEARTBEAT_HISTORY_MIGRATIONS);
+  const heartbeats = new HeartbeatHistory(db, opts.heartbeatHistory);
   const tokens = new TokenStore(db);
   const settings = new SettingsStore(db);
   const metrics = new Metrics();
@@ -127,7 +132,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(() => broker.close());
     await broker.init();
 
-    const ctx = { db, devices, tokens, settings, broker, profiles, metrics, log, operatorToken, signingKeys, brokerUrl, version: CONTROL_PLANE_VERSION, now } as Omit<ControlPlaneContext, 'fleet'> as ControlPlaneContext;
+    const ctx = { db, devices, heartbeats, tokens, settings, broker, profiles, metrics, log, operatorToken, signingKeys, brokerUrl, version: CONTROL_PLANE_VERSION, now } as Omit<ControlPlaneContext, 'fleet'> as ControlPlaneContext;
     const hooks = (opts.extensions ?? []).map((e) => e.hooks?.(ctx) ?? {});
     const fleet = new FleetSession({
       brokerUrl,
@@ -142,6 +147,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log: log.child({ room: 'fleet' }),
       now,
       onReport: (id, r) => hooks.forEach((h) => h.onReport?.(id, r)),
+      onHeartbeat: (id, hb, at) => heartbeats.record(id, hb, at),
       onXferRequest: (id, r) => hooks.forEach((h) => h.onXferRequest?.(id, r)),
       onBirth: (id) => hooks.forEach((h) => h.onBirth?.(id)),
     });

@@ -94,6 +94,10 @@ export const JobProgressSchema = z.object({
   etaSeconds: z.number().nullable(),
   /** Phases finished so far, in order (teacher, distill, qat:<recipe>...). */
   phasesDone: z.array(z.string()),
+  /** One point per finished epoch (loss and held-out accuracy at its end), oldest first: the job page's charts. */
+  epochHistory: z
+    .array(z.object({ phase: z.string(), recipeId: z.string().nullable(), epoch: z.number(), loss: z.number().nullable(), accuracy: z.number(), at: z.number() }))
+    .default([]),
   updatedAt: z.number(),
 });
 export type JobProgress = z.infer<typeof JobProgressSchema>;

@@ -93,10 +93,11 @@ describe('dashboard against a real rollout: rollouts, model report and models pa
     assert.equal(await page.locator('#rollout-devices tbody tr').count(), AGENTS);
     assert.equal(await page.locator('#waves tbody tr').count(), 2);
     // the page polls: it reaches succeeded by itself
-    await page.waitForFunction(`document.querySelector('#rollout-state [data-state]')?.getAttribute('data-state') === 'succeeded'`, undefined, { timeout: 90_000, polling: 200 });
+    // selector waits, not waitForFunction: the page's CSP forbids the eval that a string predicate needs
+    await page.waitForSelector('#rollout-state [data-state="succeeded"]', { timeout: 90_000 });
     assert.equal(await page.evaluate('window.__noReload'), true, 'same page, no reload');
     // one more poll so the device rows are from after the final state, then compare with the API
-    await page.waitForFunction(`[...document.querySelectorAll('#rollout-devices tbody tr [data-state]')].every((e) => e.getAttribute('data-state') === 'active')`, undefined, { timeout: 10_000 });
+    await page.waitForSelector('#rollout-devices tbody tr [data-state]:not([data-state="active"])', { state: 'detached', timeout: 10_000 });
     const api = (await fleet.api(`/rollouts/${rolloutId}`)).body as { summary: { state: string }; devices: RolloutDevice[]; waves: { wave: number; state: string }[] };
     assert.equal(api.summary.state, 'succeeded');
     for (const d of api.devices) {

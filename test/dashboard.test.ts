@@ -102,54 +102,53 @@ describe('dashboard in Debian chromium against a seeded control plane', { skip: 
     assert.equal(await page.getAttribute(row, 'data-state'), 'online');
     const onlineBefore = Number(await page.textContent('[data-stat="online"] .v'));
     await victim.stop({ graceful: true });
-    await page.waitForFunction(`document.querySelector(${JSON.stringify(row)})?.getAttribute('data-state') === 'offline'`, undefined, { timeout: 10_000 });
+    // a selector wait, not waitForFunction: the page's CSP forbids the eval that a string predicate needs
+    await page.waitForSelector(`[data-device="${victim.deviceId}"] [data-state="offline"]`, { timeout: 10_000 });
     assert.equal(Number(await page.textContent('[data-stat="online"] .v')), onlineBefore - 1);
     assert.equal(await page.evaluate('window.__noReload'), true, 'same page, no reload');
     await screenshot(page, '04-fleet-device-offline-live');
   });
 
-  test('model report charts draw the right marks (synthetic rows: the report route is not seeded here)', async () => {
-    // Real benchmark rows need a trained model, a rollout and agents that benchmark; this feeds the same
-    // chart code with rows in the report's shape and counts what it draws.
-    const rows: unknown[] = [];
+  test('model report charts draw the right marks (rows in the report shape: the report route is not seeded here)', async () => {
+    // Real benchmark rows need a trained model, a rollout and agents that benchmark (test/dashboard-rollouts.test.ts);
+    // this feeds the same chart code rows of GET /reports/models/:id and counts what it draws.
+    const devices: unknown[] = [];
     const profiles = ['x86-64-vnni', 'armv82-dotprod'];
-    const variants: [string, number, number][] = [['fp32', 10, 0.91], ['teacher-fp32', 30, 0.93], ['qat-int8', 4, 0.9], ['ptq-int8', 4.2, 0.86], ['mixed-int8', 6, 0.915]];
     for (const [pi, profileId] of profiles.entries()) {
       for (let d = 0; d < 3; d++) {
-        for (const [variant, ms, acc] of variants) {
-          // the third ARM device's int8 kernels are slow: a speed-up below 1 (drawn red)
-          const slow = pi === 1 && d === 2 && variant.endsWith('int8') ? 3 : 1;
-          const p50 = ms * (1 + pi * 0.8) * (1 + d * 0.1) * slow;
-          rows.push({ deviceId: `${profileId}-${d}`, profileId, variant, latencyMs: { min: p50 * 0.9, p50, p90: p50 * 1.1, p99: p50 * 1.3, max: p50 * 1.5 }, accuracy: acc });
-        }
+        // the third ARM device's int8 kernels are slow: a speed-up below 1 (drawn red)
+        const p50 = 4 * (1 + pi * 0.8) * (1 + d * 0.1) * (pi === 1 && d === 2 ? 3 : 1);
+        const fp32 = 10 * (1 + pi * 0.8) * (1 + d * 0.1);
+        devices.push({ deviceId: `${profileId}-${d}`, profileId, version: 1, runtime: 'onnxruntime-cpu', p50Ms: p50, p90Ms: p50 * 1.1, p99Ms: p50 * 1.3, throughputPerSecond: 1000 / p50, peakRssBytes: 5e7, accuracy: 0.9 - d * 0.01, agreement: 0.99, fp32P50Ms: fp32, fp32Accuracy: 0.91, speedupVsFp32: fp32 / p50, integerKernelShare: 0.8, reportedAt: Date.now() });
       }
     }
+    const report = { modelId: 'm', version: null, profiles: [], devices };
     await page.goto(`${fleet.cp.httpUrl}/ui/?poll=60000#/fleet`);
     await page.waitForSelector('#devices');
     // a string, not a function: tsx's keep-names helper (__name) does not exist in the page
-    const counts = (await page.evaluate(`(async (results) => {
-      const m = await import('/ui/pages/models.js');
-      const r = await import('/ui/report.js');
-      const c = await import('/ui/charts.js');
+    const counts = (await page.evaluate(`(async (report) => {
+      const m = await import('/ui/pages/model-report.js');
+      const lit = await import('/ui/lit.js');
       const el = document.getElementById('page');
-      el.innerHTML = '<h1>Model report (synthetic rows)</h1>' + m.reportCharts({ results });
+      el.replaceChildren();
+      delete el['_$litPart$'];
+      lit.render(lit.html\`<h1>Model report (rows in the report shape)</h1>\${m.reportCharts(report, 'int8')}\`, el);
       const q = (s) => el.querySelectorAll(s).length;
       return {
         boxes: q('svg[data-chart="latency-by-profile"] g.box'),
         boxPoints: q('svg[data-chart="latency-by-profile"] circle.pt'),
         scatterX86: q('svg[data-chart="pareto-x86-64-vnni"] circle.pt'),
-        frontX86: q('svg[data-chart="pareto-x86-64-vnni"] circle.front'),
-        frontLabels: c.paretoFront(r.accuracyVsLatency(r.reportRows({ results })).find((s) => s.profileId === 'x86-64-vnni').points).map((p) => p.label),
+        devicePoints: q('svg[data-chart="device-latency-accuracy"] circle.pt'),
         speedupBars: q('svg[data-chart="speedup"] rect.bar'),
+        redBars: [...el.querySelectorAll('svg[data-chart="speedup"] rect.bar')].filter((r) => r.getAttribute('fill') === '#dc2626').length,
       };
-    })(${JSON.stringify(rows)})`)) as { boxes: number; boxPoints: number; scatterX86: number; frontX86: number; frontLabels: string[]; speedupBars: number };
+    })(${JSON.stringify(report)})`)) as Record<string, number>;
     assert.equal(counts.boxes, 2, 'one box per profile');
-    assert.equal(counts.boxPoints, 2 * 3 * 3, "each int8 row's p50 as a point");
-    assert.equal(counts.scatterX86, variants.length, 'one point per recipe and baseline');
-    // fp32 (10 ms, 0.91) is beaten by mixed-int8 (6 ms, 0.915); ptq-int8 by qat-int8
-    assert.deepEqual(counts.frontLabels, ['qat-int8', 'mixed-int8', 'teacher-fp32']);
-    assert.equal(counts.frontX86, 3);
+    assert.equal(counts.boxPoints, 2 * 3, "each device's p50 as a point");
+    assert.equal(counts.scatterX86, 2, 'the model and its fp32 baseline');
+    assert.equal(counts.devicePoints, 6);
     assert.equal(counts.speedupBars, 6, 'one bar per device');
+    assert.equal(counts.redBars, 1, 'the slow ARM device is red');
     await screenshot(page, '05-model-report-synthetic');
   });
 

@@ -34,6 +34,16 @@ describe('OpenAPI document and the /docs page', () => {
       assert.equal(op.summary, r.summary);
       assert.equal(op.security === undefined, r.public, `${r.method} ${r.path}: security matches public`);
     }
+    // every route that answers JSON declares what it answers (shared/api/): the contract the dashboard and CLI read
+    for (const r of table.routes) {
+      const jsonRoute = !r.produces || r.produces.every((t) => t.startsWith('text/csv'));
+      if (jsonRoute) assert.ok(r.response, `${r.method.toUpperCase()} ${r.path} has no response schema`);
+      if (r.response) {
+        const op = spec.paths[toOpenApiPath(r.path)]![r.method] as unknown as { responses: Record<string, { content: Record<string, { schema?: unknown }> }> };
+        const ok = op.responses[String(r.status ?? 200)];
+        assert.ok(ok?.content['application/json']?.schema, `${r.method} ${r.path}: success response schema in the document`);
+      }
+    }
     const registered = new Set(table.routes.map((r) => `${r.method.toUpperCase()} ${r.path}`));
     for (const r of app.routes.filter((x) => x.method !== 'ALL')) assert.ok(registered.has(`${r.method} ${r.path}`), `${r.method} ${r.path} bypasses the route table`);
 
@@ -60,7 +70,10 @@ describe('OpenAPI document and the /docs page', () => {
     await page.fill('#token', fleet.token);
     await page.dispatchEvent('#token', 'change');
     const op = page.locator('details.op[data-method="get"][data-path="/devices/{id}"]');
-    await op.locator('summary').click();
+    await op.locator(':scope > summary').click();
+    // the response schema of the route is on the page too (from its zod schema in shared/api/)
+    await op.locator('details.schema[data-status="200"] > summary').click();
+    assert.match((await op.locator('details.schema[data-status="200"] pre').textContent()) ?? '', /"profileMatches"/);
     await op.locator('input[name="path:id"]').fill('no-such-device');
     await op.locator('button[type="submit"]').click();
     await op.locator('.status', { hasText: '404' }).waitFor();

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+import { formatZodError } from '../../shared/messages.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
 export type ApiClientOptions = { server: string; token: string | null; timeoutMs?: number; fetch?: typeof fetch };
@@ -79,6 +81,17 @@ export class ApiClient {
   }
   delete<T = unknown>(path: string): Promise<T> {
     return this.request<T>('DELETE', path);
+  }
+
+  /**
+   * A request whose answer is parsed with its response schema from shared/api/: the commands read typed fields, and
+   * a server that answers another shape is named as such instead of printing undefined.
+   */
+  async typed<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.infer<S>> {
+    const raw = await this.request<unknown>(method, path, method === 'POST' ? (body ?? {}) : undefined);
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new CliError(EXIT.server, `${method} ${path}: the server's answer is not the documented shape (${formatZodError(parsed.error)}); is the CLI older or newer than the control plane?`);
+    return parsed.data;
   }
 }
 

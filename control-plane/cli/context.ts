@@ -60,19 +60,3 @@ export function outputOptions(cmd: Command): Command {
   return cmd.option('--json', 'print the API response as JSON').option('--csv', 'print rows as CSV');
 }
 
-/** Loose readers for responses of areas still being built (training, models, rollouts): the first field present wins. */
-export function pick(o: unknown, ...keys: string[]): unknown {
-  if (!o || typeof o !== 'object') return undefined;
-  for (const k of keys) {
-    let v: unknown = o;
-    for (const part of k.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
-    if (v !== undefined && v !== null) return v;
-  }
-  return undefined;
-}
-
-export function itemsOf(body: unknown): Record<string, unknown>[] {
-  if (Array.isArray(body)) return body as Record<string, unknown>[];
-  const items = pick(body, 'items', 'data', 'results');
-  return Array.isArray(items) ? (items as Record<string, unknown>[]) : [];
-}

@@ -1,3 +1,4 @@
+import { DeliveryCreatedSchema, DeviceInstallsSchema, TransferViewSchema } from '../../shared/api/delivery.ts';
 import { DeliveryRequestSchema } from '../../shared/transfer.ts';
 import type { ControlPlaneContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
@@ -13,6 +14,8 @@ export function registerDeliveryRoutes(table: RouteTable, ctx: ControlPlaneConte
     tag: 'delivery',
     summary: 'Push a model (and its companions), by paths on the control plane, to one device: signs a manifest and sends deploy',
     body: DeliveryRequestSchema,
+    response: DeliveryCreatedSchema,
+    status: 202,
     handler: async (c, { body }) => {
       try {
         const d = await service.deliver(body.deviceId, body.source, {
@@ -47,6 +50,7 @@ export function registerDeliveryRoutes(table: RouteTable, ctx: ControlPlaneConte
     path: '/devices/:id/installs',
     tag: 'delivery',
     summary: "A device's model installs (latest state each), their state history and its benchmark reports",
+    response: DeviceInstallsSchema,
     handler: (c, { params }) => {
       const id = params.id!;
       if (!ctx.devices.get(id)) throw notFound('device', id);
@@ -64,6 +68,7 @@ export function registerDeliveryRoutes(table: RouteTable, ctx: ControlPlaneConte
     path: '/transfers/:id',
     tag: 'delivery',
     summary: 'A registered transfer: size, chunking, hashes, source path',
+    response: TransferViewSchema,
     handler: (c, { params }) => {
       const t = service.store.transfer(params.id!);
       if (!t) throw notFound('transfer', params.id!);

@@ -4,6 +4,7 @@ import {
   BirthSchema,
   EnrollRequestSchema,
   HeartbeatSchema,
+  type Heartbeat,
   PROTOCOL_VERSION,
   ReportSchema,
   StatusSchema,
@@ -42,6 +43,8 @@ export type FleetSessionOptions = {
   onXferRequest?: (deviceId: string, req: XferRequest) => void;
   /** Called after a device's birth is recorded (rollouts hand late devices their model here). */
   onBirth?: (deviceId: string) => void;
+  /** Called after a heartbeat is recorded (the bounded health history for the dashboard's charts plugs in here). */
+  onHeartbeat?: (deviceId: string, hb: Heartbeat, now: number) => void;
 };
 
 const ACCEPTED = 'edgefleet_mqtt_messages_accepted_total';
@@ -190,6 +193,7 @@ export class FleetSession {
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
         if (this.duplicate(p.value.msgId)) return;
         this.o.devices.recordHeartbeat(deviceId, p.value, now);
+        this.o.onHeartbeat?.(deviceId, p.value, now);
         if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', 'keep', 'heartbeat', now);
         this.accept(channel);
         return;

@@ -5,6 +5,7 @@ import type { ControlPlaneContext } from '../context.ts';
 import { HealthSchema, OpenApiSchema, SigningKeySchema } from '../../shared/api/fleet.ts';
 import { ApiError } from './errors.ts';
 import { RouteTable, openApiDocument } from './route-table.ts';
+import { securityHeaders } from './security-headers.ts';
 import { registerDeviceRoutes } from './devices-routes.ts';
 import { registerFleetRoutes } from './fleet-routes.ts';
 
@@ -21,6 +22,9 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
   const app = new Hono();
   const table = new RouteTable(app);
   const publicPaths = new Set<string>();
+
+  // first, so every answer carries them: API, dashboard, docs, 401s, 404s and errors
+  app.use('*', securityHeaders());
 
   app.use('*', async (c, next) => {
     const started = performance.now();

@@ -64,7 +64,7 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     method: 'get',
     path: '/devices/:id',
     tag: 'devices',
-    summary: 'One device: facts, profile and why (each profile\'s failed match rules), labels, last heartbeat, presence history',
+    summary: 'One device: facts, profile and why (each profile\'s failed match rules), labels, last heartbeat, recent health points, presence history',
     response: DeviceDetailSchema,
     handler: (c, { params }) => {
       const d = mustGet(params.id!);
@@ -75,7 +75,7 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
             return { profileId: p.id, priority: p.priority, matches: failed.length === 0, failedRules: failed };
           })
         : [];
-      const body: DeviceDetail = { ...deviceView(d), statusHistory: ctx.devices.statusHistory(d.id), profileMatches };
+      const body: DeviceDetail = { ...deviceView(d), statusHistory: ctx.devices.statusHistory(d.id), profileMatches, heartbeats: ctx.heartbeats.recent(d.id, ctx.now()) };
       return c.json(body);
     },
   });

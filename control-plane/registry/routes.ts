@@ -1,3 +1,4 @@
+import { ModelGetSchema, ModelListSchema, ModelVersionSchema, VerifyReportSchema } from '../../shared/api/models.ts';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -19,6 +20,7 @@ export function registerRegistryRoutes(table: RouteTable, registry: ModelRegistr
     tag: 'models',
     summary: 'List model versions, newest first, filtered by profile, recipe, kind, role, job or name',
     query: ModelListQuerySchema,
+    response: ModelListSchema,
     handler: (c, { query }) => {
       const { limit, offset, ...rest } = query;
       const filter = { limit, offset, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
@@ -33,6 +35,8 @@ export function registerRegistryRoutes(table: RouteTable, registry: ModelRegistr
     tag: 'models',
     summary: 'Register a server-local ONNX file by hand (copied in, hashed, signed), with optional companions and central accuracy',
     body: ModelRegisterSchema,
+    response: ModelVersionSchema,
+    status: 201,
     handler: async (c, { body }) => {
       try {
         return c.json(await registry.registerFile(body), 201);
@@ -49,6 +53,7 @@ export function registerRegistryRoutes(table: RouteTable, registry: ModelRegistr
     tag: 'models',
     summary: 'One model: all its versions (newest first), or one with ?version=',
     query: ModelGetQuerySchema,
+    response: ModelGetSchema,
     handler: (c, { params, query }) => {
       const id = params.id!;
       if (query.version !== undefined) {
@@ -106,6 +111,7 @@ export function registerRegistryRoutes(table: RouteTable, registry: ModelRegistr
     path: '/models/:id/versions/:version/verify',
     tag: 'models',
     summary: "Recompute the file's and companions' sha256 and check the ed25519 signature; reports what changed",
+    response: VerifyReportSchema,
     handler: async (c, { params }) => {
       const version = versionParam(params.version);
       const r = await registry.verify(params.id!, version);

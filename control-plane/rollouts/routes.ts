@@ -1,3 +1,4 @@
+import { ModelReportSchema, RolloutListSchema, RolloutReportSchema, RolloutViewSchema } from '../../shared/api/rollouts.ts';
 import { z } from 'zod';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
 import type { ControlPlaneContext } from '../context.ts';
@@ -27,6 +28,8 @@ export function registerRolloutRoutes(
     tag: 'rollouts',
     summary: 'Roll a model version per profile out to the targeted devices, in waves behind gates',
     body: RolloutCreateSchema,
+    response: RolloutViewSchema,
+    status: 201,
     handler: (c, { body }) => c.json(view(service.create(body).id), 201),
   });
   table.add({
@@ -34,6 +37,7 @@ export function registerRolloutRoutes(
     path: '/rollouts',
     tag: 'rollouts',
     summary: 'List rollouts, newest first',
+    response: RolloutListSchema,
     query: z.object({ state: z.enum(['running', 'paused', 'succeeded', 'aborted', 'rolled-back']).optional() }),
     handler: (c, { query }) => c.json({ items: store.list(query.state).map((r) => rolloutReport(r, store.devices(r.id)).summary) }),
   });
@@ -42,6 +46,7 @@ export function registerRolloutRoutes(
     path: '/rollouts/:id',
     tag: 'rollouts',
     summary: 'One rollout: waves, per-device states, gates, events',
+    response: RolloutViewSchema,
     handler: (c, { params }) => c.json(view(params.id!)),
   });
   for (const action of ['pause', 'resume', 'abort', 'rollback'] as const) {
@@ -50,6 +55,7 @@ export function registerRolloutRoutes(
       path: `/rollouts/:id/${action}`,
       tag: 'rollouts',
       summary: { pause: 'Pause: nothing more is sent', resume: 'Resume a paused rollout', abort: 'Stop the rollout (rolls back if it is configured to)', rollback: 'Roll every device on the new model back to its previous one' }[action],
+      response: RolloutViewSchema,
       handler: async (c, { params }) => {
         const id = params.id!;
         if (action === 'pause') service.pause(id);
@@ -66,6 +72,7 @@ export function registerRolloutRoutes(
     tag: 'reports',
     summary: 'Rollout report: waves and per-device results (JSON, or ?format=csv for the devices)',
     query: FormatQuery,
+    response: RolloutReportSchema,
     produces: ['text/csv'],
     handler: (c, { params, query }) => {
       const r = store.get(params.id!);
@@ -80,6 +87,7 @@ export function registerRolloutRoutes(
     path: '/reports/models/:id',
     tag: 'reports',
     summary: "Model report per profile: devices' median p50/p90, memory, on-device vs central accuracy, int8-vs-fp32 speed-up (?format=csv)",
+    response: ModelReportSchema,
     query: FormatQuery.extend({ version: z.coerce.number().int().min(1).optional() }),
     produces: ['text/csv'],
     handler: (c, { params, query }) => {

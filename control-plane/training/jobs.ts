@@ -10,6 +10,8 @@ import { buildTrainerSpec, newJobId } from './jobs-spec.ts';
 import { jobView, type Finish, type TrainingJobRow, type TrainingJobStore } from './jobs-store.ts';
 
 export const LOG_TAIL_LINES = 50;
+/** Epoch-end points kept per job (every phase and recipe together). */
+export const EPOCH_HISTORY_MAX = 1000;
 
 /** The registry as the training room sees it: a sink for a succeeded job's artifacts. */
 export type ModelSink = { registerJob(job: JobArtifacts): Promise<ModelVersion[]> };
@@ -59,6 +61,12 @@ class LiveJob {
     const recipeId = l.recipeId ?? null;
     const samePhase = prev !== null && key(prev) === key({ phase: l.phase, recipeId });
     const phasesDone = prev === null ? [] : samePhase ? prev.phasesDone : [...prev.phasesDone, key(prev)];
+    // an epoch-end line (the only ones with accuracy) becomes a point of the loss/accuracy charts; bounded
+    const epochHistory = prev?.epochHistory ?? [];
+    if (l.accuracy !== null) {
+      epochHistory.push({ phase: l.phase, recipeId, epoch: l.epoch, loss: l.loss, accuracy: l.accuracy, at: now });
+      if (epochHistory.length > EPOCH_HISTORY_MAX) epochHistory.splice(0, epochHistory.length - EPOCH_HISTORY_MAX);
+    }
     this.progress = {
       phase: l.phase,
       recipeId,
@@ -71,6 +79,7 @@ class LiveJob {
       lr: l.lr,
       etaSeconds: l.etaSeconds,
       phasesDone,
+      epochHistory,
       updatedAt: now,
     };
     return !samePhase;

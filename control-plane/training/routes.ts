@@ -1,3 +1,4 @@
+import { TrainingJobListSchema, TrainingJobViewSchema } from '../../shared/api/models.ts';
 import { TrainingJobCreateSchema, TrainingJobListQuerySchema } from '../../shared/registry.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
@@ -15,6 +16,8 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue):
     tag: 'training',
     summary: 'Queue a distillation + QAT job: teacher, student, dataset, profiles (their recipes) and/or recipes, hyperparameters',
     body: TrainingJobCreateSchema,
+    response: TrainingJobViewSchema,
+    status: 201,
     handler: (c, { body }) => c.json(created(queue.submit(body)).job, 201),
   });
 
@@ -24,6 +27,7 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue):
     tag: 'training',
     summary: 'List training jobs, newest first, filtered by state, paginated',
     query: TrainingJobListQuerySchema,
+    response: TrainingJobListSchema,
     handler: (c, { query }) => {
       const { items, total } = queue.list({ limit: query.limit, offset: query.offset, ...(query.state ? { state: query.state } : {}) });
       return c.json({ items, total, limit: query.limit, offset: query.offset });
@@ -35,6 +39,7 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue):
     path: '/training-jobs/:id',
     tag: 'training',
     summary: "One job: state, live progress (phase, epoch, step, loss, accuracy, lr, eta), metrics, the trainer's last 50 log lines, error, registered models",
+    response: TrainingJobViewSchema,
     handler: (c, { params }) => {
       const j = queue.view(params.id!);
       if (!j) throw notFound('training job', params.id!);
@@ -47,6 +52,7 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue):
     path: '/training-jobs/:id/cancel',
     tag: 'training',
     summary: 'Cancel a queued job, or stop a running one (SIGTERM, then SIGKILL); answers once the job has ended',
+    response: TrainingJobViewSchema,
     handler: async (c, { params }) => {
       const r = await queue.cancel(params.id!);
       if (r === null) throw notFound('training job', params.id!);
@@ -60,6 +66,8 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue):
     path: '/training-jobs/:id/retry',
     tag: 'training',
     summary: 'Queue a new job with the same request as an ended one (an interrupted job, typically)',
+    response: TrainingJobViewSchema,
+    status: 201,
     handler: (c, { params }) => {
       const r = queue.retry(params.id!);
       if (r === null) throw notFound('training job', params.id!);

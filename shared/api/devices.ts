@@ -45,6 +45,10 @@ export const DeviceDetailSchema = DeviceViewSchema.extend({
   statusHistory: z.array(z.object({ status: z.string(), reason: z.string(), at: Millis })),
   /** Every profile's rules against the facts, so a fallback (generic-cpu) says what the specific profiles missed. */
   profileMatches: z.array(ProfileMatchViewSchema),
+  /** Recent health points, oldest first (one per minute at most, two hours): the load, memory and temperature charts. */
+  heartbeats: z.array(
+    z.object({ at: Millis, load1: z.number(), cpuPercent: z.number().nullable(), memUsedBytes: z.number(), memTotalBytes: z.number(), temperatureC: z.number().nullable() }),
+  ),
 });
 
 export const DeviceListSchema = page(DeviceViewSchema);

@@ -1,35 +1,31 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { optionalRoute } from '../client.ts';
-import { itemsOf, pick, type CliContext } from '../context.ts';
+import { ModelGetSchema } from '../../../shared/api/models.ts';
+import { FINISHED_ROLLOUT_STATES, RolloutListSchema, RolloutViewSchema, type RolloutView } from '../../../shared/api/rollouts.ts';
+import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { renderJson, renderTable } from '../format.ts';
 import { genericColumns } from './generic.ts';
 
-type Rollout = Record<string, unknown>;
-const TERMINAL = new Set(['completed', 'succeeded', 'done', 'aborted', 'rolled-back', 'rolledback', 'failed']);
+const TERMINAL = new Set<string>(FINISHED_ROLLOUT_STATES);
 const WHAT = 'rollouts (/rollouts)';
 
 /** Renders GET /rollouts/:id ({summary, waves, devices, events}). */
-export function renderRollout(r: Rollout): string {
-  const summary = (pick(r, 'summary') ?? r) as Rollout;
-  const models = (pick(summary, 'models') as { modelId: string; version: number; profileId: string }[] | undefined) ?? [];
+export function renderRollout(r: RolloutView): string {
+  const s = r.summary;
   const lines = [
-    `rollout ${String(pick(summary, 'id'))} (${String(pick(summary, 'name') || '-')}): ${String(pick(summary, 'state'))}, wave ${String(pick(summary, 'currentWave'))}`,
-    `models: ${models.map((m) => `${m.modelId}@${m.version} -> ${m.profileId}`).join(', ') || '-'}`,
+    `rollout ${s.id} (${s.name || '-'}): ${s.state}, wave ${s.currentWave}`,
+    `models: ${s.models.map((m) => `${m.modelId}@${m.version} -> ${m.profileId}`).join(', ') || '-'}`,
   ];
-  const reason = pick(summary, 'abortReason');
-  if (reason) lines.push(`stopped because: ${String(reason)}`);
-  const waves = pick(r, 'waves');
-  if (Array.isArray(waves) && waves.length) lines.push('', renderTable(waves as Record<string, unknown>[], genericColumns(waves as Record<string, unknown>[])).trimEnd());
-  const devices = pick(r, 'devices');
-  if (Array.isArray(devices) && devices.length) {
+  if (s.abortReason) lines.push(`stopped because: ${s.abortReason}`);
+  if (r.waves.length) lines.push('', renderTable(r.waves, genericColumns(r.waves)).trimEnd());
+  if (r.devices.length) {
     const counts: Record<string, number> = {};
-    for (const d of devices as Record<string, unknown>[]) counts[String(pick(d, 'state'))] = (counts[String(pick(d, 'state'))] ?? 0) + 1;
+    for (const d of r.devices) counts[d.state] = (counts[d.state] ?? 0) + 1;
     lines.push('', `devices: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
-  const gates = pick(summary, 'gates');
-  if (gates && typeof gates === 'object') lines.push(`gates: ${Object.entries(gates as Record<string, unknown>).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
+  lines.push(`gates: ${Object.entries(s.gates).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   return lines.join('\n') + '\n';
 }
 
@@ -68,9 +64,11 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
           const models = [];
           for (const m of o.model) {
             const [id, v] = m.split('@') as [string, string | undefined];
-            const found = await client.get<Record<string, unknown>>(`/models/${encodeURIComponent(id)}${v ? `?version=${encodeURIComponent(v)}` : ''}`);
-            const version = (pick(found, 'version') ?? (itemsOf(found)[0] ? pick(itemsOf(found)[0]!, 'version') : undefined)) as number | undefined;
-            const built = (pick(found, 'profileId') ?? (itemsOf(found)[0] ? pick(itemsOf(found)[0]!, 'profileId') : null)) as string | null;
+            const found = await client.typed(ModelGetSchema, 'GET', `/models/${encodeURIComponent(id)}${v ? `?version=${encodeURIComponent(v)}` : ''}`);
+            // ?version= answers that version; without it, the model with its versions, newest first
+            const chosen = 'versions' in found ? found.versions[0] : found;
+            const version = chosen?.version;
+            const built = chosen?.profileId ?? null;
             const profileId = o.profile ?? built;
             if (!version || !profileId) throw new CliError(EXIT.usage, `--model ${m}: give --profile for a model built for no profile`);
             models.push({ modelId: id, version, profileId });
@@ -86,7 +84,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
           ...(o.maxAccuracyDrop ? { maxAccuracyDrop: Number(o.maxAccuracyDrop) } : {}),
           ...(o.maxLatencyRegression ? { maxLatencyRegressionPercent: Number(o.maxLatencyRegression) } : {}),
         };
-        const r = await optionalRoute(WHAT, () => client.post<Rollout>('/rollouts', body));
+        const r = await optionalRoute(WHAT, () => client.typed(RolloutViewSchema, 'POST', '/rollouts', body));
         ctx.io.stdout.write(o.json ? renderJson(r) : renderRollout(r));
       },
     );
@@ -96,8 +94,8 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
     .description('list rollouts')
     .option('--json', 'print the API response as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const body = await optionalRoute(WHAT, () => ctx.client(cmd).get('/rollouts'));
-      const rows = itemsOf(body);
+      const body = await optionalRoute(WHAT, () => ctx.client(cmd).typed(RolloutListSchema, 'GET', '/rollouts'));
+      const rows = body.items.map((r) => ({ id: r.id, name: r.name, state: r.state, wave: r.currentWave, devices: r.devices, models: r.models.map((m) => `${m.modelId}@${m.version}`).join(' '), created: new Date(r.createdAt).toISOString(), abortReason: r.abortReason ?? '' }));
       ctx.io.stdout.write(o.json ? renderJson(body) : rows.length ? renderTable(rows, genericColumns(rows, 8)) : '(none)\n');
     });
 
@@ -110,13 +108,13 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
     .option('--json', 'print the API response as JSON')
     .action(async (id: string, o: { watch?: boolean; interval: string; json?: boolean }, cmd: Command) => {
       const client = ctx.client(cmd);
-      const get = (): Promise<Rollout> => optionalRoute(WHAT, () => client.get<Rollout>(`/rollouts/${encodeURIComponent(id)}`));
+      const get = (): Promise<RolloutView> => optionalRoute(WHAT, () => client.typed(RolloutViewSchema, 'GET', `/rollouts/${encodeURIComponent(id)}`));
       const stop = ctx.io.interrupted().then(() => 'stop');
       for (;;) {
         const r = await get();
         if (o.watch && ctx.io.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
         ctx.io.stdout.write(o.json ? renderJson(r) : renderRollout(r));
-        if (!o.watch || TERMINAL.has(String(pick((pick(r, 'summary') ?? r) as Rollout, 'state')))) return;
+        if (!o.watch || TERMINAL.has(r.summary.state)) return;
         const next = await Promise.race([stop, new Promise((res) => setTimeout(res, Math.max(200, Number(o.interval) * 1000 || 2000), 'tick'))]);
         if (next === 'stop') return;
       }
@@ -134,8 +132,8 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
       .argument('<id>', 'rollout id')
       .option('--json', 'print the API response as JSON')
       .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
-        const r = await optionalRoute(`${action} of rollouts (/rollouts/:id/${action})`, () => ctx.client(cmd).post<Rollout>(`/rollouts/${encodeURIComponent(id)}/${action}`, {}));
-        ctx.io.stdout.write(o.json ? renderJson(r) : `${id}: ${action} sent; state ${String(pick((pick(r, 'summary') ?? r) as Rollout, 'state') ?? '?')}\n`);
+        const r = await optionalRoute(`${action} of rollouts (/rollouts/:id/${action})`, () => ctx.client(cmd).typed(RolloutViewSchema, 'POST', `/rollouts/${encodeURIComponent(id)}/${action}`, {}));
+        ctx.io.stdout.write(o.json ? renderJson(r) : `${id}: ${action} sent; state ${r.summary.state}\n`);
       });
   }
 }

@@ -2,18 +2,20 @@ import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { optionalRoute } from '../client.ts';
-import { pick, type CliContext } from '../context.ts';
+import { TrainingJobViewSchema } from '../../../shared/api/models.ts';
+import type { JobProgress, TrainingJobView } from '../../../shared/registry.ts';
+import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { duration, renderJson } from '../format.ts';
 
-type Job = Record<string, unknown>;
-export type Progress = { phase?: string; recipeId?: string; epoch?: number; epochs?: number; step?: number; totalSteps?: number; loss?: number | null; accuracy?: number | null; etaSeconds?: number | null };
+type Job = TrainingJobView;
+export type Progress = Partial<Pick<JobProgress, 'phase' | 'recipeId' | 'epoch' | 'epochs' | 'step' | 'totalSteps' | 'loss' | 'accuracy' | 'etaSeconds'>>;
 
-const DONE = new Set(['succeeded', 'completed', 'complete', 'done', 'finished', 'success']);
-const FAILED = new Set(['failed', 'error', 'cancelled', 'canceled', 'aborted']);
+const DONE = new Set(['succeeded']);
+const FAILED = new Set(['failed', 'cancelled', 'interrupted']);
 
-export const jobState = (j: Job): string => String(pick(j, 'state', 'status') ?? 'unknown');
-export const jobProgress = (j: Job): Progress => (pick(j, 'progress', 'lastProgress', 'latestProgress') ?? {}) as Progress;
+export const jobState = (j: Job): string => j.state;
+export const jobProgress = (j: Job): Progress => j.progress ?? {};
 
 function readSpec(file: string): unknown {
   let text: string;
@@ -55,7 +57,7 @@ async function follow(ctx: CliContext, cmd: Command, id: string, intervalMs: num
   const stop = ctx.io.interrupted().then(() => 'interrupted' as const);
   try {
     for (;;) {
-      const job = await client.get<Job>(`/training-jobs/${encodeURIComponent(id)}`);
+      const job = await client.typed(TrainingJobViewSchema, 'GET', `/training-jobs/${encodeURIComponent(id)}`);
       const p = jobProgress(job);
       const state = jobState(job);
       const payload = { phase: `${p.phase ?? state}${p.recipeId ? `[${p.recipeId}]` : ''}`, epoch: `${p.epoch ?? '-'}/${p.epochs ?? '-'}`, loss: fmt(p.loss, 4), accuracy: fmt(p.accuracy, 4), eta_s: duration(p.etaSeconds) };
@@ -98,8 +100,8 @@ export function registerTrainCommand(program: Command, ctx: CliContext): void {
       const intervalMs = Math.max(100, Number(o.interval) * 1000 || 1000);
       let id = o.attach;
       if (!id) {
-        const created = await optionalRoute('training jobs (/training-jobs)', () => ctx.client(cmd).post<Job>('/training-jobs', readSpec(spec!)));
-        id = String(pick(created, 'id', 'jobId'));
+        const created = await optionalRoute('training jobs (/training-jobs)', () => ctx.client(cmd).typed(TrainingJobViewSchema, 'POST', '/training-jobs', readSpec(spec!)));
+        id = created.id;
         ctx.note(`training job ${id} started`);
         if (o.detach) return void ctx.print(o.json ? renderJson(created) : id);
       }
@@ -107,9 +109,8 @@ export function registerTrainCommand(program: Command, ctx: CliContext): void {
       const state = jobState(job);
       if (o.json) ctx.io.stdout.write(renderJson(job));
       else {
-        const models = (pick(job, 'models') ?? []) as { id: string; version?: number; role?: string }[];
-        ctx.print(`${id}: ${state}${pick(job, 'error.message', 'error') ? `: ${String(pick(job, 'error.message', 'error'))}` : ''}`);
-        for (const m of models) ctx.print(`  model ${m.id}${m.version ? ` v${m.version}` : ''}${m.role ? ` (${m.role})` : ''}`);
+        ctx.print(`${id}: ${state}${job.error ? `: ${job.error.message}` : ''}`);
+        for (const m of job.models) ctx.print(`  model ${m.id} v${m.version} (${m.role})`);
       }
       if (FAILED.has(state)) throw new CliError(EXIT.server, `training job ${id} ${state}`);
     });

@@ -1,4 +1,5 @@
-// The dashboard's HTTP client: the same API the CLI uses, with the operator token from sessionStorage.
+// The dashboard's HTTP client: the same API the CLI uses, with the operator token from sessionStorage. Responses are
+// read by the fields their schemas in shared/api/ name (documented in /openapi.json); no guessing at other shapes.
 
 const KEY = 'edgefleet.token';
 export const session = {
@@ -8,10 +9,11 @@ export const session = {
 };
 
 export class Unauthorized extends Error {}
-/** A route this control-plane build does not have yet (the app answers `no route ...`). */
+/** A route this control-plane build does not have (the app answers `no route ...`). */
 export class NotAvailable extends Error {}
 export class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  /** details: for a 400, zod's issues ({path, message}), so a form can put each message next to its field. */
+  constructor(status, message, details) { super(message); this.status = status; this.details = details; }
 }
 
 export async function api(path, { method = 'GET', body } = {}) {
@@ -23,25 +25,13 @@ export async function api(path, { method = 'GET', body } = {}) {
   let data = null;
   try { data = await res.json(); } catch { data = null; }
   if (res.ok) return data;
-  const message = data?.message ?? `${res.status} ${res.statusText}`;
+  const message = typeof data?.message === 'string' ? data.message : `${res.status} ${res.statusText}`;
   if (res.status === 401) throw new Unauthorized(message);
-  if (res.status === 404 && typeof message === 'string' && message.startsWith('no route ')) throw new NotAvailable(message);
-  throw new ApiError(res.status, message);
+  if (res.status === 404 && message.startsWith('no route ')) throw new NotAvailable(message);
+  throw new ApiError(res.status, message, data?.details);
 }
 
-/** The route's data, or null when this build does not have it. */
+/** The route's data, or null when this build does not have the route. */
 export async function optional(path) {
   try { return await api(path); } catch (e) { if (e instanceof NotAvailable) return null; throw e; }
 }
-
-/** Loose reader for responses of areas still being built: the first present field wins ("a.b" walks objects). */
-export function pick(o, ...keys) {
-  for (const k of keys) {
-    let v = o;
-    for (const part of k.split('.')) v = v != null && typeof v === 'object' ? v[part] : undefined;
-    if (v !== undefined && v !== null) return v;
-  }
-  return undefined;
-}
-
-export const itemsOf = (body) => (Array.isArray(body) ? body : pick(body, 'items', 'data', 'results') ?? []);

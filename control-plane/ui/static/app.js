@@ -1,24 +1,10 @@
-// Dashboard shell: login with the operator token, a hash router, and live updates by polling the API.
+// Dashboard shell: login with the operator token, a hash router over routes.js, live updates by polling the API.
+// Pages return lit-html templates; re-rendering patches only what changed, so fields keep their focus and input.
 import { ApiError, Unauthorized, api, session } from './api.js';
-import { esc } from './dom.js';
-import { devicePage } from './pages/device.js';
-import { fleetPage } from './pages/fleet.js';
-import { modelPage, modelReportPage, modelsPage } from './pages/models.js';
-import { rolloutPage, rolloutsPage } from './pages/rollouts.js';
-import { trainingPage } from './pages/training.js';
+import { html, render } from './lit.js';
+import { ROUTES } from './routes.js';
 
 const POLL_MS = Number(new URLSearchParams(location.search).get('poll')) || 2000;
-
-const ROUTES = [
-  [/^#\/fleet$/, fleetPage, 'fleet'],
-  [/^#\/devices\/([^/]+)$/, devicePage, 'fleet'],
-  [/^#\/training$/, trainingPage, 'training'],
-  [/^#\/models$/, modelsPage, 'models'],
-  [/^#\/models\/([^/]+)\/report$/, modelReportPage, 'models'],
-  [/^#\/models\/([^/]+)$/, modelPage, 'models'],
-  [/^#\/rollouts$/, rolloutsPage, 'rollouts'],
-  [/^#\/rollouts\/([^/]+)$/, rolloutPage, 'rollouts'],
-];
 
 const $ = (id) => document.getElementById(id);
 let generation = 0;
@@ -29,7 +15,7 @@ function showLogin(message) {
   clearTimeout(timer);
   $('nav').hidden = true;
   $('logout').hidden = true;
-  $('page').innerHTML = '';
+  render(html``, $('page'));
   $('login').hidden = false;
   $('login-error').hidden = !message;
   $('login-error').textContent = message ?? '';
@@ -37,54 +23,57 @@ function showLogin(message) {
   $('token').focus();
 }
 
-async function render(first) {
+function renderNav(active) {
+  render(html`${ROUTES.filter((r) => r.link).map((r) => html`<a href="#/${r.nav}" data-nav=${r.nav} class=${r.nav === active ? 'active' : ''}>${r.link}</a>`)}
+    <a href="/ui/docs" target="_blank" rel="noopener">API</a>`, $('nav'));
+}
+
+async function show(first) {
   if (busy) return;
   const hash = location.hash || '#/fleet';
-  const route = ROUTES.find(([re]) => re.test(hash));
+  const route = ROUTES.find((r) => r.pattern.test(hash));
   if (!route) { location.hash = '#/fleet'; return; }
-  const [re, page, nav] = route;
-  const args = hash.match(re).slice(1).map(decodeURIComponent);
+  const args = hash.match(route.pattern).slice(1).map(decodeURIComponent);
   const gen = generation;
   const el = $('page');
-  const active = document.activeElement;
-  // a re-render would take the caret out of a field the operator is typing in; wait for the next tick
-  if (!first && active && el.contains(active) && active.matches('input,select,textarea')) return schedule(POLL_MS);
   busy = true;
   try {
-    const out = await page({ args, refresh: () => schedule(0) });
+    const view = await route.page({ args, refresh: () => schedule(0) });
     if (gen !== generation) return;
-    const { html, after } = typeof out === 'string' ? { html: out } : out;
-    el.innerHTML = html;
-    after?.(el);
+    render(view, el);
+    renderNav(route.nav);
     $('live').className = 'live on';
     $('live').textContent = `live · ${new Date().toLocaleTimeString()}`;
-    document.querySelectorAll('[data-nav]').forEach((a) => a.classList.toggle('active', a.dataset.nav === nav));
   } catch (e) {
     if (e instanceof Unauthorized) { generation++; return showLogin('The operator token was not accepted; log in again.'); }
     if (gen !== generation) return;
     $('live').className = 'live err';
     $('live').textContent = `update failed: ${e.message}`;
-    if (first) el.innerHTML = `<div class="card error">${esc(e instanceof ApiError && e.status === 404 ? e.message : `Could not load this page: ${e.message}`)}</div>`;
+    if (first) render(html`<div class="card error">${e instanceof ApiError && e.status === 404 ? e.message : `Could not load this page: ${e.message}`}</div>`, el);
   } finally {
     if (gen === generation) busy = false;
   }
-  if (gen === generation) schedule(POLL_MS);
+  if (gen === generation && route.poll !== false) schedule(POLL_MS);
 }
 
 function schedule(ms) {
   clearTimeout(timer);
-  timer = setTimeout(() => render(false), ms);
+  timer = setTimeout(() => show(false), ms);
 }
 
 function navigate() {
   generation++;
   busy = false;
   clearTimeout(timer);
-  $('page').innerHTML = '<p class="muted">loading…</p>';
-  render(true);
+  // a fresh container per page: a page's template never patches another page's DOM
+  const el = $('page');
+  el.replaceChildren();
+  delete el['_$litPart$'];
+  render(html`<p class="muted">loading…</p>`, el);
+  show(true);
 }
 
-async function start() {
+function start() {
   if (!session.get()) return showLogin();
   $('login').hidden = true;
   $('nav').hidden = false;

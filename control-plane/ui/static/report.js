@@ -1,8 +1,6 @@
-// Turns a model report into the charts' data. GET /reports/models/:id answers {modelId, version, profiles, devices}:
-// one device row per device and version, its int8 p50Ms/p90Ms/p99Ms and accuracy, and the fp32 baseline the device
-// measured itself (fp32P50Ms, fp32Accuracy, speedupVsFp32). Rows in the older {results: [{variant, latencyMs}]}
-// shape (one row per variant) still work. Pure functions, so a test can feed them synthetic rows.
-import { pick } from './api.js';
+// Turns a model report (GET /reports/models/:id: {modelId, version, profiles, devices}) into the charts' data. Each
+// device row carries the model's p50/p90/p99 and accuracy and the fp32 baseline the device measured beside it
+// (fp32P50Ms, fp32Accuracy, speedupVsFp32). Pure functions, so a test can feed them rows.
 
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -11,47 +9,27 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const FP32 = /fp32|float|baseline|teacher/i;
-
-/** One benchmark row: device, profile, variant (recipe id or fp32 baseline), latency percentiles (ms), accuracy. */
-export function normalizeRow(r) {
-  const lat = (k) => pick(r, `latencyMs.${k}`, `latency.${k}Ms`, `latency.${k}`, `benchmark.latencyMs.${k}`, `${k}Ms`, k);
-  return {
-    deviceId: pick(r, 'deviceId', 'device'),
-    profileId: pick(r, 'profileId', 'profile') ?? 'unknown',
-    variant: String(pick(r, 'variant', 'recipeId', 'artifactKind', 'kind', 'artifact') ?? 'int8'),
-    min: lat('min'), p50: lat('p50'), p90: lat('p90'), p99: lat('p99'), max: lat('max'), mean: lat('mean'),
-    accuracy: pick(r, 'accuracy', 'benchmark.accuracy', 'metrics.accuracy'),
-    speedup: pick(r, 'speedupVsFp32', 'speedup'),
-    version: pick(r, 'version'),
-  };
+/**
+ * One row per measurement: the model itself (variant = its kind, 'int8' or 'fp32') and, where the device measured
+ * one, its fp32 baseline (variant 'fp32 baseline').
+ */
+export function reportRows(report, kind = 'int8') {
+  return report.devices.flatMap((d) => {
+    const own = { deviceId: d.deviceId, profileId: d.profileId ?? 'unknown', variant: kind, baseline: false, min: d.p50Ms, p50: d.p50Ms, p90: d.p90Ms, p99: d.p99Ms, max: d.p99Ms, accuracy: d.accuracy, speedup: d.speedupVsFp32, version: d.version };
+    if (d.fp32P50Ms === null) return [own];
+    return [own, { deviceId: d.deviceId, profileId: d.profileId ?? 'unknown', variant: 'fp32 baseline', baseline: true, min: d.fp32P50Ms, p50: d.fp32P50Ms, p90: null, p99: null, max: null, accuracy: d.fp32Accuracy, speedup: null, version: d.version }];
+  });
 }
 
-/** A device row of the real report also carries its fp32 baseline: that becomes an 'fp32' row of its own. */
-function expandRow(r) {
-  const row = normalizeRow(r);
-  const out = [row];
-  const fp32P50 = pick(r, 'fp32P50Ms');
-  if (Number.isFinite(fp32P50)) out.push({ deviceId: row.deviceId, profileId: row.profileId, variant: 'fp32', min: fp32P50, p50: fp32P50, p90: undefined, p99: undefined, max: undefined, mean: undefined, accuracy: pick(r, 'fp32Accuracy'), speedup: undefined, version: row.version });
-  return out;
-}
-
-export function reportRows(report) {
-  const rows = pick(report, 'results', 'benchmarks', 'rows', 'devices', 'items') ?? [];
-  return (Array.isArray(rows) ? rows : []).flatMap(expandRow).filter((r) => Number.isFinite(r.p50));
-}
-
-/** One point per device report (int8 rows): its p50 against its on-device accuracy. */
+/** One point per device report of the model itself: its p50 against its on-device accuracy. */
 export function devicePoints(rows) {
-  return rows.filter((r) => !isBaseline(r.variant) && Number.isFinite(r.accuracy)).map((r) => ({ deviceId: r.deviceId, profileId: r.profileId, label: r.deviceId, x: r.p50, y: r.accuracy }));
+  return rows.filter((r) => !r.baseline && Number.isFinite(r.accuracy)).map((r) => ({ deviceId: r.deviceId, profileId: r.profileId, label: r.deviceId, x: r.p50, y: r.accuracy }));
 }
 
-export const isBaseline = (variant) => FP32.test(variant);
-
-/** Latency distribution per profile, int8 rows only: pooled percentiles plus each device's p50 as a point. */
+/** Latency distribution per profile, the model's own rows: pooled percentiles plus each device's p50 as a point. */
 export function latencyByProfile(rows) {
   const by = new Map();
-  for (const r of rows.filter((x) => !isBaseline(x.variant))) (by.get(r.profileId) ?? by.set(r.profileId, []).get(r.profileId)).push(r);
+  for (const r of rows.filter((x) => !x.baseline)) (by.get(r.profileId) ?? by.set(r.profileId, []).get(r.profileId)).push(r);
   return [...by].map(([label, rs]) => ({
     label,
     min: Math.min(...rs.map((r) => r.min ?? r.p50)),
@@ -63,7 +41,7 @@ export function latencyByProfile(rows) {
   }));
 }
 
-/** Per profile: one point per variant (all recipes and baselines), median p50 across devices vs mean accuracy. */
+/** Per profile: one point per variant (the model and its fp32 baseline), median p50 across devices vs mean accuracy. */
 export function accuracyVsLatency(rows) {
   const out = new Map();
   for (const r of rows) {
@@ -73,21 +51,14 @@ export function accuracyVsLatency(rows) {
   }
   return [...out].map(([profileId, byVariant]) => ({
     profileId,
-    points: [...byVariant].map(([variant, rs]) => ({ label: variant, x: median(rs.map((r) => r.p50)), y: rs.reduce((s, r) => s + r.accuracy, 0) / rs.length, baseline: isBaseline(variant) })),
+    points: [...byVariant].map(([variant, rs]) => ({ label: variant, x: median(rs.map((r) => r.p50)), y: rs.reduce((s, r) => s + r.accuracy, 0) / rs.length, baseline: rs[0].baseline })),
   }));
 }
 
-/** Per device: fp32 p50 / int8 p50 (above 1 means int8 is faster). */
-export function speedups(rows) {
-  const by = new Map();
-  for (const r of rows) (by.get(r.deviceId) ?? by.set(r.deviceId, []).get(r.deviceId)).push(r);
-  const out = [];
-  for (const [deviceId, rs] of by) {
-    const fp32 = rs.find((r) => /fp32|float/i.test(r.variant) && !/teacher/i.test(r.variant));
-    const int8 = rs.find((r) => !isBaseline(r.variant));
-    // the device's own measurement when the report has it; else fp32 p50 / int8 p50
-    if (int8 && Number.isFinite(int8.speedup)) out.push({ deviceId, profileId: int8.profileId, speedup: int8.speedup });
-    else if (fp32 && int8) out.push({ deviceId, profileId: int8.profileId, speedup: fp32.p50 / int8.p50 });
-  }
-  return out.sort((a, b) => a.profileId.localeCompare(b.profileId) || a.deviceId.localeCompare(b.deviceId));
+/** Per device: the speed-up over its fp32 baseline the device measured (above 1: the model is faster). */
+export function speedups(report) {
+  return report.devices
+    .filter((d) => d.speedupVsFp32 !== null)
+    .map((d) => ({ deviceId: d.deviceId, profileId: d.profileId ?? 'unknown', speedup: d.speedupVsFp32 }))
+    .sort((a, b) => a.profileId.localeCompare(b.profileId) || a.deviceId.localeCompare(b.deviceId));
 }

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Heartbeat } from '../../shared/messages.ts';
+import { migrateRoom, openDatabase } from './db.ts';
+import { HEARTBEAT_HISTORY_MIGRATIONS, HeartbeatHistory } from './heartbeat-history.ts';
+
+const hb = (load1: number, temperatureC: number | null = 40): Heartbeat => ({
+  v: 1, msgId: `m-${Math.random()}`, ts: 0, type: 'heartbeat', agentVersion: '1', uptimeSeconds: 1, load1, cpuPercent: 10, memUsedBytes: 100, memTotalBytes: 400, temperatureC, activeModel: null,
+});
+
+function store(opts: { bucketMs: number; slots: number }) {
+  const db = openDatabase(':memory:');
+  migrateRoom(db, 'heartbeat-history', HEARTBEAT_HISTORY_MIGRATIONS);
+  return { db, h: new HeartbeatHistory(db, opts) };
+}
+
+test('one point per bucket per device, oldest first', () => {
+  const { h } = store({ bucketMs: 1000, slots: 10 });
+  assert.equal(h.record('a', hb(1), 1000), true);
+  assert.equal(h.record('a', hb(2), 1500), false, 'same bucket: not written');
+  assert.equal(h.record('a', hb(3), 2100), true);
+  assert.equal(h.record('b', hb(9), 2100), true);
+  assert.deepEqual(h.recent('a', 3000).map((p) => [p.at, p.load1]), [[1000, 1], [2100, 3]]);
+  assert.equal(h.recent('b', 3000).length, 1);
+});
+
+test('the ring is bounded: rows per device never exceed the slots, the window shows the newest', () => {
+  const { db, h } = store({ bucketMs: 1000, slots: 5 });
+  for (let t = 0; t < 40; t++) h.record('a', hb(t, t % 3 === 0 ? null : 50 + t), t * 1000);
+  const rows = (db.prepare('SELECT COUNT(*) AS n FROM device_heartbeat_history WHERE device_id = ?').get('a') as { n: number }).n;
+  assert.equal(rows, 5);
+  const points = h.recent('a', 39_000);
+  assert.deepEqual(points.map((p) => p.load1), [35, 36, 37, 38, 39]);
+  assert.equal(points[1]!.temperatureC, null, 'a device without a sensor stays null');
+  h.forget('a');
+  assert.equal(h.recent('a', 39_000).length, 0);
+});
