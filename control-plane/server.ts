@@ -23,7 +23,7 @@ export const CONTROL_PLANE_VERSION = '0.1.0';
 
 export type BrokerConfig =
   | { kind: 'embedded'; host: string; port: number }
-  | { kind: 'mosquitto'; url: string; username: string; password: string };
+  | { kind: 'mosquitto'; url: string; username: string; password: string; /** how long a grant waits for the broker before it is refused (503); default 15 s */ grantTimeoutMs?: number };
 
 export type ControlPlaneOptions = {
   dataDir: string;
@@ -127,7 +127,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       brokerUrl = opts.broker.url;
       cpUser = opts.broker.username;
       cpPassword = opts.broker.password;
-      broker = new MosquittoAuth({ url: brokerUrl, username: cpUser, password: cpPassword, log: log.child({ room: 'broker' }), metrics, snapshot: () => loginSnapshot(db, now()) });
+      broker = new MosquittoAuth({ url: brokerUrl, username: cpUser, password: cpPassword, log: log.child({ room: 'broker' }), metrics, snapshot: () => loginSnapshot(db, now()), ...(opts.broker.grantTimeoutMs ? { grantTimeoutMs: opts.broker.grantTimeoutMs } : {}) });
     }
     cleanups.push(() => broker.close());
     await broker.init();

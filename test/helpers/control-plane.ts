@@ -24,7 +24,12 @@ const OPERATOR_TOKEN = 'test-operator-token-0123456789';
  * A control plane on free ports over the chosen broker, with a fresh data folder. `rooms` builds
  * extensions that need the data folder (see control-plane/compose.ts); they survive restarts.
  */
-export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPlaneOptions> = {}, rooms?: (dataDir: string) => ControlPlaneExtension[]): Promise<TestFleet> {
+export async function startTestFleet(
+  kind: BrokerKind,
+  extra: Partial<ControlPlaneOptions> = {},
+  rooms?: (dataDir: string) => ControlPlaneExtension[],
+  brokerOpts: { grantTimeoutMs?: number } = {},
+): Promise<TestFleet> {
   const dataDir = mkdtempSync(join(tmpdir(), `ef-cp-${kind}-`));
   const roomExtensions = rooms ? rooms(dataDir) : [];
   const mosquitto = kind === 'mosquitto' ? await startMosquitto() : null;
@@ -34,7 +39,7 @@ export async function startTestFleet(kind: BrokerKind, extra: Partial<ControlPla
     dataDir,
     httpHost: '127.0.0.1',
     httpPort: 0,
-    broker: mosquitto ? { kind: 'mosquitto', url: mosquitto.url, username: mosquitto.username, password: mosquitto.password } : { kind: 'embedded', host: '127.0.0.1', port: brokerPort },
+    broker: mosquitto ? { kind: 'mosquitto', url: mosquitto.url, username: mosquitto.username, password: mosquitto.password, ...brokerOpts } : { kind: 'embedded', host: '127.0.0.1', port: brokerPort },
     operatorToken: OPERATOR_TOKEN,
     presenceTimeoutMs: 60_000,
     log,
