@@ -31,7 +31,7 @@ COPY control-plane ./control-plane
 # --- control plane: HTTP API, embedded broker (or an external one), SQLite, the PyTorch trainer
 FROM source AS control-plane
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist \
+ && apt-get install -y -qq --no-install-recommends python3-torch python3-onnx python3-torchvision python3-numpy python3-pil dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --uid 10001 edgefleet \
  && mkdir -p /var/lib/edgefleet && chown edgefleet /var/lib/edgefleet

@@ -5,7 +5,7 @@
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 want_build=(g++ make python3)
-want_python=(python3-torch python3-onnx python3-torchvision python3-numpy dataset-fashion-mnist)
+want_python=(python3-torch python3-onnx python3-torchvision python3-numpy python3-pil dataset-fashion-mnist)
 want_broker=(mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev libssl-dev gcc)
 want_browser=(chromium)
 want_arm64=(qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross)

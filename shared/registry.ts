@@ -64,7 +64,8 @@ export const TrainingJobCreateSchema = z
   .strict()
   .superRefine((b, ctx) => {
     if (!b.profiles && !b.recipes) ctx.addIssue({ code: 'custom', path: ['profiles'], message: 'give profiles (device-profile ids) or recipes' });
-    if (b.dataset.kind === 'npz' || b.dataset.kind === 'fashion-mnist') mustBeAbsolute(b.dataset.path, ['dataset', 'path'], ctx);
+    if (b.dataset.kind !== 'idx') mustBeAbsolute(b.dataset.path, ['dataset', 'path'], ctx);
+    if (b.dataset.kind === 'imagefolder' || b.dataset.kind === 'csv') mustBeAbsolute(b.dataset.testPath, ['dataset', 'testPath'], ctx);
     if (b.dataset.kind === 'idx') {
       for (const k of ['trainImages', 'trainLabels', 'testImages', 'testLabels'] as const) mustBeAbsolute(b.dataset[k], ['dataset', k], ctx);
     }
@@ -221,6 +222,8 @@ export const ModelLineageSchema = z.object({
   floatLayers: z.array(z.string()),
   /** The server-local file a manual registration copied from. */
   importedFrom: z.string().nullable(),
+  /** Class names by class id (string labels, folder names, Fashion-MNIST's); null where the labels were bare ids. Older rows lack it. */
+  classNames: z.array(z.string()).nullable().default(null),
 });
 export type ModelLineage = z.infer<typeof ModelLineageSchema>;
 

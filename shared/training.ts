@@ -9,16 +9,58 @@ import { RecipeSchema } from './recipe.ts';
 const PositiveInt = z.number().int().min(1);
 const NonNegInt = z.number().int().min(0);
 
+const DataPath = z.string().min(1).max(4096);
+const ImageSize = z.tuple([z.number().int().min(8).max(4096), z.number().int().min(8).max(4096)]);
+const Channels = z.union([z.literal(1), z.literal(3)]);
+
+/**
+ * Where a job's data comes from. Besides the built-in Fashion-MNIST: IDX files, an NPZ (N x H x W, N x C x H x W or
+ * channels-last N x H x W x C; integer or string labels), an ImageFolder tree (one sub-folder of PNG/JPEG images per
+ * class, optionally train/ and test/ under the root) and CSV (a label column plus pixel columns, or a column of image
+ * paths). String labels and folder names become class ids in sorted order; the names travel with the model.
+ */
 export const DatasetSpecSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('fashion-mnist'), path: z.string().min(1).optional() }).strict(),
-  z.object({ kind: z.literal('npz'), path: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('fashion-mnist'), path: DataPath.optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('npz'),
+      path: DataPath,
+      /** auto: N x H x W x C with 1, 3 or 4 trailing channels is read as channels-last. */
+      layout: z.enum(['auto', 'nchw', 'nhwc']).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('imagefolder'),
+      path: DataPath,
+      /** A second tree for the test split (else train/ and test/ under path, else 20% held out). */
+      testPath: DataPath.optional(),
+      /** [H, W]: every image is resized to it (else all images must share the first one's size). */
+      imageSize: ImageSize.optional(),
+      channels: Channels.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('csv'),
+      path: DataPath,
+      testPath: DataPath.optional(),
+      labelColumn: z.string().min(1).max(128).optional(),
+      /** A column of image paths (relative to the CSV's folder) instead of pixel columns. */
+      imageColumn: z.string().min(1).max(128).optional(),
+      /** Pixel columns: [H, W] or [C, H, W] (else a square grey or RGB image is inferred from the column count). */
+      imageShape: z.union([z.tuple([z.number().int().min(1).max(4096), z.number().int().min(1).max(4096)]), z.tuple([z.number().int().min(1).max(4), z.number().int().min(1).max(4096), z.number().int().min(1).max(4096)])]).optional(),
+      imageSize: ImageSize.optional(),
+      channels: Channels.optional(),
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('idx'),
-      trainImages: z.string().min(1),
-      trainLabels: z.string().min(1),
-      testImages: z.string().min(1),
-      testLabels: z.string().min(1),
+      trainImages: DataPath,
+      trainLabels: DataPath,
+      testImages: DataPath,
+      testLabels: DataPath,
     })
     .strict(),
 ]);
@@ -73,7 +115,12 @@ export const TrainingJobSpecSchema = z
         lr: z.number().positive().max(10).default(0.05),
         optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
         weightDecay: z.number().min(0).max(1).default(5e-4),
-        augment: z.boolean().default(true),
+        /**
+         * Absent: what suits the dataset (Fashion-MNIST: 2 px translation + horizontal flip; any other dataset: none,
+         * since a mirrored digit or letter is another class). true: that default, or a 2 px translation where there is
+         * none; false: none; or exactly {translate, flip}.
+         */
+        augment: z.union([z.boolean(), z.object({ translate: z.number().int().min(0).max(8).default(0), flip: z.boolean().default(false) }).strict()]).optional(),
         /** Baseline: the student trained on hard labels only (0 = skip). */
         studentHardEpochs: NonNegInt.default(0),
       })
@@ -169,7 +216,37 @@ export const ArtifactLineSchema = z.object({
   floatLayers: z.array(z.string()).optional(),
   count: NonNegInt.optional(),
   numClasses: PositiveInt.optional(),
+  /** Class names by class id (string labels, folder names, Fashion-MNIST's): reports show names, not ids. */
+  classNames: z.array(z.string().max(256)).max(256).optional(),
 });
+
+/** What the job trained on, as the trainer read it. */
+export const DatasetInfoSchema = z.object({
+  name: z.string(),
+  numClasses: PositiveInt,
+  inputShape: z.array(PositiveInt),
+  trainSamples: NonNegInt,
+  valSamples: NonNegInt,
+  testSamples: NonNegInt,
+  classNames: z.array(z.string().max(256)).max(256).optional(),
+  augment: z.object({ translate: NonNegInt, flip: z.boolean() }),
+});
+export type DatasetInfo = z.infer<typeof DatasetInfoSchema>;
+
+/** The submit-time look at a dataset (`python3 -m edgefleet_trainer.inspect_dataset`): headers and a sample. */
+export const DatasetSummarySchema = z.object({
+  type: z.literal('dataset-summary'),
+  format: z.string(),
+  trainSamples: NonNegInt,
+  /** null: no separate test data; 20% of the training data is held out. */
+  testSamples: NonNegInt.nullable(),
+  inputShape: z.array(PositiveInt),
+  labelKind: z.enum(['integers', 'names']),
+  testSource: z.enum(['file', 'holdout']),
+  classNames: z.array(z.string().max(256)).max(256).optional(),
+  classCounts: z.array(NonNegInt).max(256).optional(),
+});
+export type DatasetSummary = z.infer<typeof DatasetSummarySchema>;
 
 export const LayerDiagnosticSchema = z.object({
   layer: z.string(),
@@ -227,6 +304,7 @@ export const ResultLineSchema = z.object({
   diagnostics: z.record(z.string(), RecipeDiagnosticsSchema),
   versions: z.object({ torch: z.string(), python: z.string(), onnx: z.string(), trainer: z.string() }),
   durations: z.record(z.string(), z.unknown()),
+  dataset: DatasetInfoSchema.optional(),
   artifacts: z.array(
     z.object({
       kind: ArtifactKind,

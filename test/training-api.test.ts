@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistryExtension } from '../control-plane/registry/index.ts';
@@ -11,6 +12,36 @@ import { DeliverySourceSchema } from '../shared/transfer.ts';
 import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
 
 /** Training jobs through the HTTP API with the real trainer on tiny configs, into the registry. */
+
+/** A grey PNG, written by hand (no image library in the Node dependencies). */
+function grayPng(w: number, h: number, px: (x: number, y: number) => number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Buffer): number => {
+    let c = 0xffffffff;
+    for (const v of b) c = crcTable[(c ^ v) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // greyscale
+  const raw = Buffer.alloc((w + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw[y * (w + 1) + 1 + x] = px(x, y);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
 
 let fleet: TestFleet;
 let dataDir = '';
@@ -94,7 +125,8 @@ after(async () => {
 test('bad job requests are refused with 400 naming the field, and queue nothing', async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [tinyJob({ profiles: ['x86-64-vnni', 'no-such-profile'] }), /profiles\.1: unknown profile "no-such-profile" \(known: .*x86-64-vnni/],
-    [tinyJob({ dataset: { kind: 'csv', path: '/data/x.csv' } }), /dataset\.kind:/],
+    [tinyJob({ dataset: { kind: 'parquet', path: '/data/x.parquet' } }), /dataset\.kind:/],
+    [tinyJob({ dataset: { kind: 'csv', path: '/no/such/x.csv' } }), /dataset\.path: \/no\/such\/x\.csv: no such file or folder/],
     [tinyJob({ dataset: { kind: 'npz', path: 'relative/data.npz' } }), /dataset\.path: "relative\/data\.npz" must be an absolute path/],
     [tinyJob({ dataset: { kind: 'npz' } }), /dataset\.path:/],
     [tinyJob({ hyperparameters: { distill: { epochs: -1 } } }), /hyperparameters\.distill\.epochs: Too small/],
@@ -120,6 +152,52 @@ test('bad job requests are refused with 400 naming the field, and queue nothing'
   assert.equal((await fleet.api('/training-jobs/nope/cancel', { method: 'POST' })).status, 404);
   const openapi = (await fleet.api('/openapi.json', { auth: null })).body;
   assert.ok(openapi.paths['/training-jobs'].post.requestBody, 'the job body schema is in the OpenAPI document');
+});
+
+test('the dataset is checked at submit: a 400 names the field and says which kind the data really is', async () => {
+  const tree = join(scratch, 'shapes');
+  const csv = join(scratch, 'pixels.csv');
+  mkdirSync(join(tree, 'a'), { recursive: true });
+  writeFileSync(csv, `label,${Array.from({ length: 64 }, (_, i) => `p${i}`).join(',')}\n` + `cat,${Array(64).fill(3).join(',')}\n`.repeat(4));
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ kind: 'npz', path: tree }, /^bad body: dataset\.path: .*shapes is not a NPZ dataset: it is a folder; for class sub-folders of PNG\/JPEG images use \{"kind": "imagefolder"\}/],
+    [{ kind: 'npz', path: csv }, /dataset\.path: .*pixels\.csv is not a NPZ dataset: it is a text file; for a CSV use \{"kind": "csv"\}/],
+    [{ kind: 'imagefolder', path: tree }, /dataset\.path: .*shapes: class folder\(s\) \['a'\] hold no \.png/],
+    [{ kind: 'csv', path: csv, labelColumn: 'y' }, /dataset\.path: .*no label column 'y' in the header/],
+    [{ kind: 'idx', trainImages: csv, trainLabels: csv, testImages: csv, testLabels: csv }, /dataset\.trainImages: .*it is a text file/],
+  ];
+  for (const [dataset, re] of cases) {
+    const r = await fleet.api('/training-jobs', { method: 'POST', json: tinyJob({ dataset }) });
+    assert.equal(r.status, 400, `${JSON.stringify(dataset)} → ${r.text}`);
+    assert.match(r.body.message, re);
+    assert.equal(r.body.details[0].path[0], 'dataset');
+  }
+  assert.equal((await fleet.api('/training-jobs')).body.total, 0, 'nothing was queued');
+});
+
+test("a user's ImageFolder with named classes trains end to end; the summary comes back at submit and the names stay with the models", async () => {
+  const tree = join(scratch, 'shapes-ok');
+  const names = ['circle', 'square', 'triangle'];
+  for (const [ci, n] of names.entries()) {
+    mkdirSync(join(tree, n), { recursive: true });
+    for (let i = 0; i < 24; i++) writeFileSync(join(tree, n, `${i}.png`), grayPng(16, 16, (x, y) => (((x + y + i) % 3 === ci ? 200 : 20) + i) & 255));
+  }
+  const r = await fleet.api('/training-jobs', {
+    method: 'POST',
+    json: tinyJob({ name: 'shapes', dataset: { kind: 'imagefolder', path: tree }, profiles: ['generic-cpu'] }),
+  });
+  assert.equal(r.status, 201, r.text);
+  const summary = r.body.datasetSummary;
+  assert.deepEqual(summary.classNames, names);
+  assert.deepEqual(summary.inputShape, [1, 16, 16]);
+  assert.equal(summary.trainSamples, 72);
+  assert.equal(summary.testSource, 'holdout');
+  const done = await waitState(r.body.id, ['succeeded', 'failed'], 240_000);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  const models = (await fleet.api('/models?job=' + r.body.id)).body.items as ModelVersion[];
+  assert.ok(models.length >= 2);
+  for (const m of models) assert.deepEqual(m.lineage.classNames, names, m.id);
+  assert.ok(done.logTail.some((l) => /augmentation: none/.test(l.message)), 'a user dataset gets no augmentation unless asked');
 });
 
 test('a job runs the real trainer end to end into registered, signed model versions', async () => {
@@ -206,25 +284,32 @@ test('a job runs the real trainer end to end into registered, signed model versi
   assert.match(v.body.problems.join('\n'), /model file changed on disk/);
   assert.equal((await fleet.api('/models/tiny-x86-64-vnni/versions/1/artifact')).status, 409);
 
-  assert.deepEqual((await fleet.api('/training-jobs?state=succeeded')).body.items.map((j: TrainingJobView) => j.id), [job.id]);
+  const succeeded = (await fleet.api('/training-jobs?state=succeeded')).body.items as TrainingJobView[];
+  assert.deepEqual(succeeded.filter((j) => j.name === 'tiny').map((j) => j.id), [job.id]);
   assert.equal((await fleet.api(`/training-jobs/${job.id}/cancel`, { method: 'POST' })).status, 409, 'an ended job cannot be cancelled');
 });
 
 test("a trainer crash marks the job failed with the trainer's message", async () => {
-  const missing = await submit(tinyJob({ name: 'crash', dataset: { kind: 'npz', path: join(scratch, 'missing.npz') } }));
-  const j = await waitState(missing.id, ['succeeded', 'failed']);
+  // the submit-time check reads a sample of each class; the trainer reads every image and meets the broken one
+  const tree = join(scratch, 'crash-tree');
+  for (const n of ['a', 'b']) {
+    mkdirSync(join(tree, n), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(tree, n, `${String(i).padStart(2, '0')}.png`), grayPng(12, 12, (x) => (n === 'a' ? x * 9 : 255 - x * 9)));
+  }
+  writeFileSync(join(tree, 'b', '19.png'), 'not a png');
+  const broken = await submit(tinyJob({ name: 'crash', dataset: { kind: 'imagefolder', path: tree } }));
+  const j = await waitState(broken.id, ['succeeded', 'failed']);
   assert.equal(j.state, 'failed');
   assert.equal(j.error?.code, 'bad-dataset');
-  assert.match(j.error?.message ?? '', /missing\.npz: file not found/);
-  assert.ok(j.logTail.some((l) => l.level === 'error' && /missing\.npz/.test(l.message)));
+  assert.match(j.error?.message ?? '', /b\/19\.png: not a readable PNG\/JPEG image/);
+  assert.ok(j.logTail.some((l) => l.level === 'error' && /19\.png/.test(l.message)));
   assert.equal(j.models.length, 0);
 
-  // a file that is not an npz archive at all
+  // a file that is not an npz archive at all never reaches the trainer
   writeFileSync(join(scratch, 'garbage.npz'), 'not a zip');
-  const garbage = await submit(tinyJob({ name: 'crash', dataset: { kind: 'npz', path: join(scratch, 'garbage.npz') } }));
-  const g = await waitState(garbage.id, ['succeeded', 'failed']);
-  assert.equal(g.state, 'failed');
-  assert.match(g.error?.message ?? '', /garbage\.npz/);
+  const garbage = await fleet.api('/training-jobs', { method: 'POST', json: tinyJob({ name: 'crash', dataset: { kind: 'npz', path: join(scratch, 'garbage.npz') } }) });
+  assert.equal(garbage.status, 400);
+  assert.match(garbage.body.message, /garbage\.npz is not a NPZ dataset: it is a text file/);
   assert.equal((await fleet.api('/models?name=crash')).body.total, 0);
 });
 

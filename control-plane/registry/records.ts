@@ -96,6 +96,7 @@ export function jobDrafts(job: JobArtifacts, staged: Map<string, { dir: string; 
         inputShape: a.inputShape,
         floatLayers: a.floatLayers ?? [],
         importedFrom: null,
+        classNames: r.dataset?.classNames ?? job.artifacts.find((x) => x.kind === 'evalset')?.classNames ?? null,
       },
       metrics: {
         accuracy: a.accuracy ?? null,
@@ -126,7 +127,7 @@ export function manualDraft(req: ModelRegister, p: { recipeId: string | null; ba
     kind: req.kind,
     role: req.role,
     jobId: null,
-    lineage: { jobId: null, source: 'manual', teacher: null, dataset: null, spec: null, versions: null, inputShape: null, floatLayers: [], importedFrom: req.file },
+    lineage: { jobId: null, source: 'manual', teacher: null, dataset: null, spec: null, versions: null, inputShape: null, floatLayers: [], importedFrom: req.file, classNames: null },
     metrics: { accuracy: req.centralAccuracy ?? null, teacherFp32: null, studentFp32: p.baseline?.metrics.accuracy ?? null, studentInt8: null, runtime: p.runtime },
     diagnostics: null,
     stagedDir: p.stagedDir,

@@ -80,7 +80,7 @@ const toStored = (r: Raw): StoredModelVersion => ({
   sha256: r.sha256,
   size: r.size,
   jobId: r.job_id,
-  lineage: JSON.parse(r.lineage) as ModelLineage,
+  lineage: { classNames: null, ...(JSON.parse(r.lineage) as Partial<ModelLineage>) } as ModelLineage,
   metrics: JSON.parse(r.metrics) as ModelMetrics,
   diagnostics: r.diagnostics === null ? null : (JSON.parse(r.diagnostics) as unknown),
   companions: JSON.parse(r.companions) as Companion[],

@@ -1,11 +1,14 @@
+import type { Logger } from '../log.ts';
 import type { ControlPlaneExtension } from '../server.ts';
 import { TrainingQueue, type ModelSink, type TrainingQueueOptions } from './jobs.ts';
 import { TRAINING_MIGRATIONS, TrainingJobStore } from './jobs-store.ts';
+import { createDatasetInspector, type InspectDataset } from './inspect-dataset.ts';
 import { registerTrainingRoutes } from './routes.ts';
 
 export { TrainingQueue, LOG_TAIL_LINES, type ModelSink, type SubmitResult } from './jobs.ts';
 export { TRAINING_MIGRATIONS, TrainingJobStore, jobView } from './jobs-store.ts';
 export { buildTrainerSpec, newJobId } from './jobs-spec.ts';
+export { createDatasetInspector, type DatasetCheck, type InspectDataset } from './inspect-dataset.ts';
 
 export type TrainingExtensionOptions = {
   /** The control plane's data folder: job outputs go to `<dataDir>/artifacts/jobs/<jobId>`. */
@@ -20,6 +23,8 @@ export type TrainingExtensionOptions = {
   killGraceMs?: number;
   progressPersistMs?: number;
   run?: TrainingQueueOptions['run'];
+  /** The submit-time dataset check; default the trainer's inspect_dataset with the same interpreter; null: none. */
+  inspectDataset?: InspectDataset | null;
 };
 
 export type TrainingExtension = ControlPlaneExtension & {
@@ -29,6 +34,8 @@ export type TrainingExtension = ControlPlaneExtension & {
 
 export function createTrainingExtension(opts: TrainingExtensionOptions): TrainingExtension {
   let queue: TrainingQueue | null = null;
+  let inspect: InspectDataset | null = null;
+  let log: Logger | null = null;
   const envConcurrency = Number(process.env['EDGEFLEET_TRAINING_CONCURRENCY']);
   return {
     get queue() {
@@ -37,6 +44,8 @@ export function createTrainingExtension(opts: TrainingExtensionOptions): Trainin
     migrations: { room: 'training', list: TRAINING_MIGRATIONS },
     start: (ctx) => {
       const python = opts.python ?? process.env['EDGEFLEET_PYTHON'];
+      inspect = opts.inspectDataset !== undefined ? opts.inspectDataset : createDatasetInspector(python !== undefined ? { python } : {});
+      log = ctx.log.child({ room: 'training' });
       queue = new TrainingQueue({
         store: new TrainingJobStore(ctx.db),
         dataDir: opts.dataDir,
@@ -56,7 +65,8 @@ export function createTrainingExtension(opts: TrainingExtensionOptions): Trainin
     routes: (table) => {
       const q = queue;
       if (!q) throw new Error('training extension: routes before start');
-      registerTrainingRoutes(table, q);
+      if (!log) throw new Error('training extension: routes before start');
+      registerTrainingRoutes(table, q, inspect, log);
     },
     stop: async () => {
       await queue?.stop();

@@ -1,7 +1,9 @@
-import { TrainingJobListSchema, TrainingJobViewSchema } from '../../shared/api/models.ts';
+import { TrainingJobCreatedSchema, TrainingJobListSchema, TrainingJobViewSchema } from '../../shared/api/models.ts';
 import { TrainingJobCreateSchema, TrainingJobListQuerySchema } from '../../shared/registry.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
+import type { Logger } from '../log.ts';
+import type { InspectDataset } from './inspect-dataset.ts';
 import type { SubmitResult, TrainingQueue } from './jobs.ts';
 
 const created = (r: SubmitResult): SubmitResult & { success: true } => {
@@ -9,16 +11,26 @@ const created = (r: SubmitResult): SubmitResult & { success: true } => {
   return r;
 };
 
-export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue): void {
+export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue, inspect: InspectDataset | null, log: Logger): void {
   table.add({
     method: 'post',
     path: '/training-jobs',
     tag: 'training',
-    summary: 'Queue a distillation + QAT job: teacher, student, dataset, profiles (their recipes) and/or recipes, hyperparameters',
+    summary:
+      "Queue a distillation + QAT job: teacher, student, dataset, profiles (their recipes) and/or recipes, hyperparameters. The dataset is checked first (exists, readable, format, shapes, labels): a 400 names the field; the answer carries the dataset's summary",
     body: TrainingJobCreateSchema,
-    response: TrainingJobViewSchema,
+    response: TrainingJobCreatedSchema,
     status: 201,
-    handler: (c, { body }) => c.json(created(queue.submit(body)).job, 201),
+    handler: async (c, { body }) => {
+      // fail early: a missing file or a CSV sent as NPZ is the caller's to fix now, not twenty minutes later
+      const check = inspect ? await inspect(body.dataset) : null;
+      if (check && !check.ok && check.kind === 'bad-dataset') {
+        throw new ApiError(400, 'bad-request', `bad body: ${check.field}: ${check.message}`, [{ path: check.field.split('.'), message: check.message }]);
+      }
+      if (check && !check.ok) log.warn('dataset check unavailable; queued unchecked', { reason: check.message });
+      const job = created(queue.submit(body)).job;
+      return c.json({ ...job, datasetSummary: check?.ok ? check.value : null }, 201);
+    },
   });
 
   table.add({

@@ -41,7 +41,7 @@ test('a bad dataset path gives ok=false with the error line message', async () =
     assert.equal(r.ok, false);
     assert.notEqual(r.exitCode, 0);
     assert.equal(r.error?.code, 'bad-dataset');
-    assert.match(r.error?.message ?? '', /missing\.npz: file not found/);
+    assert.match(r.error?.message ?? '', /dataset\.path: .*missing\.npz: no such file or folder/);
     assert.ok(lines.some((l) => l.type === 'error'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

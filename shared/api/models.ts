@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModelVersionSchema, TrainingJobViewSchema, VerifyReportSchema } from '../registry.ts';
+import { DatasetSummarySchema } from '../training.ts';
 import { page } from './common.ts';
 
 /** Answers of /models and /training-jobs: the registry's and the training room's own view schemas. */
@@ -21,3 +22,5 @@ export const ModelGetSchema = z.union([ModelWithVersionsSchema, ModelVersionSche
 export { ModelVersionSchema, TrainingJobViewSchema, VerifyReportSchema };
 
 export const TrainingJobListSchema = page(TrainingJobViewSchema);
+/** POST /training-jobs: the queued job and what the submit-time check read of its dataset (null: the check could not run). */
+export const TrainingJobCreatedSchema = TrainingJobViewSchema.extend({ datasetSummary: DatasetSummarySchema.nullable() });

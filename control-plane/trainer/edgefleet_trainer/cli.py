@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import TRAINER_VERSION
-from .data import Dataset, Split, batches, load_dataset
+from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment
 from .diagnostics import layer_report, mixed_precision
 from .distill import Phase, accuracy, predict, train
 from .emit import emit, log
@@ -55,6 +55,8 @@ class Job:
         self.metrics: Dict[str, Any] = {"recipes": {}}
         self.diagnostics: Dict[str, Any] = {}
         self.eval_split: Optional[Split] = None
+        self.augment: Augment = Augment()
+        self.dataset_info: Dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
     def log(self, level: str, message: str, **fields: Any) -> None:
@@ -96,7 +98,7 @@ class Job:
     def _train_kwargs(self) -> Dict[str, Any]:
         t = self.spec.training
         return dict(device=self.device, batch_size=t.batch_size, optimizer=t.optimizer,
-                    weight_decay=t.weight_decay, augment=t.augment, job_id=self.spec.job_id)
+                    weight_decay=t.weight_decay, augment=self.augment, job_id=self.spec.job_id)
 
     def new_student(self, ds: Dataset) -> nn.Module:
         s = self.spec.student
@@ -120,6 +122,14 @@ class Job:
         self.log("info", f"dataset {ds.name}: {len(ds.train.y)} train, {len(ds.val.y) if ds.val else 0} val, "
                  f"{len(ds.test.y)} test, {ds.num_classes} classes, input {list(ds.input_shape)}",
                  device=str(self.device))
+        self.augment = resolve_augment(spec.training.augment, spec.dataset.kind)
+        self.log("info", f"augmentation: {self.augment.describe()}", translate=self.augment.translate, flip=self.augment.flip)
+        self.dataset_info = {"name": ds.name, "numClasses": ds.num_classes, "inputShape": list(ds.input_shape),
+                             "trainSamples": len(ds.train.y), "valSamples": len(ds.val.y) if ds.val else 0,
+                             "testSamples": len(ds.test.y),
+                             "augment": {"translate": self.augment.translate, "flip": self.augment.flip}}
+        if ds.class_names is not None:
+            self.dataset_info["classNames"] = ds.class_names
         sel = self.select_split(ds)
 
         rng = np.random.default_rng(spec.seed)
@@ -127,7 +137,8 @@ class Job:
         idx = np.sort(rng.permutation(len(ds.test.y))[:n_eval])
         self.eval_split = Split(ds.test.x[idx], ds.test.y[idx])
         write_evalset(os.path.join(self.out, "evalset.bin"), self.eval_split.x, self.eval_split.y, ds.num_classes)
-        self.artifact("evalset", None, "evalset.bin", extra={"count": n_eval, "numClasses": ds.num_classes})
+        self.artifact("evalset", None, "evalset.bin", extra={"count": n_eval, "numClasses": ds.num_classes,
+                                                              **({"classNames": ds.class_names} if ds.class_names else {})})
 
         teacher = self.teacher(ds, sel)
         if spec.training.student_hard_epochs > 0:
@@ -139,6 +150,7 @@ class Job:
         self.durations["total"] = time.time() - t_start
         result = {"type": "result", "jobId": spec.job_id, "metrics": self.metrics,
                   "diagnostics": self.diagnostics, "versions": _versions(), "durations": self.durations,
+                  "dataset": self.dataset_info,
                   "artifacts": [{k: a[k] for k in ("kind", "file", "recipeId", "sha256", "sizeBytes") if k in a}
                                 for a in self.artifacts]}
         meta = dict(result)

@@ -69,7 +69,7 @@ StepHook = Callable[[float], Optional[nn.Module]]  # (fractional epoch) -> model
 
 def train(model: nn.Module, phase: Phase, train_split: Split, eval_split: Optional[Split], *,
           device: torch.device, batch_size: int, optimizer: str, weight_decay: float, seed: int,
-          augment: bool, teacher: Optional[nn.Module] = None, temperature: float = 4.0, alpha: float = 0.0,
+          augment: Optional[Augment], teacher: Optional[nn.Module] = None, temperature: float = 4.0, alpha: float = 0.0,
           on_step: Optional[StepHook] = None, job_id: Optional[str] = None) -> Tuple[float, float]:
     """Train in place; returns (seconds, last eval accuracy or nan). Emits progress lines."""
     if phase.epochs <= 0:

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .datasets import Augment, DatasetSpec
 from .errors import bad_spec
 
 TEACHER_ARCHS = ("resnet-teacher", "torchvision-resnet18", "torchvision-mobilenet_v2")
@@ -24,16 +25,6 @@ class Recipe:
     float_ops: List[str]
     keep_fp32_fallback: bool
     raw: Dict[str, Any]
-
-
-@dataclass
-class DatasetSpec:
-    kind: str  # fashion-mnist | npz | idx
-    path: Optional[str] = None
-    train_images: Optional[str] = None
-    train_labels: Optional[str] = None
-    test_images: Optional[str] = None
-    test_labels: Optional[str] = None
 
 
 @dataclass
@@ -60,7 +51,8 @@ class TrainingSpec:
     lr: float = 0.05
     optimizer: str = "sgd"  # sgd | adamw
     weight_decay: float = 5e-4
-    augment: bool = True
+    # None: the dataset's default (data.resolve_augment); True/False; or an Augment
+    augment: Any = None
     student_hard_epochs: int = 0
 
 
@@ -241,6 +233,64 @@ def parse_recipe(obj: Any, where: str) -> Recipe:
     return recipe
 
 
+def _hw(d: _Reader, key: str) -> Optional[tuple]:
+    v = d.raw(key)
+    if v is None:
+        return None
+    if (not isinstance(v, list) or len(v) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) and 8 <= x <= 4096 for x in v)):
+        raise bad_spec(f"dataset.{key}: expected [H, W], integers 8..4096")
+    return (v[0], v[1])
+
+
+def _channels(d: _Reader) -> Optional[int]:
+    v = d.int("channels")
+    if v is not None and v not in (1, 3):
+        raise bad_spec(f"dataset.channels: 1 (grey) or 3 (RGB), got {v}")
+    return v
+
+
+def _augment(tr: _Reader) -> Any:
+    v = tr.raw("augment")
+    if v is None or isinstance(v, bool):
+        return v
+    a = tr.sub("augment")
+    assert a is not None
+    out = Augment(translate=a.int("translate", default=0, lo=0, hi=8), flip=a.bool("flip", default=False))
+    a.strict()
+    return out
+
+
+def parse_dataset(d: Optional[_Reader]) -> DatasetSpec:
+    """The `dataset` object of a job spec (also what the control plane's submit-time inspection sends)."""
+    assert d is not None
+    kind = d.str("kind", required=True, choices=("fashion-mnist", "npz", "idx", "imagefolder", "csv"))
+    if kind == "fashion-mnist":
+        ds = DatasetSpec(kind, path=d.str("path"))
+    elif kind == "npz":
+        ds = DatasetSpec(kind, path=d.str("path", required=True),
+                         layout=d.str("layout", default="auto", choices=("auto", "nchw", "nhwc")))
+    elif kind == "imagefolder":
+        ds = DatasetSpec(kind, path=d.str("path", required=True), test_path=d.str("testPath"),
+                         image_size=_hw(d, "imageSize"), channels=_channels(d))
+    elif kind == "csv":
+        shape = d.raw("imageShape")
+        if shape is not None and (not isinstance(shape, list) or len(shape) not in (2, 3)
+                                  or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in shape)):
+            raise bad_spec("dataset.imageShape: expected [H, W] or [C, H, W] of positive integers")
+        ds = DatasetSpec(kind, path=d.str("path", required=True), test_path=d.str("testPath"),
+                         label_column=d.str("labelColumn", default="label"), image_column=d.str("imageColumn"),
+                         image_shape=tuple(shape) if shape else None, image_size=_hw(d, "imageSize"),
+                         channels=_channels(d))
+    else:
+        ds = DatasetSpec(kind, train_images=d.str("trainImages", required=True),
+                         train_labels=d.str("trainLabels", required=True),
+                         test_images=d.str("testImages", required=True),
+                         test_labels=d.str("testLabels", required=True))
+    d.strict()
+    return ds
+
+
 def parse_spec(obj: Any) -> JobSpec:
     r = _Reader(obj, "")
     job_id = r.str("jobId", required=True, pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -249,19 +299,7 @@ def parse_spec(obj: Any) -> JobSpec:
     seed = r.int("seed", default=0, lo=0)
     threads = r.int("threads", default=None, lo=1, hi=256)
 
-    d = r.sub("dataset", required=True)
-    assert d is not None
-    kind = d.str("kind", required=True, choices=("fashion-mnist", "npz", "idx"))
-    if kind == "fashion-mnist":
-        ds = DatasetSpec(kind, path=d.str("path"))
-    elif kind == "npz":
-        ds = DatasetSpec(kind, path=d.str("path", required=True))
-    else:
-        ds = DatasetSpec(kind, train_images=d.str("trainImages", required=True),
-                         train_labels=d.str("trainLabels", required=True),
-                         test_images=d.str("testImages", required=True),
-                         test_labels=d.str("testLabels", required=True))
-    d.strict()
+    ds = parse_dataset(r.sub("dataset", required=True))
 
     lim = r.sub("limits")
     train_samples = test_samples = None
@@ -303,7 +341,7 @@ def parse_spec(obj: Any) -> JobSpec:
         lr=tr.num("lr", default=0.05, lo=0.0, hi=10.0, lo_open=True),
         optimizer=tr.str("optimizer", default="sgd", choices=("sgd", "adamw")),
         weight_decay=tr.num("weightDecay", default=5e-4, lo=0.0, hi=1.0),
-        augment=tr.bool("augment", default=True),
+        augment=_augment(tr),
         student_hard_epochs=tr.int("studentHardEpochs", default=0, lo=0),
     )
     tr.strict()

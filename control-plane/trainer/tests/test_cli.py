@@ -62,7 +62,7 @@ class CliTest(unittest.TestCase):
             code, lines, _ = run(base_spec(outputDir=d, dataset={"kind": "npz", "path": os.path.join(d, "x.npz")}))
         self.assertEqual(code, 2)
         self.assertEqual(lines[-1]["code"], "bad-dataset")
-        self.assertIn("x.npz: file not found", lines[-1]["message"])
+        self.assertIn("x.npz: no such file or folder", lines[-1]["message"])
 
     def test_user_student_and_torchscript_teacher(self) -> None:
         with tempfile.TemporaryDirectory() as d:

@@ -62,15 +62,15 @@ class DataTest(unittest.TestCase):
         np.testing.assert_array_equal(a.train.x, b.train.x)
 
     def test_wrong_shapes(self) -> None:
-        self.bad(self.npz(x=self.x.reshape(60, 144), y=self.y), r"images must be N x H x W or N x C x H x W")
-        self.bad(self.npz(x=self.x[:, :, :, None], y=self.y), r"channels-last")
+        self.bad(self.npz(x=self.x.reshape(60, 144), y=self.y), r"images must be N x H x W, N x C x H x W or N x H x W x C")
+        self.bad(self.npz(x=np.zeros((60, 5, 12, 12), np.uint8), y=self.y), r"image shape \[60, 5, 12, 12\] not supported")
         self.bad(self.npz(x=self.x, y=self.y.reshape(30, 2)), r"labels must be a 1-D array")
         self.bad(self.npz(images=self.x, labels=self.y), r"expected arrays 'x' and 'y'")
 
     def test_bad_labels(self) -> None:
         self.bad(self.npz(x=self.x, y=self.y + 0.5), r"labels must be integers")
         self.bad(self.npz(x=self.x, y=self.y - 1), r"labels out of range: found -1")
-        self.bad(self.npz(x=self.x, y=self.y.astype(str)), r"labels must be integers")
+        self.bad(self.npz(x=self.x, y=self.y.astype(object)), r"pickled")
 
     def test_mismatched_counts(self) -> None:
         self.bad(self.npz(x=self.x, y=self.y[:50]), r"60 images but 50 labels")
@@ -96,7 +96,7 @@ class DataTest(unittest.TestCase):
         with self.assertRaises(TrainerError) as cm:
             read_idx(bad)
         self.assertRegex(cm.exception.message, "bad magic")
-        self.bad(DatasetSpec("npz", path=os.path.join(self.dir, "nope.npz")), r"nope.npz: file not found")
+        self.bad(DatasetSpec("npz", path=os.path.join(self.dir, "nope.npz")), r"dataset.path: .*nope.npz: no such file or folder")
 
     def test_fashion_mnist_builtin_limits(self) -> None:
         ds = self.load(DatasetSpec("fashion-mnist"), train_samples=200, test_samples=50)

@@ -52,7 +52,10 @@ class SpecTest(unittest.TestCase):
 
     def test_dataset_and_models(self) -> None:
         self.bad(base_spec(dataset={"kind": "npz"}), r"dataset.path: required")
-        self.bad(base_spec(dataset={"kind": "csv", "path": "x"}), r"dataset.kind: must be one of")
+        self.bad(base_spec(dataset={"kind": "parquet", "path": "x"}), r"dataset.kind: must be one of")
+        self.bad(base_spec(dataset={"kind": "csv", "path": "x", "imageShape": [0, 8]}), r"dataset.imageShape: expected")
+        self.bad(base_spec(dataset={"kind": "imagefolder", "path": "x", "channels": 2}), r"dataset.channels: 1 \(grey\) or 3")
+        self.bad(base_spec(training={"augment": {"translate": 9}}), r"training.augment.translate: must be <= 8")
         self.bad(base_spec(student={"kind": "file", "path": "model.py"}), r"file.py:ClassName")
         self.bad(base_spec(teacher={"kind": "zoo", "arch": "vgg"}), r"teacher.arch: must be one of")
         s = parse_spec(base_spec(student={"kind": "file", "path": "/x/m.py:Net"},
