@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -311,7 +313,9 @@ static size_t journal_lines = 0;
 static void journal_open(void)
 {
 	if(!state_path) return;
-	journal = fopen(state_path, "a");
+	/* 0600: the journal holds salted hashes of every device's password */
+	int fd = open(state_path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	journal = fd >= 0 ? fdopen(fd, "a") : NULL;
 	if(!journal) mosquitto_log_printf(MOSQ_LOG_ERR, "edgefleet-auth: cannot append to %s", state_path);
 }
 
@@ -328,8 +332,9 @@ static void compact(void)
 	if(!state_path) return;
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
-	FILE *f = fopen(tmp, "w");
-	if(!f) return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if(!f){ if(fd >= 0) close(fd); return; }
 	for(size_t i = 0; i < table_size; i++){
 		for(entry *e = table[i]; e; e = e->next){
 			if(e->key[0] == 'd') fprintf(f, "device %s %s\n", e->key + 2, e->hash);
