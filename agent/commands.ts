@@ -5,6 +5,7 @@ import type { Logger } from './log.ts';
 export type DeployCommand = Extract<Command, { cmd: 'deploy' }>;
 export type BenchmarkCommand = Extract<Command, { cmd: 'benchmark' }>;
 export type RollbackCommand = Extract<Command, { cmd: 'rollback' }>;
+export type EvaluateCommand = Extract<Command, { cmd: 'evaluate' }>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A report without its envelope (v, msgId, ts): the session adds those. */
@@ -35,6 +36,8 @@ export type CommandHandlers = {
   deploy?: (cmd: DeployCommand, ctx: CommandContext) => Promise<void> | void;
   benchmark?: (cmd: BenchmarkCommand, ctx: CommandContext) => Promise<void> | void;
   rollback?: (cmd: RollbackCommand, ctx: CommandContext) => Promise<void> | void;
+  /** Tuning: download a candidate, benchmark it, report, delete it; never activate. */
+  evaluate?: (cmd: EvaluateCommand, ctx: CommandContext) => Promise<void> | void;
   /** Raw `xfer/data` frames (binary chunk header + bytes); the transfer client parses them. */
   transferData?: (payload: Buffer, ctx: CommandContext) => Promise<void> | void;
 };
@@ -95,16 +98,22 @@ export function commandModel(cmd: Command, active: ModelRef | null): ModelRef | 
       return cmd.model;
     case 'rollback':
       return cmd.to ?? active;
+    case 'evaluate':
+      return { modelId: cmd.manifest.modelId, version: cmd.manifest.version };
     case 'rebirth':
       return null;
   }
 }
 
 /** Used only when the embedder gives no handler: say plainly that this build cannot do it. */
-export async function reportUnsupported(cmd: DeployCommand | BenchmarkCommand | RollbackCommand, ctx: CommandContext): Promise<void> {
+export async function reportUnsupported(cmd: DeployCommand | BenchmarkCommand | RollbackCommand | EvaluateCommand, ctx: CommandContext): Promise<void> {
   const model = commandModel(cmd, ctx.activeModel());
   ctx.logger.warn('command not supported by this agent build', { cmd: cmd.cmd, msgId: cmd.msgId });
   if (!model) return;
+  if (cmd.cmd === 'evaluate') {
+    await ctx.report({ kind: 'evaluation', tuningId: cmd.tuningId, model, state: 'failed', result: null, reason: UNSUPPORTED_REASON, loadPerCore: null });
+    return;
+  }
   await ctx.report({
     kind: 'install-state',
     rolloutId: 'rolloutId' in cmd ? cmd.rolloutId : null,

@@ -240,6 +240,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
         case 'rollback':
           await (h.rollback ?? reportUnsupported)(cmd, this.ctx);
           break;
+        case 'evaluate':
+          await (h.evaluate ?? reportUnsupported)(cmd, this.ctx);
+          break;
       }
       this.counters.commandsHandled++;
     } catch (e) {
@@ -248,7 +251,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       this.log.error('command failed', { cmd: cmd.cmd, msgId: cmd.msgId, error });
       this.emit('command-failed', { command: cmd, error });
       const model = commandModel(cmd, this.activeModel);
-      if (model && cmd.cmd !== 'rebirth') {
+      if (model && cmd.cmd === 'evaluate') {
+        await this.sendReport({ kind: 'evaluation', tuningId: cmd.tuningId, model, state: 'failed', result: null, reason: error.slice(0, 1000), loadPerCore: null }).catch(() => {});
+      } else if (model && cmd.cmd !== 'rebirth') {
         await this.sendReport({ kind: 'install-state', rolloutId: 'rolloutId' in cmd ? cmd.rolloutId : null, model, state: 'failed', progress: null, reason: error.slice(0, 1000) }).catch(
           () => {},
         );
@@ -316,7 +321,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     const parsed = ReportSchema.safeParse({ v: PROTOCOL_VERSION, msgId: newMsgId(), ts: Date.now(), ...body });
     if (!parsed.success) throw new Error(`invalid report: ${formatZodError(parsed.error)}`);
     await this.publish('report', parsed.data);
-    this.log.info('report sent', { kind: parsed.data.kind, rolloutId: parsed.data.rolloutId, msgId: parsed.data.msgId, ...(parsed.data.kind === 'install-state' ? { state: parsed.data.state } : {}) });
+    this.log.info('report sent', { kind: parsed.data.kind, ...('rolloutId' in parsed.data ? { rolloutId: parsed.data.rolloutId } : { tuningId: parsed.data.tuningId }), msgId: parsed.data.msgId, ...(parsed.data.kind === 'install-state' ? { state: parsed.data.state } : {}) });
     this.emit('report-sent', parsed.data);
   }
 

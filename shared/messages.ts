@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema, TransferIdSchema } from './ids.ts';
+import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema, TransferIdSchema, TuningIdSchema } from './ids.ts';
 import { DeviceFactsSchema } from './facts.ts';
-import { BenchmarkSettingsSchema } from './profile.ts';
+import { BenchmarkSettingsSchema, EvaluationSettingsSchema } from './profile.ts';
 
 /** Every MQTT message carries the contract version, a unique id (for de-duplication of QoS 1 re-deliveries) and a time. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -84,6 +84,8 @@ export const CommandSchema = z.discriminatedUnion('cmd', [
   z.object({ ...envelope, cmd: z.literal('deploy'), rolloutId: RolloutIdSchema.nullable(), manifest: ModelManifestSchema }),
   z.object({ ...envelope, cmd: z.literal('benchmark'), model: ModelRefSchema }),
   z.object({ ...envelope, cmd: z.literal('rollback'), rolloutId: RolloutIdSchema.nullable(), to: ModelRefSchema.nullable() }),
+  /** Download, benchmark on the eval set, report, delete; never activate (tuning canaries). */
+  z.object({ ...envelope, cmd: z.literal('evaluate'), tuningId: TuningIdSchema, manifest: ModelManifestSchema, idle: EvaluationSettingsSchema }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 
@@ -116,6 +118,22 @@ export const BenchmarkResultSchema = z.object({
 });
 export type BenchmarkResult = z.infer<typeof BenchmarkResultSchema>;
 
+export const EvaluationReportState = z.enum(['queued', 'waiting-for-idle', 'downloading', 'benchmarking', 'done', 'failed']);
+
+/** Progress and outcome of one `evaluate` command; `done` carries the result, `failed` the reason. Terminal states are sent after the files are deleted. */
+export const EvaluationReportSchema = z.object({
+  ...envelope,
+  kind: z.literal('evaluation'),
+  tuningId: TuningIdSchema,
+  model: ModelRefSchema,
+  state: EvaluationReportState,
+  result: BenchmarkResultSchema.nullable().default(null),
+  reason: z.string().max(1000).nullable().default(null),
+  /** The 1-minute load average per core when the evaluation started (or while it waited). */
+  loadPerCore: z.number().min(0).max(10_000).nullable().default(null),
+});
+export type EvaluationReport = z.infer<typeof EvaluationReportSchema>;
+
 export const ReportSchema = z.discriminatedUnion('kind', [
   z.object({
     ...envelope,
@@ -134,6 +152,7 @@ export const ReportSchema = z.discriminatedUnion('kind', [
     result: BenchmarkResultSchema,
     baseline: BenchmarkResultSchema.nullable(),
   }),
+  EvaluationReportSchema,
 ]);
 export type Report = z.infer<typeof ReportSchema>;
 

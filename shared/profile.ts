@@ -41,6 +41,17 @@ export const BenchmarkSettingsSchema = z
   .strict()
   .refine((b) => b.maxSeconds >= b.minSeconds, { message: 'maxSeconds must be at least minSeconds', path: ['maxSeconds'] });
 
+/** When a device may evaluate a tuning candidate: only when idle enough, so the active model's work is not disturbed. */
+export const EvaluationSettingsSchema = z
+  .object({
+    /** Start only while the 1-minute load average per core is at or below this. */
+    maxLoadPerCore: z.number().min(0).max(1000),
+    /** Give up (report failed: busy) after waiting this long for the load to drop. */
+    idleWaitSeconds: z.number().int().min(0).max(24 * 3600),
+  })
+  .strict();
+export const DEFAULT_EVALUATION_SETTINGS = { maxLoadPerCore: 0.7, idleWaitSeconds: 1800 } as const;
+
 export const RuntimeSchema = z
   .object({
     engine: z.enum(['onnxruntime-cpu', 'tensorrt']),
@@ -61,9 +72,11 @@ export const DeviceProfileSchema = z
     runtime: RuntimeSchema,
     recipe: RecipeSchema,
     benchmark: BenchmarkSettingsSchema,
+    evaluation: EvaluationSettingsSchema.default(DEFAULT_EVALUATION_SETTINGS),
   })
   .strict();
 
+export type EvaluationSettings = z.infer<typeof EvaluationSettingsSchema>;
 export type MatchRules = z.infer<typeof MatchRulesSchema>;
 export type BenchmarkSettings = z.infer<typeof BenchmarkSettingsSchema>;
 export type DeviceProfile = z.infer<typeof DeviceProfileSchema>;

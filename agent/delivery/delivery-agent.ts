@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseEvalSet } from '../../shared/evalset.ts';
-import { ModelManifestSchema, type BenchmarkResult, type InstallState, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
+import { ModelManifestSchema, type BenchmarkResult, type EvaluationReport, type InstallState, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
+import type { EvaluationSettings as EvaluationCommandIdle } from '../../shared/profile.ts';
 import { verifyManifest } from '../../shared/signing.ts';
 import { decodeFrame, MAX_WINDOW } from '../../shared/transfer.ts';
 import { runBenchmark } from '../benchmark/runner.ts';
-import type { BenchmarkCommand, CommandContext, CommandHandlers, DeployCommand, RollbackCommand } from '../commands.ts';
+import type { BenchmarkCommand, CommandContext, CommandHandlers, DeployCommand, EvaluateCommand, RollbackCommand } from '../commands.ts';
 import { errorMessage } from '../log.ts';
 import { Download, type DownloadStats, type TransferSpec } from './download.ts';
 import { ModelStore, type CompanionRole, type InstalledModel } from './model-store.ts';
@@ -25,10 +27,15 @@ export type DeliveryAgentOptions = {
   trtexecPath?: string | null;
   /** Test seam for the free-space check. */
   freeBytes?: (dir: string) => Promise<number>;
+  /** 1-minute load average per core, for the evaluation idle gate (test seam; default os.loadavg). */
+  loadPerCore?: () => number;
+  /** How often a waiting evaluation looks at the load again (default 5000). */
+  idlePollMs?: number;
   now?: () => number;
 };
 
 type Job = { manifest: ModelManifest; rolloutId: string | null };
+type BenchOutcome = { ok: true; result: BenchmarkResult; baseline: BenchmarkResult | null } | { ok: false; error: string };
 const JobFileSchema = z.object({ manifest: ModelManifestSchema, rolloutId: z.string().max(64).nullable() });
 
 const MiB = 1024 * 1024;
@@ -60,6 +67,9 @@ export class DeliveryAgent {
   private readonly jobsDir: string;
   private readonly transfersDir: string;
   private readonly queued = new Set<string>();
+  /** Evaluations queued or running, by tuning and model. */
+  private readonly evaluations = new Set<string>();
+  private readonly evaluationsDir: string;
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
   private readonly o: Required<Omit<DeliveryAgentOptions, 'trtexecPath'>> & { trtexecPath: string | null | undefined };
@@ -78,11 +88,16 @@ export class DeliveryAgent {
       minFreeBytes: opts.minFreeBytes ?? 16 * MiB,
       trtexecPath: opts.trtexecPath,
       freeBytes: opts.freeBytes ?? defaultFreeBytes,
+      loadPerCore: opts.loadPerCore ?? (() => loadavg()[0]! / Math.max(1, cpus().length)),
+      idlePollMs: opts.idlePollMs ?? 5000,
       now: opts.now ?? Date.now,
     };
     this.store = new ModelStore(stateDir, this.o.keepVersions);
     this.jobsDir = join(stateDir, 'delivery', 'jobs');
     this.transfersDir = join(stateDir, 'delivery', 'transfers');
+    this.evaluationsDir = join(stateDir, 'delivery', 'evaluations');
+    // a candidate never outlives the agent process that evaluated it: the control plane asks again or counts it missing
+    rmSync(this.evaluationsDir, { recursive: true, force: true });
     mkdirSync(this.jobsDir, { recursive: true });
     mkdirSync(this.transfersDir, { recursive: true });
   }
@@ -92,6 +107,7 @@ export class DeliveryAgent {
       deploy: (cmd, ctx) => this.deploy(cmd, ctx),
       rollback: (cmd, ctx) => this.rollback(cmd, ctx),
       benchmark: (cmd, ctx) => this.benchmarkCommand(cmd, ctx),
+      evaluate: (cmd, ctx) => this.evaluate(cmd, ctx),
       transferData: (payload, ctx) => this.transferData(payload, ctx),
     };
   }
@@ -199,6 +215,73 @@ export class DeliveryAgent {
     await this.chain;
   }
 
+  /**
+   * A tuning canary's evaluation: wait until the device is idle enough, download the candidate into
+   * its own folder (not the model store), benchmark it on the eval set, delete it, then report. It
+   * runs on the same chain as deploys (one at a time) and never touches the active model.
+   */
+  async evaluate(cmd: EvaluateCommand, ctx: CommandContext): Promise<void> {
+    const m = cmd.manifest;
+    const ref = { modelId: m.modelId, version: m.version };
+    const key = `${cmd.tuningId}/${this.jobKey(ref)}`;
+    const tell = (state: EvaluationReport['state'], extra: { result?: BenchmarkResult; reason?: string; loadPerCore?: number } = {}): Promise<void> =>
+      ctx
+        .report({ kind: 'evaluation', tuningId: cmd.tuningId, model: ref, state, result: extra.result ?? null, reason: extra.reason?.slice(0, 1000) ?? null, loadPerCore: extra.loadPerCore ?? null })
+        .catch((e: unknown) => ctx.logger.warn('evaluation report not sent', { tuningId: cmd.tuningId, state, error: errorMessage(e) }));
+    const problem = manifestProblem(m, ctx.signingPublicKey, this.o.now());
+    if (problem) {
+      ctx.logger.warn('evaluate refused', { tuningId: cmd.tuningId, modelId: m.modelId, version: m.version, reason: problem });
+      return tell('failed', { reason: problem });
+    }
+    if (this.evaluations.has(key)) {
+      ctx.logger.info('evaluation already queued or running', { tuningId: cmd.tuningId, modelId: m.modelId, version: m.version });
+      return;
+    }
+    this.evaluations.add(key);
+    await tell('queued');
+    const run = async (): Promise<void> => {
+      const dir = join(this.evaluationsDir, encodeURIComponent(key));
+      const signal = this.abort.signal;
+      try {
+        const load = await this.waitForIdle(cmd.idle, () => void tell('waiting-for-idle', { loadPerCore: this.o.loadPerCore() }), signal);
+        if (signal.aborted) return;
+        if (!load.idle) return await tell('failed', { reason: `device busy: load ${load.loadPerCore.toFixed(2)} per core stayed above ${cmd.idle.maxLoadPerCore} for ${cmd.idle.idleWaitSeconds} s`, loadPerCore: load.loadPerCore });
+        await tell('downloading', { loadPerCore: load.loadPerCore });
+        const files = await this.fetchParts(m, ctx, dir, { rolloutId: null, tuningId: cmd.tuningId, state: () => {} });
+        if (signal.aborted) return;
+        await tell('benchmarking', { loadPerCore: load.loadPerCore });
+        const bench = await this.benchmarkFiles(ref, m, files, ctx);
+        rmSync(dir, { recursive: true, force: true });
+        if (signal.aborted) return;
+        if (bench.ok) await tell('done', { result: bench.result, loadPerCore: load.loadPerCore });
+        else await tell('failed', { reason: bench.error });
+      } catch (e) {
+        rmSync(dir, { recursive: true, force: true });
+        if (signal.aborted) return;
+        ctx.logger.warn('evaluation failed', { tuningId: cmd.tuningId, modelId: m.modelId, version: m.version, error: errorMessage(e) });
+        await tell('failed', { reason: errorMessage(e) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        this.evaluations.delete(key);
+      }
+    };
+    this.chain = this.chain.then(run, run);
+  }
+
+  /** Polls the load until it is at or below the threshold, or the wait runs out. */
+  private async waitForIdle(idle: EvaluationCommandIdle, onWaiting: () => void, signal: AbortSignal): Promise<{ idle: boolean; loadPerCore: number }> {
+    const deadline = this.o.now() + idle.idleWaitSeconds * 1000;
+    let said = false;
+    for (;;) {
+      const load = this.o.loadPerCore();
+      if (load <= idle.maxLoadPerCore) return { idle: true, loadPerCore: load };
+      if (this.o.now() >= deadline || signal.aborted) return { idle: false, loadPerCore: load };
+      if (!said) onWaiting();
+      said = true;
+      await new Promise((r) => setTimeout(r, Math.max(10, Math.min(this.o.idlePollMs, deadline - this.o.now()))));
+    }
+  }
+
   private jobKey(ref: ModelRef): string {
     return `${encodeURIComponent(ref.modelId)}@${ref.version}`;
   }
@@ -268,7 +351,24 @@ export class DeliveryAgent {
   private async fetchAndInstall(job: Job, ctx: CommandContext): Promise<InstalledModel> {
     const m = job.manifest;
     const ref = { modelId: m.modelId, version: m.version };
+    const files = await this.fetchParts(m, ctx, this.transfersDir, {
+      rolloutId: job.rolloutId,
+      state: (state, progress) => void this.say(ctx, job, ref, state, progress === undefined ? {} : { progress }),
+    });
+    const installed = this.store.install(m, files, this.o.now());
+    for (const t of [m.transferId, ...m.companions.map((c) => c.transferId)]) rmSync(join(this.transfersDir, encodeURIComponent(t)), { recursive: true, force: true });
+    return installed;
+  }
+
+  /** Downloads the companions and the model of a manifest into `dir` (resumable, hash-checked); returns each part's file. */
+  private async fetchParts(
+    m: ModelManifest,
+    ctx: CommandContext,
+    dir: string,
+    o: { rolloutId: string | null; tuningId?: string; state: (state: 'downloading' | 'verifying', progress?: number) => void },
+  ): Promise<Partial<Record<'model' | CompanionRole, string>>> {
     const log = ctx.logger;
+    const job = { rolloutId: o.rolloutId, ...(o.tuningId ? { tuningId: o.tuningId } : {}) };
     const parts: { role: 'model' | CompanionRole; spec: TransferSpec }[] = [
       ...m.companions.map((c) => ({ role: c.role, spec: { transferId: c.transferId, sizeBytes: c.sizeBytes, chunkSize: m.chunkSize, sha256: c.sha256, chunkSha256: c.chunkSha256 } })),
       { role: 'model' as const, spec: { transferId: m.transferId, sizeBytes: m.sizeBytes, chunkSize: m.chunkSize, sha256: m.sha256, chunkSha256: m.chunkSha256 } },
@@ -278,7 +378,7 @@ export class DeliveryAgent {
     const downloads = parts.map(
       (p) =>
         new Download(p.spec, {
-          dir: join(this.transfersDir, encodeURIComponent(p.spec.transferId)),
+          dir: join(dir, encodeURIComponent(p.spec.transferId)),
           window: this.o.window,
           requestTimeoutMs: this.o.requestTimeoutMs,
           request: (id, chunks) => ctx.requestChunks(id, chunks),
@@ -286,7 +386,7 @@ export class DeliveryAgent {
             held.set(p.spec.transferId, bytes);
             progress();
           },
-          ...(p.role === 'model' ? { onVerifying: () => void this.say(ctx, job, ref, 'verifying') } : {}),
+          ...(p.role === 'model' ? { onVerifying: () => o.state('verifying') } : {}),
           log,
           signal: this.abort.signal,
         }),
@@ -297,7 +397,7 @@ export class DeliveryAgent {
       const step = Math.floor((got / total) * 10);
       if (!force && step === lastStep) return;
       lastStep = step;
-      void this.say(ctx, job, ref, 'downloading', { progress: Math.min(1, got / total) });
+      o.state('downloading', Math.min(1, got / total));
     };
 
     try {
@@ -308,7 +408,7 @@ export class DeliveryAgent {
       if (free < need) {
         throw new Error(`not enough disk space in ${this.stateDir}: need ${((total - have) / MiB).toFixed(1)} MiB plus ${(this.o.minFreeBytes / MiB).toFixed(0)} MiB headroom, ${(free / MiB).toFixed(1)} MiB free`);
       }
-      log.info('download starting', { transferId: m.transferId, rolloutId: job.rolloutId, sizeBytes: total, alreadyHeldBytes: have, window: this.o.window });
+      log.info('download starting', { transferId: m.transferId, ...job, sizeBytes: total, alreadyHeldBytes: have, window: this.o.window });
       progress(true);
       const files: Partial<Record<'model' | CompanionRole, string>> = {};
       for (let i = 0; i < parts.length; i++) {
@@ -317,32 +417,36 @@ export class DeliveryAgent {
         this.downloads.set(id, d);
         this.downloadStats.set(id, d.stats);
         try {
-          if (parts[i]!.role === 'model') await this.say(ctx, job, ref, 'downloading', { progress: Math.min(1, [...held.values()].reduce((s, b) => s + b, 0) / total) });
+          if (parts[i]!.role === 'model') o.state('downloading', Math.min(1, [...held.values()].reduce((s, b) => s + b, 0) / total));
           files[parts[i]!.role] = await d.run();
         } finally {
           this.downloads.delete(id);
         }
         log.info('transfer complete', { transferId: id, role: parts[i]!.role, ...d.stats });
       }
-      const installed = this.store.install(m, files, this.o.now());
-      for (const p of parts) rmSync(join(this.transfersDir, encodeURIComponent(p.spec.transferId)), { recursive: true, force: true });
-      return installed;
+      return files;
     } finally {
       await Promise.all(downloads.map((d) => d.close()));
     }
   }
 
-  private async benchmark(m: InstalledModel, ctx: CommandContext): Promise<{ ok: true; result: BenchmarkResult; baseline: BenchmarkResult | null } | { ok: false; error: string }> {
-    const modelPath = this.store.file(m, 'model');
+  private benchmark(m: InstalledModel, ctx: CommandContext): Promise<BenchOutcome> {
+    const file = (role: 'model' | CompanionRole): string | null => this.store.file(m, role);
+    return this.benchmarkFiles(m.ref, m.manifest, { model: file('model'), evalset: file('evalset'), 'reference-predictions': file('reference-predictions'), 'fp32-baseline': file('fp32-baseline') }, ctx);
+  }
+
+  private async benchmarkFiles(ref: ModelRef, manifest: ModelManifest, files: Partial<Record<'model' | CompanionRole, string | null>>, ctx: CommandContext): Promise<BenchOutcome> {
+    const m = { ref, manifest };
+    const modelPath = files.model;
     if (!modelPath) return { ok: false, error: `${refText(m.ref)}: model file missing from the store` };
     let evalSet = null;
-    const evalPath = this.store.file(m, 'evalset');
+    const evalPath = files.evalset;
     if (evalPath) {
       const parsed = parseEvalSet(new Uint8Array(readFileSync(evalPath)));
       if (!parsed.success) return { ok: false, error: `eval set: ${parsed.error}` };
       evalSet = parsed.data;
     }
-    const refPath = this.store.file(m, 'reference-predictions');
+    const refPath = files['reference-predictions'];
     const referencePredictions = refPath ? new Uint8Array(readFileSync(refPath)) : null;
     const common = {
       settings: m.manifest.benchmark,
@@ -356,7 +460,7 @@ export class DeliveryAgent {
     const result = await runBenchmark({ modelPath, ...common });
     if (!result.ok) return { ok: false, error: `benchmark: ${result.error}` };
     let baseline: BenchmarkResult | null = null;
-    const basePath = this.store.file(m, 'fp32-baseline');
+    const basePath = files['fp32-baseline'];
     if (basePath && !this.abort.signal.aborted) {
       const b = await runBenchmark({ modelPath: basePath, ...common });
       if (b.ok) baseline = b.result;
