@@ -1,9 +1,11 @@
 import { PROTOCOL_VERSION, newMsgId } from '../shared/messages.ts';
+import { RolloutCreateSchema } from '../shared/rollouts.ts';
 import { createDeliveryExtension, type DeliveryExtensionOptions, type DeliveryService } from './delivery/index.ts';
 import { centralAccuracy, createRegistryExtension, type ModelRegistry } from './registry/index.ts';
 import { createRolloutsExtension, type RolloutsHandle } from './rollouts/index.ts';
 import type { ControlPlaneExtension } from './server.ts';
 import { createTrainingExtension, type TrainingExtension } from './training/index.ts';
+import { createTuningExtension, type TuningExtension } from './tuning/index.ts';
 import { createUiExtension } from './ui/index.ts';
 
 export type StandardRoomsOptions = {
@@ -12,6 +14,10 @@ export type StandardRoomsOptions = {
   /** Benchmark settings merged over the device profile's for rollout deliveries (short runs on test benches). */
   rolloutBenchmark?: Record<string, number | boolean>;
   rolloutTickMs?: number;
+  /** Benchmark settings merged over the profile's for tuning evaluations, and the idle gate (test benches). */
+  tuningBenchmark?: Record<string, number | boolean>;
+  tuningIdle?: { maxLoadPerCore?: number; idleWaitSeconds?: number };
+  tuningTickMs?: number;
   training?: { concurrency?: number; python?: string };
   ui?: boolean;
 };
@@ -22,6 +28,7 @@ export type StandardRooms = {
   delivery: DeliveryService;
   rollouts: RolloutsHandle;
   training: TrainingExtension;
+  tuning: TuningExtension;
 };
 
 /**
@@ -55,6 +62,22 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
   });
   delivery.onInstallState((deviceId, model, state, reason, rolloutId) => void rollouts.service().onInstallState(deviceId, model, state, reason, rolloutId).catch(() => {}));
   delivery.onBenchmark((e) => void rollouts.service().onBenchmark(e.deviceId, e.model, e.result, e.baseline, e.rolloutId).catch(() => {}));
+  const tuning = createTuningExtension({
+    ...(opts.tuningTickMs !== undefined ? { tickMs: opts.tuningTickMs } : {}),
+    ...(opts.tuningBenchmark ? { benchmark: opts.tuningBenchmark } : {}),
+    ...(opts.tuningIdle ? { idle: opts.tuningIdle } : {}),
+    ports: () => ({
+      registry,
+      delivery,
+      training: {
+        submit: (req) => training.queue!.submit(req),
+        view: (id) => training.queue?.view(id) ?? null,
+        retry: (id) => training.queue!.retry(id),
+        cancel: (id) => training.queue!.cancel(id),
+      },
+      startRollout: (body) => rollouts.service().create(RolloutCreateSchema.parse(body)),
+    }),
+  });
   const gauges: ControlPlaneExtension = {
     start: (ctx) => {
       const byState = (table: string) => () =>
@@ -65,7 +88,7 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
       ctx.metrics.gauge('edgefleet_model_versions', 'Registered model versions', () => [{ labels: {}, value: (ctx.db.prepare('SELECT COUNT(*) AS n FROM model_versions').get() as { n: number }).n }]);
     },
   };
-  const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts, gauges];
+  const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts, tuning, gauges];
   if (opts.ui !== false) extensions.push(createUiExtension());
-  return { extensions, registry, delivery, rollouts, training };
+  return { extensions, registry, delivery, rollouts, training, tuning };
 }

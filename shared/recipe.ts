@@ -29,6 +29,8 @@ export const RecipeSchema = z
     floatOps: z.array(z.string().min(1)).default([]),
     /** Ship and benchmark the fp32 student alongside as a fallback (iPhone-class). */
     keepFp32Fallback: z.boolean().default(false),
+    /** Keep the k layers with the lowest SQNR in the trainer's diagnostics in float (tuning's mixed-precision variants). */
+    keepFloatLayers: z.number().int().min(0).max(16).optional(),
   })
   .strict();
 

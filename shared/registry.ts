@@ -141,7 +141,8 @@ export type TrainingJobView = z.infer<typeof TrainingJobViewSchema>;
 export const ModelKind = z.enum(['int8', 'fp32']);
 export type ModelKind = z.infer<typeof ModelKind>;
 
-export const ModelRole = z.enum(['teacher-fp32', 'student-fp32', 'student-hard-fp32', 'student-int8-qat', 'student-int8-ptq', 'imported']);
+/** `candidate`: a tuning job's model under measurement on canaries (control-plane/tuning/); never picked as a profile's latest. */
+export const ModelRole = z.enum(['teacher-fp32', 'student-fp32', 'student-hard-fp32', 'student-int8-qat', 'student-int8-ptq', 'imported', 'candidate']);
 export type ModelRole = z.infer<typeof ModelRole>;
 
 export const CompanionRole = z.enum(['fp32-baseline', 'evalset', 'reference-predictions']);

@@ -80,7 +80,8 @@ export const TuningCreateSchema = z
 export type TuningCreate = z.infer<typeof TuningCreateSchema>;
 export type TuningCreateInput = z.input<typeof TuningCreateSchema>;
 
-export const TuningState = z.enum(['training', 'evaluating', 'awaiting-approval', 'done', 'failed', 'cancelled']);
+/** training: the trainer builds the candidates; registering: they become `candidate` versions (runtime-checked here); evaluating: canaries measure them. */
+export const TuningState = z.enum(['training', 'registering', 'evaluating', 'awaiting-approval', 'done', 'failed', 'cancelled']);
 export type TuningState = z.infer<typeof TuningState>;
 export const TERMINAL_TUNING_STATES: readonly TuningState[] = ['done', 'failed', 'cancelled'];
 

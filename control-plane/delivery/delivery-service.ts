@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ModelManifestSchema, PROTOCOL_VERSION, formatZodError, newMsgId, type BenchmarkResult, type InstallState, type ModelManifest, type ModelRef, type Report } from '../../shared/messages.ts';
-import { BenchmarkSettingsSchema } from '../../shared/profile.ts';
+import { BenchmarkSettingsSchema, type EvaluationSettings } from '../../shared/profile.ts';
 import { signManifest } from '../../shared/signing.ts';
 import { DeliverySourceSchema, type DeliverySource } from '../../shared/transfer.ts';
 import type { ControlPlaneContext } from '../context.ts';
@@ -98,7 +98,36 @@ export class DeliveryService {
 
   /** Registers the files, offers them to the device, signs the manifest and publishes `deploy`. */
   async deliver(deviceId: string, source: DeliverySource, opts: DeliverOptions = {}): Promise<Delivery> {
-    const { ctx, store, server } = this.b;
+    const { ctx, store } = this.b;
+    const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, source, opts);
+    const now = ctx.now();
+    const rolloutId = opts.rolloutId ?? null;
+    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now);
+    store.createInstall({ deviceId, modelId: source.modelId, version: source.version, deliveryId, rolloutId, transferId: manifest.transferId, createdAt: now }, manifest);
+    await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'deploy', rolloutId, manifest });
+    ctx.log.info('model deploy sent', { deviceId, rolloutId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes, companions: manifest.companions.length });
+    return { deliveryId, manifest };
+  }
+
+  /**
+   * A tuning evaluation: the same signed manifest and offered transfers as a deploy, but the command
+   * is `evaluate` (the agent benchmarks, reports and deletes the model; it never activates it) and
+   * no install row is created. The fp32 baseline is left out: the fp32 student is a candidate itself.
+   */
+  async evaluate(deviceId: string, source: DeliverySource, opts: DeliverOptions & { tuningId: string; idle: EvaluationSettings }): Promise<Delivery> {
+    const { ctx, store } = this.b;
+    const src = { ...source, companions: source.companions.filter((c) => c.role !== 'fp32-baseline') };
+    const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, src, opts);
+    const now = ctx.now();
+    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now);
+    await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'evaluate', tuningId: opts.tuningId, manifest, idle: opts.idle });
+    ctx.log.info('evaluate sent', { deviceId, tuningId: opts.tuningId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes });
+    return { deliveryId, manifest };
+  }
+
+  /** Registers the files as transfers and signs the manifest for one device. */
+  private async prepare(deviceId: string, source: DeliverySource, opts: DeliverOptions): Promise<{ manifest: ModelManifest; deliveryId: string; transferIds: string[] }> {
+    const { ctx, server } = this.b;
     const parsed = DeliverySourceSchema.safeParse(source);
     if (!parsed.success) throw new DeliveryError('bad-source', `bad delivery source: ${formatZodError(parsed.error)}`);
     const src = parsed.data;
@@ -141,13 +170,7 @@ export class DeliveryService {
       expiresAt: now + (opts.ttlMs ?? DAY_MS),
     };
     const manifest = ModelManifestSchema.parse(signManifest(unsigned, ctx.signingKeys.privateKeyPem));
-    const deliveryId = `dlv-${randomUUID()}`;
-    const rolloutId = opts.rolloutId ?? null;
-    for (const t of [model.transferId, ...companions.map((c) => c.transferId)]) store.offer(deviceId, t, deliveryId, now);
-    store.createInstall({ deviceId, modelId: src.modelId, version: src.version, deliveryId, rolloutId, transferId: model.transferId, createdAt: now }, manifest);
-    await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'deploy', rolloutId, manifest });
-    ctx.log.info('model deploy sent', { deviceId, rolloutId, deliveryId, transferId: model.transferId, modelId: src.modelId, version: src.version, sizeBytes: model.sizeBytes, companions: companions.length });
-    return { deliveryId, manifest };
+    return { manifest, deliveryId: `dlv-${randomUUID()}`, transferIds: [model.transferId, ...companions.map((c) => c.transferId)] };
   }
 
   /** Publishes `rollback` (to a named version, or the device's previous one). */

@@ -17,7 +17,7 @@ from torch import nn
 
 from . import TRAINER_VERSION
 from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment
-from .diagnostics import layer_report, mixed_precision
+from .diagnostics import keep_most_sensitive_float, layer_report, mixed_precision
 from .distill import Phase, accuracy, predict, train
 from .emit import emit, log
 from .errors import TrainerError
@@ -287,6 +287,12 @@ class Job:
                 evaluate=lambda m: accuracy(m, sel, self.device))
             diag["mixedPrecision"] = info
             rm["floatLayers"] = info["floatLayers"]
+        elif recipe.keep_float_layers > 0:
+            qat, floats = keep_most_sensitive_float(
+                qat, recipe, report, recipe.keep_float_layers,
+                calib=lambda: self.calib_batches(ds, spec.ptq.calibration_batches))
+            diag["floatLayers"] = sorted(set(plan.float_layers) | set(floats))
+            rm["floatLayers"] = floats
         durations["diagnostics"] = time.time() - t0
         self.diagnostics[recipe.id] = diag
         rm["qatInt8"] = accuracy(qat, ds.test, self.device)

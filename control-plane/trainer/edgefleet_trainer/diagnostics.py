@@ -152,3 +152,18 @@ def mixed_precision(gm: fx.GraphModule, recipe: Recipe, report: List[Dict[str, o
     info["decision"] = ("within budget with float layers" if fp32_accuracy - best_acc <= max_drop
                         else "budget not met; kept the best found")
     return best_gm, info
+
+
+def keep_most_sensitive_float(gm: fx.GraphModule, recipe: Recipe, report: List[Dict[str, object]], k: int, *,
+                              calib: Callable[[], List[torch.Tensor]]) -> Tuple[fx.GraphModule, List[str]]:
+    """Tuning variant: the k lowest-SQNR quantized layers kept in float, whatever the accuracy budget."""
+    ranked = [str(r["layer"]) for r in sorted(
+        (r for r in report if r["quantized"] and r["opType"] != QuantAdd.op_type),
+        key=lambda r: float(r["sqnrDb"]))]  # type: ignore[arg-type]
+    floats = ranked[:k]
+    if not floats:
+        return gm, []
+    cand = copy.deepcopy(gm)
+    insert_fake_quant(cand, recipe, floats)
+    calibrate(cand, calib())
+    return cand, floats

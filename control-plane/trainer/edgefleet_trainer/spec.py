@@ -25,6 +25,8 @@ class Recipe:
     float_ops: List[str]
     keep_fp32_fallback: bool
     raw: Dict[str, Any]
+    # tuning variants: the k lowest-SQNR layers of the diagnostics kept in float (0: none)
+    keep_float_layers: int = 0
 
 
 @dataclass
@@ -228,6 +230,7 @@ def parse_recipe(obj: Any, where: str) -> Recipe:
         float_ops=list(float_ops),
         keep_fp32_fallback=r.bool("keepFp32Fallback", default=False),
         raw=dict(obj),
+        keep_float_layers=r.int("keepFloatLayers", default=0, lo=0, hi=16),
     )
     r.strict()
     return recipe
