@@ -112,6 +112,11 @@ export class DeliveryAgent {
     };
   }
 
+  /** Tuning evaluations queued or running on this device. */
+  get evaluationsOpen(): number {
+    return this.evaluations.size;
+  }
+
   /** Picks up jobs a previous run of the agent left unfinished. Call once the session is connected. */
   resume(ctx: CommandContext): void {
     for (const name of readdirSync(this.jobsDir).filter((n) => n.endsWith('.json'))) {

@@ -59,6 +59,7 @@ export function createTuningExtension(opts: TuningExtensionOptions): TuningExten
     stop: () => {
       if (timer) clearInterval(timer);
       timer = null;
+      service?.stop();
       service = null;
     },
   };

@@ -73,7 +73,21 @@ const ms = (m: EvaluationRow): DeviceMeasurement | null =>
  */
 export class TuningService {
   private readonly busy = new Set<string>();
+  private stopped = false;
   constructor(private readonly o: TuningServiceOptions) {}
+
+  /** No more steps after the control plane stops (its database closes). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Runs a tick from an event; a failure is logged, never unhandled. */
+  private kick(): void {
+    if (this.stopped) return;
+    this.tick().catch((e: unknown) => {
+      if (!this.stopped) this.o.log.error('tuning tick failed', { error: String(e) });
+    });
+  }
 
   private get store(): TuningStore {
     return this.o.store;
@@ -118,7 +132,7 @@ export class TuningService {
       }
       this.store.update(id, { trainingJobId: r.job.id }, now);
     }
-    void this.tick();
+    this.kick();
     return this.view(id)!;
   }
 
@@ -180,7 +194,9 @@ export class TuningService {
 
   /** Moves every active tuning on; called on a timer and after each report. */
   async tick(): Promise<void> {
+    if (this.stopped) return;
     for (const t of this.store.active()) {
+      if (this.stopped) return;
       if (this.busy.has(t.id)) continue;
       this.busy.add(t.id);
       try {
@@ -188,6 +204,7 @@ export class TuningService {
         else if (t.state === 'registering') await this.registerCandidates(t);
         else if (t.state === 'evaluating') await this.evaluate(t);
       } catch (e) {
+        if (this.stopped) return; // the database closed under a step in flight: the next start resumes it
         this.o.log.error('tuning step failed', { tuningId: t.id, state: t.state, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
         const now = this.o.now();
         this.store.update(t.id, { state: 'failed', error: { code: 'internal', message: String(e) }, finishedAt: now }, now);
@@ -357,7 +374,7 @@ export class TuningService {
       this.store.setEvaluation(e, ['sent', 'pending'], { state: 'failed', reason: r.reason ?? 'failed without a reason' }, now);
       this.o.log.warn('candidate evaluation failed', { tuningId: r.tuningId, deviceId, modelId: r.model.modelId, reason: r.reason });
     } else return;
-    void this.tick();
+    this.kick();
   }
 
   // ---------------------------------------------------------------- decision

@@ -16,7 +16,9 @@ from onnx import helper, TensorProto, numpy_helper
 out, name, C, H, F, L, N = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 K = 10
 rng = np.random.default_rng(7)
-pixels = rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)
+# per-sample, per-channel and per-quadrant brightness, so pooled features (and the labels) differ between samples
+gain = rng.uniform(0.05, 1.0, (N, C, 2, 2)).repeat((H + 1) // 2, axis=2).repeat((H + 1) // 2, axis=3)[:, :, :H, :H]
+pixels = (rng.integers(0, 256, (N, C, H, H)) * gain).astype(np.uint8)
 arr = numpy_helper.from_array
 convs = []
 cin = C
