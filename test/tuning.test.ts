@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, type AgentHandle } from '../agent/index.ts';
+import { runCli } from '../control-plane/cli/program.ts';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import type { Command } from '../shared/messages.ts';
 import type { TuningView } from '../shared/tuning.ts';
@@ -22,7 +23,7 @@ import { makeTuningCandidates } from './helpers/tuning-models.ts';
 const work = mkdtempSync(join(tmpdir(), 'ef-tuning-'));
 const tiny = makeTuningCandidates(work, 'tiny');
 const large = makeTuningCandidates(work, 'large');
-const QUICK_BENCH = { threads: 1, warmupQueries: 20, minQueries: 200, minSeconds: 0, maxSeconds: 20, throughputBatchSize: 4, profileOps: true };
+const QUICK_BENCH = { threads: 1, warmupQueries: 10, minQueries: 100, minSeconds: 0, maxSeconds: 20, throughputBatchSize: 4, profileOps: true };
 const cpuFlags = (() => {
   try {
     return (/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(/\s+/);
@@ -46,6 +47,21 @@ function filesUnder(dir: string): string[] {
 // a "model" that passes the registry's ONNX sniff (first byte 0x08) and is not loadable
 const unloadable = join(work, 'unloadable.onnx');
 writeFileSync(unloadable, Buffer.concat([Buffer.from([0x08, 0x07]), Buffer.from('this is not a model protobuf'.repeat(20))]));
+
+/** The CLI in-process with captured output, pointed at the test control plane. */
+async function cli(fleet: TestFleet, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const home = mkdtempSync(join(tmpdir(), 'ef-tun-home-'));
+  const code = await runCli(['--server', fleet.cp.httpUrl, '--token', fleet.token, ...args], {
+    stdout: { write: (x: string) => (out += x) },
+    stderr: { write: (x: string) => (err += x) },
+    env: { HOME: home },
+    cwd: home,
+    interrupted: () => new Promise(() => {}),
+  });
+  return { code, out, err };
+}
 
 const PROFILES = { tiny: 'generic-cpu', large: 'x86-64-vnni', third: 'armv82-dotprod' } as const;
 
@@ -186,8 +202,20 @@ for (const kind of BROKER_KINDS) {
       const list = await fleet.api('/tunings');
       assert.ok(list.body.items.some((t: { id: string }) => t.id === id));
 
+      // the CLI reads the same typed table
+      const table = await cli(fleet, ['tune', 'report', id]);
+      assert.equal(table.code, 0, table.err);
+      assert.match(table.out, /profile\s+candidate\s+status\s+pytorch acc\s+runtime acc\s+device worst acc\s+p50 ms/);
+      assert.match(table.out, new RegExp(`${PROFILES.large}: int8|${PROFILES.large}: fp32`));
+      const cliCsv = await cli(fleet, ['tune', 'report', id, '--csv']);
+      assert.equal(cliCsv.out.trim().split('\n').length, 8, cliCsv.out);
+      const status = await cli(fleet, ['tune', 'status', id]);
+      assert.match(status.out, /awaiting-approval[\s\S]*approve with: edgefleet tune approve/);
+
       // approval starts one rollout of the chosen versions, through the rollouts room
-      assert.equal((await fleet.api(`/tunings/${id}/approve`, { method: 'POST' })).status, 200);
+      const approved = await cli(fleet, ['tune', 'approve', id]);
+      assert.equal(approved.code, 0, approved.err);
+      assert.match(approved.out, /rollout: ro-/);
       const done = (await fleet.api(`/tunings/${id}`)).body as TuningView;
       assert.equal(done.state, 'done');
       assert.ok(done.rolloutId);
@@ -212,9 +240,12 @@ for (const kind of BROKER_KINDS) {
         };
         victim.events.on('command', l);
       });
-      const created = await fleet.api('/tunings', { method: 'POST', json: { name: 'rt', candidates, autoRollout: true } });
-      assert.equal(created.status, 201, created.text);
-      const id = created.body.id as string;
+      const specFile = join(work, `rt-${kind}.json`);
+      writeFileSync(specFile, JSON.stringify({ name: 'rt', candidates }));
+      const created = await cli(fleet, ['tune', 'create', specFile, '--auto-rollout', '--detach']);
+      assert.equal(created.code, 0, created.err);
+      const id = created.out.trim();
+      assert.match(id, /^tun-\d{14}-[0-9a-f]{6}$/);
       await victimGone;
 
       // restart the control plane once the first measurement is in, with evaluations still in flight

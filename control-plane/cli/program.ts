@@ -6,6 +6,7 @@ import { registerReportCommands } from './commands/report.ts';
 import { registerRolloutCommands } from './commands/rollout.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerTrainCommand } from './commands/train.ts';
+import { registerTuneCommands } from './commands/tune.ts';
 import { registerUpCommand } from './commands/up.ts';
 import { createContext, type CliIo } from './context.ts';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.ts';
@@ -45,6 +46,7 @@ export function buildProgram(io: CliIo): Command {
   registerTrainCommand(program, ctx);
   registerModelCommands(program, ctx);
   registerRolloutCommands(program, ctx);
+  registerTuneCommands(program, ctx);
   registerReportCommands(program, ctx);
 
   const applyEverywhere = (cmd: Command): void => {

@@ -66,3 +66,16 @@ class SpecTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KeepFloatLayersTest(unittest.TestCase):
+    """Tuning's mixed-precision variants: a recipe may keep its k most sensitive layers in float."""
+
+    def test_keep_float_layers(self) -> None:
+        r = dict(copy.deepcopy(GENERIC), id="generic-cpu-f2", keepFloatLayers=2)
+        s = parse_spec(base_spec(recipes=[GENERIC, r]))
+        self.assertEqual(s.recipes[0].keep_float_layers, 0)
+        self.assertEqual(s.recipes[1].keep_float_layers, 2)
+        with self.assertRaises(TrainerError) as cm:
+            parse_spec(base_spec(recipes=[dict(r, keepFloatLayers=-1)]))
+        self.assertRegex(cm.exception.message, r"keepFloatLayers")
