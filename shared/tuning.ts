@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { HyperparametersSchema, ModelIdSchema, ModelNameSchema } from './registry.ts';
+import { ModelIdSchema, ProfileIdSchema } from './ids.ts';
+import { HyperparametersSchema, ModelNameSchema } from './registry.ts';
 import { GatesSchema, WavesSchema } from './rollouts.ts';
 import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema } from './training.ts';
 
@@ -8,8 +9,7 @@ import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema } from './train
  * control plane picks one by measured numbers (control-plane/tuning/). HTTP bodies and responses.
  */
 
-export const TuningIdSchema = z.string().regex(/^tun-[0-9]{14}-[0-9a-f]{6}$/, 'tun-<yyyymmddhhmmss>-<6 hex>');
-const ProfileId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a device-profile id');
+const ProfileId = ProfileIdSchema;
 
 export const TuningObjective = z.enum(['lowest-p50', 'lowest-p90', 'highest-accuracy', 'lowest-memory']);
 export type TuningObjective = z.infer<typeof TuningObjective>;

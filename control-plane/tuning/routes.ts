@@ -1,3 +1,4 @@
+import { TuningListResponseSchema, TuningReportResponseSchema, TuningResponseSchema } from '../../shared/api/tuning.ts';
 import { TuningCreateSchema, TuningListQuerySchema, TuningReportQuerySchema } from '../../shared/tuning.ts';
 import { ApiError } from '../http/errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
@@ -24,6 +25,8 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     tag: 'tuning',
     summary: 'Start a tuning: train (or take) candidates per profile, measure them on canary devices, pick by the objective under the constraints',
     body: TuningCreateSchema,
+    response: TuningResponseSchema,
+    status: 201,
     handler: async (c, { body }) => c.json(await http(() => service().create(body)), 201),
   });
   table.add({
@@ -32,6 +35,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     tag: 'tuning',
     summary: 'List tunings, newest first',
     query: TuningListQuerySchema,
+    response: TuningListResponseSchema,
     handler: (c, { query }) => {
       const { items, total } = service().list({ limit: query.limit, offset: query.offset, ...(query.state ? { state: query.state } : {}) });
       return c.json({ items: items.map(({ candidates: _c, decisions: _d, constraints: _k, notes: _n, error: _e, autoRollout: _a, ...s }) => s), total, limit: query.limit, offset: query.offset });
@@ -42,6 +46,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     path: '/tunings/:id',
     tag: 'tuning',
     summary: 'One tuning: state, every candidate with each canary\'s measurements, the per-profile decisions with their evidence, what is missing',
+    response: TuningResponseSchema,
     handler: (c, { params }) => {
       const v = service().view(params.id!);
       if (!v) throw new ApiError(404, 'not-found', `tuning "${params.id}" not found`);
@@ -53,6 +58,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     path: '/tunings/:id/approve',
     tag: 'tuning',
     summary: 'Roll out the measured choices of a decided tuning (waves and gates as in POST /rollouts)',
+    response: TuningResponseSchema,
     handler: async (c, { params }) => c.json(await http(() => service().approve(params.id!))),
   });
   table.add({
@@ -60,6 +66,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     path: '/tunings/:id/cancel',
     tag: 'tuning',
     summary: 'Cancel a running tuning (its training job too); evaluations not yet answered are dropped',
+    response: TuningResponseSchema,
     handler: async (c, { params }) => c.json(await http(() => service().cancel(params.id!))),
   });
   table.add({
@@ -69,6 +76,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     summary: 'Tuning report: the per-profile candidate table (PyTorch, runtime and worst-device accuracy, median p50/p90, memory, status, why) and the decisions; ?format=csv for the table',
     query: TuningReportQuerySchema,
     produces: ['text/csv'],
+    response: TuningReportResponseSchema,
     handler: (c, { params, query }) => {
       const v = service().view(params.id!);
       if (!v) throw new ApiError(404, 'not-found', `tuning "${params.id}" not found`);
