@@ -20,6 +20,7 @@ import { verifySecret } from '../store/secrets.ts';
 import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
 import { AuthBrake, DEFAULT_BRAKE, type BrakeKeys, type BrakeOptions } from './auth-brake.ts';
 import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
+import { indexedMemoryPersistence } from './indexed-persistence.ts';
 import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
@@ -59,8 +60,10 @@ export class EmbeddedBroker implements BrokerAccess {
 
   async start(): Promise<string> {
     const { log, metrics } = this.opts;
-    // client ids up to `enroll-` + a 64-character device id
-    const aedes = await Aedes.createBroker({ maxClientsIdLength: 80, heartbeatInterval: 60_000, drainTimeout: 30_000 });
+    // client ids up to `enroll-` + a 64-character device id; retained messages indexed by topic:
+    // every device's retained status would otherwise make each SUBSCRIBE cost O(fleet)
+    const { persistence } = indexedMemoryPersistence();
+    const aedes = await Aedes.createBroker({ maxClientsIdLength: 80, heartbeatInterval: 60_000, drainTimeout: 30_000, persistence });
     this.aedes = aedes;
     aedes.authenticate = (client, username, password, done) => {
       this.authenticate(client, username ?? '', password?.toString('utf8') ?? '').then(
