@@ -9,6 +9,7 @@ import { MosquittoAuth } from './broker/mosquitto-auth.ts';
 import { loginSnapshot } from './broker/store-snapshot.ts';
 import type { ControlPlaneContext } from './context.ts';
 import { FleetSession, type FleetSessionOptions } from './fleet/fleet-session.ts';
+import { PresenceWriter } from './fleet/presence-writer.ts';
 import { createHttpApp } from './http/app.ts';
 import type { RouteTable } from './http/route-table.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -132,6 +133,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cleanups.push(() => broker.close());
     await broker.init();
 
+    const fleetLog = log.child({ room: 'fleet' });
+    const presence = new PresenceWriter(devices, {
+      // the dashboard's health history: its once-a-minute point per device rides in the same transaction
+      inBatch: (op) => void heartbeats.record(op.deviceId, op.heartbeat, op.at),
+      onChanged: (c) => fleetLog.info('device presence', { deviceId: c.deviceId, state: c.status, reason: c.reason }),
+      onFlushed: (ops) => {
+        metrics.inc('edgefleet_presence_batches_total', 'SQLite transactions that wrote heartbeats and presence changes');
+        metrics.inc('edgefleet_presence_writes_total', 'heartbeats and presence changes written, in batches', {}, ops);
+      },
+    });
+    // written out before the database closes (cleanups run in reverse)
+    cleanups.push(() => presence.stop());
     const ctx = { db, devices, heartbeats, tokens, settings, broker, profiles, metrics, log, operatorToken, signingKeys, brokerUrl, version: CONTROL_PLANE_VERSION, now } as Omit<ControlPlaneContext, 'fleet'> as ControlPlaneContext;
     const hooks = (opts.extensions ?? []).map((e) => e.hooks?.(ctx) ?? {});
     const fleet = new FleetSession({
@@ -139,15 +152,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       password: cpPassword,
       ...(cpUser ? { username: cpUser } : {}),
       devices,
+      presence,
       tokens,
       broker,
       profiles: () => profiles,
       signingPublicKey: signingKeys.publicKeyPem,
       metrics,
-      log: log.child({ room: 'fleet' }),
+      log: fleetLog,
       now,
       onReport: (id, r) => hooks.forEach((h) => h.onReport?.(id, r)),
-      onHeartbeat: (id, hb, at) => heartbeats.record(id, hb, at),
       onXferRequest: (id, r) => hooks.forEach((h) => h.onXferRequest?.(id, r)),
       onBirth: (id) => hooks.forEach((h) => h.onBirth?.(id)),
     });
@@ -155,10 +168,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await fleet.start();
     cleanups.push(() => fleet.stop());
 
+    // Silence is only evidence after a full timeout of listening: while this process was down nobody
+    // heard the heartbeats, so right after a (re)start a device's old last-seen says nothing about it.
+    const listeningSince = now();
     const sweep = setInterval(() => {
-      for (const id of devices.staleOnline(now() - opts.presenceTimeoutMs)) {
-        if (devices.setStatus(id, 'offline', 'keep', 'missed-heartbeats', now())) log.info('device presence', { deviceId: id, state: 'offline', reason: 'missed-heartbeats' });
-      }
+      const t = now();
+      if (t - listeningSince < opts.presenceTimeoutMs) return;
+      presence.sweep(t - opts.presenceTimeoutMs, t);
     }, opts.presenceSweepMs ?? Math.max(250, Math.min(5000, opts.presenceTimeoutMs / 4)));
     sweep.unref();
     cleanups.push(() => clearInterval(sweep));

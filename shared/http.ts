@@ -31,6 +31,13 @@ export const DeviceListQuerySchema = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
+/** GET /reports/fleet: the last-seen list comes a page at a time (longest silent first). */
+export const FleetReportQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  });
+
 export const DevicePatchSchema = z
   .object({
     /** Merged into the device's labels; a null value removes that label. */
@@ -51,4 +58,5 @@ export const EnrollmentTokenCreateSchema = z
 
 export type DeviceListQuery = z.infer<typeof DeviceListQuerySchema>;
 export type DevicePatch = z.infer<typeof DevicePatchSchema>;
+export type FleetReportQuery = z.infer<typeof FleetReportQuerySchema>;
 export type EnrollmentTokenCreate = z.infer<typeof EnrollmentTokenCreateSchema>;

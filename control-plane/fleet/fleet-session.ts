@@ -4,7 +4,6 @@ import {
   BirthSchema,
   EnrollRequestSchema,
   HeartbeatSchema,
-  type Heartbeat,
   PROTOCOL_VERSION,
   ReportSchema,
   StatusSchema,
@@ -24,6 +23,7 @@ import type { Metrics } from '../metrics.ts';
 import type { DeviceStore } from '../store/devices.ts';
 import { hashSecret, verifySecret } from '../store/secrets.ts';
 import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
+import type { PresenceWriter } from './presence-writer.ts';
 import { decideProfile } from './registration.ts';
 
 export type FleetSessionOptions = {
@@ -31,6 +31,8 @@ export type FleetSessionOptions = {
   password: string;
   username?: string;
   devices: DeviceStore;
+  /** Heartbeats and presence changes go through here: one transaction per tick. */
+  presence: PresenceWriter;
   tokens: TokenStore;
   broker: BrokerAccess;
   profiles: () => readonly DeviceProfile[];
@@ -43,8 +45,6 @@ export type FleetSessionOptions = {
   onXferRequest?: (deviceId: string, req: XferRequest) => void;
   /** Called after a device's birth is recorded (rollouts hand late devices their model here). */
   onBirth?: (deviceId: string) => void;
-  /** Called after a heartbeat is recorded (the bounded health history for the dashboard's charts plugs in here). */
-  onHeartbeat?: (deviceId: string, hb: Heartbeat, now: number) => void;
 };
 
 const ACCEPTED = 'edgefleet_mqtt_messages_accepted_total';
@@ -159,7 +159,8 @@ export class FleetSession {
       return;
     }
     const { deviceId, channel } = t;
-    const dev = this.o.devices.get(deviceId);
+    // only what routing needs: no JSON columns, no parsing (SELECT * and four JSON.parse per message were a hot spot)
+    const dev = this.o.devices.presence(deviceId);
     if (!dev || dev.revokedAt !== null) return this.reject(channel, 'unknown-device', { deviceId });
     const now = this.now();
     switch (channel) {
@@ -169,12 +170,13 @@ export class FleetSession {
         if (p.value.deviceId !== deviceId) return this.reject(channel, 'device-id-mismatch', { deviceId, claimed: p.value.deviceId });
         if (this.duplicate(p.value.msgId)) return;
         const decision = decideProfile(p.value.facts, this.o.profiles(), dev.profileOverride, p.value.profileHint);
+        // written at once (not batched): onBirth hooks read the profile right after
         this.o.devices.recordBirth(
           deviceId,
           { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel },
           now,
         );
-        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', 'keep', 'birth', now);
+        this.o.presence.enqueue({ kind: 'status', deviceId, status: 'online', stamp: 'keep', reason: 'birth', at: now });
         this.accept(channel);
         this.o.log.info('device registered', { deviceId, profileId: decision.profileId, profileReason: decision.reason, agentVersion: p.value.agentVersion, seq: p.value.seq });
         this.o.onBirth?.(deviceId);
@@ -183,18 +185,15 @@ export class FleetSession {
       case 'status': {
         const p = parsePayload(StatusSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
-        const changed = this.o.devices.setStatus(deviceId, p.value.state, p.value.ts, p.value.state === 'offline' ? 'will-or-goodbye' : 'status', now);
+        this.o.presence.enqueue({ kind: 'status', deviceId, status: p.value.state, stamp: p.value.ts, reason: p.value.state === 'offline' ? 'will-or-goodbye' : 'status', at: now });
         this.accept(channel);
-        if (changed) this.o.log.info('device presence', { deviceId, state: p.value.state });
         return;
       }
       case 'heartbeat': {
         const p = parsePayload(HeartbeatSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
         if (this.duplicate(p.value.msgId)) return;
-        this.o.devices.recordHeartbeat(deviceId, p.value, now);
-        this.o.onHeartbeat?.(deviceId, p.value, now);
-        if (dev.status !== 'online') this.o.devices.setStatus(deviceId, 'online', 'keep', 'heartbeat', now);
+        this.o.presence.enqueue({ kind: 'heartbeat', deviceId, heartbeat: p.value, at: now });
         this.accept(channel);
         return;
       }

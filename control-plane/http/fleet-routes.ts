@@ -1,7 +1,7 @@
 import { FleetReportSchema, type FleetReport } from '../../shared/api/devices.ts';
 import { EnrollmentTokenCreatedSchema, EnrollmentTokenListSchema, EnrollmentTokenRevokedSchema, ProfileListSchema, ProfileSchema } from '../../shared/api/fleet.ts';
 import { BrokerUnavailableError } from '../broker/broker-access.ts';
-import { EnrollmentTokenCreateSchema } from '../../shared/http.ts';
+import { EnrollmentTokenCreateSchema, FleetReportQuerySchema, type FleetReportQuery } from '../../shared/http.ts';
 import { TOPIC_ROOT } from '../../shared/topics.ts';
 import type { ControlPlaneContext } from '../context.ts';
 import { hashSecret, randomToken } from '../store/secrets.ts';
@@ -10,40 +10,31 @@ import { notFound } from './errors.ts';
 import type { RouteTable } from './route-table.ts';
 import { randomBytes } from 'node:crypto';
 
-/** Fleet-wide report: counts by profile, status and agent version, and when devices were last seen. */
-export function fleetReport(ctx: ControlPlaneContext): FleetReport {
-  const all = ctx.devices.all();
-  const count = (f: (d: (typeof all)[number]) => string | null): Record<string, number> => {
-    const out: Record<string, number> = {};
-    for (const d of all) {
-      const k = f(d) ?? 'none';
-      out[k] = (out[k] ?? 0) + 1;
-    }
-    return out;
-  };
+/**
+ * Fleet-wide report: counts by profile, status and agent version, and one page of the last-seen list
+ * (longest silent first). Computed in SQL (GROUP BY, LIMIT/OFFSET): it never loads every device, so
+ * it stays a few milliseconds on the event loop the broker's traffic shares, whatever the fleet size.
+ */
+export function fleetReport(ctx: ControlPlaneContext, page: FleetReportQuery = { limit: 100, offset: 0 }): FleetReport {
+  const counts = (column: 'status' | 'agent_version'): Record<string, number> =>
+    Object.fromEntries(ctx.devices.countsBy(column).map((r) => [r.key ?? 'none', r.n]));
+  const perProfile = new Map(ctx.devices.profileCounts().map((r) => [r.profileId, r]));
   const byProfile = ctx.profiles.map((p) => {
-    const ds = all.filter((d) => d.profileId === p.id);
-    return {
-      profileId: p.id,
-      name: p.name,
-      devices: ds.length,
-      online: ds.filter((d) => d.status === 'online').length,
-      offline: ds.filter((d) => d.status === 'offline').length,
-      lastSeen: ds.reduce<number | null>((m, d) => (d.lastSeen !== null && (m === null || d.lastSeen > m) ? d.lastSeen : m), null),
-    };
+    const r = perProfile.get(p.id);
+    return { profileId: p.id, name: p.name, devices: r?.devices ?? 0, online: r?.online ?? 0, offline: r?.offline ?? 0, lastSeen: r?.lastSeen ?? null };
   });
+  const byStatus = counts('status');
   const now = ctx.now();
+  const lastSeen = ctx.devices.lastSeenPage(page.limit, page.offset);
   return {
     generatedAt: now,
-    devices: all.length,
-    byStatus: count((d) => d.status),
+    devices: Object.values(byStatus).reduce((a, b) => a + b, 0),
+    byStatus,
     byProfile,
-    byAgentVersion: count((d) => d.agentVersion),
-    unassigned: all.filter((d) => d.profileId === null && d.revokedAt === null).length,
-    lastSeen: all
-      .filter((d) => d.revokedAt === null)
-      .map((d) => ({ id: d.id, status: d.status, profileId: d.profileId, lastSeen: d.lastSeen, secondsAgo: d.lastSeen === null ? null : Math.round((now - d.lastSeen) / 1000) }))
-      .sort((a, b) => (a.lastSeen ?? 0) - (b.lastSeen ?? 0)),
+    byAgentVersion: counts('agent_version'),
+    unassigned: ctx.devices.unassignedCount(),
+    lastSeen: lastSeen.items.map((d) => ({ ...d, secondsAgo: d.lastSeen === null ? null : Math.round((now - d.lastSeen) / 1000) })),
+    lastSeenPage: { total: lastSeen.total, limit: page.limit, offset: page.offset },
   };
 }
 
@@ -74,9 +65,10 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     method: 'get',
     path: '/reports/fleet',
     tag: 'reports',
-    summary: 'Fleet report: devices by profile, status and agent version; last seen',
+    summary: 'Fleet report: devices by profile, status and agent version; one page (limit, offset) of the last-seen list, longest silent first',
+    query: FleetReportQuerySchema,
     response: FleetReportSchema,
-    handler: (c) => c.json(fleetReport(ctx)),
+    handler: (c, { query }) => c.json(fleetReport(ctx, query)),
   });
 
   table.add({

@@ -48,4 +48,6 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // 2: the fleet report's last-seen list is read a page at a time, longest silent first
+  `CREATE INDEX devices_last_seen ON devices(last_seen, id) WHERE revoked_at IS NULL;`,
 ];

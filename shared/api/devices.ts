@@ -62,7 +62,9 @@ export const FleetReportSchema = z.object({
   byProfile: z.array(z.object({ profileId: z.string(), name: z.string(), devices: z.number().int(), online: z.number().int(), offline: z.number().int(), lastSeen: Millis.nullable() })),
   byAgentVersion: z.record(z.string(), z.number().int()),
   unassigned: z.number().int(),
+  /** One page of the unrevoked devices, longest silent first (`?limit=&offset=`); lastSeenPage says where it sits. */
   lastSeen: z.array(z.object({ id: z.string(), status: z.string(), profileId: z.string().nullable(), lastSeen: Millis.nullable(), secondsAgo: z.number().nullable() })),
+  lastSeenPage: z.object({ total: z.number().int(), limit: z.number().int(), offset: z.number().int() }),
 });
 
 export type DeviceView = z.infer<typeof DeviceViewSchema>;
