@@ -5,6 +5,7 @@ import { Backoff } from './backoff.ts';
 import { clearPendingEnrollment, pendingEnrollmentPassword, saveIdentity, type Identity } from './identity.ts';
 import { errorMessage, type Logger } from './log.ts';
 import { isAuthRefusal } from './mqtt-errors.ts';
+import { CONNECT_TIMEOUT_MS } from './session.ts';
 
 export type EnrollmentErrorKind = 'bad-token' | 'token-rejected' | 'enrollment-rejected' | 'timeout' | 'unreachable' | 'aborted';
 
@@ -85,7 +86,8 @@ async function attempt(opts: EnrollOptions, token: { tokenId: string; secret: st
     password: token.secret,
     clean: true,
     reconnectPeriod: 0,
-    connectTimeout: 10_000,
+    // see CONNECT_TIMEOUT_MS: a loaded broker's late CONNACK is not a reason to start over
+    connectTimeout: CONNECT_TIMEOUT_MS,
     resubscribe: false,
   });
   let cleanup = (): void => {};

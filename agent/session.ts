@@ -56,6 +56,9 @@ export type SessionOptions = {
   sampleHealth: () => Promise<HealthSample>;
 };
 
+/** How long a CONNECT may wait for its CONNACK. */
+export const CONNECT_TIMEOUT_MS = 30_000;
+
 const offlinePayload = (ts: number): string => JSON.stringify(StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'offline', ts }));
 
 /** The device's MQTT session: status, birth, heartbeats, commands; reconnects with backoff until stopped. */
@@ -127,7 +130,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       password: this.opts.identity.password,
       clean: true,
       keepalive: this.opts.keepaliveSeconds,
-      connectTimeout: 10_000,
+      // a broker taking back a whole fleet answers CONNECTs late; giving up after 10 s (as before) made
+      // each slow CONNACK a broken connection, a will and another reconnect: the stampede fed itself
+      connectTimeout: CONNECT_TIMEOUT_MS,
       // reconnects are ours (backoff with jitter); mqtt.js only knows a fixed period
       reconnectPeriod: 0,
       resubscribe: false,

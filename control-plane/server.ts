@@ -138,6 +138,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       // the dashboard's health history: its once-a-minute point per device rides in the same transaction
       inBatch: (op) => void heartbeats.record(op.deviceId, op.heartbeat, op.at),
       onChanged: (c) => fleetLog.info('device presence', { deviceId: c.deviceId, state: c.status, reason: c.reason }),
+      onError: (e) => fleetLog.error('birth hook failed', { error: String(e) }),
       onFlushed: (ops) => {
         metrics.inc('edgefleet_presence_batches_total', 'SQLite transactions that wrote heartbeats and presence changes');
         metrics.inc('edgefleet_presence_writes_total', 'heartbeats and presence changes written, in batches', {}, ops);

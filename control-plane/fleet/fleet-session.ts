@@ -170,16 +170,11 @@ export class FleetSession {
         if (p.value.deviceId !== deviceId) return this.reject(channel, 'device-id-mismatch', { deviceId, claimed: p.value.deviceId });
         if (this.duplicate(p.value.msgId)) return;
         const decision = decideProfile(p.value.facts, this.o.profiles(), dev.profileOverride, p.value.profileHint);
-        // written at once (not batched): onBirth hooks read the profile right after
-        this.o.devices.recordBirth(
-          deviceId,
-          { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel },
-          now,
-        );
-        this.o.presence.enqueue({ kind: 'status', deviceId, status: 'online', stamp: 'keep', reason: 'birth', at: now });
+        const birth = { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel };
+        // hooks (rollouts hand late devices their model) read the stored profile: call them once the batch is written
+        this.o.presence.enqueue({ kind: 'birth', deviceId, birth, at: now, written: () => this.o.onBirth?.(deviceId) });
         this.accept(channel);
         this.o.log.info('device registered', { deviceId, profileId: decision.profileId, profileReason: decision.reason, agentVersion: p.value.agentVersion, seq: p.value.seq });
-        this.o.onBirth?.(deviceId);
         return;
       }
       case 'status': {

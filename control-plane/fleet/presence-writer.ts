@@ -9,10 +9,12 @@ export type PresenceWriterOptions = {
   onFlushed?: (ops: number, ms: number) => void;
   /** More writes per heartbeat, made inside the batch's transaction (the dashboard's health history). */
   inBatch?: (op: Extract<PresenceOp, { kind: 'heartbeat' }>) => void;
+  /** A `written` callback threw: reported, and the rest of the batch's callbacks still run. */
+  onError?: (error: unknown) => void;
 };
 
 /**
- * Heartbeats and presence changes, written in batches: everything that arrives within one tick
+ * Births, heartbeats and presence changes, written in batches: everything that arrives within one tick
  * (`flushMs`) is applied in arrival order inside one SQLite transaction. Order is what keeps the
  * presence guarantee (per-connection stamps, see DeviceStore.setStatus): a will queued after a newer
  * `online` is still refused, because both are applied one after the other in the order they came.
@@ -58,6 +60,14 @@ export class PresenceWriter {
     const changes = this.store.applyBatch(ops, this.o.inBatch);
     this.o.onFlushed?.(ops.length, performance.now() - t0);
     for (const c of changes) this.o.onChanged?.(c);
+    for (const op of ops) {
+      if (op.kind !== 'birth' || !op.written) continue;
+      try {
+        op.written();
+      } catch (e) {
+        this.o.onError?.(e);
+      }
+    }
   }
 
   /**

@@ -81,8 +81,11 @@ export type LastSeenRow = { id: string; status: DeviceStatus; profileId: string 
 export type ProfileCounts = { profileId: string | null; devices: number; online: number; offline: number; lastSeen: number | null };
 
 /** A presence change or heartbeat to apply in a batch (see PresenceWriter). */
+export type BirthRecord = { agentVersion: string; facts: DeviceFacts; profileId: string | null; profileReason: string | null; profileHint: string | null; currentModel: ModelRef | null };
+
 export type PresenceOp =
   | { kind: 'heartbeat'; deviceId: string; heartbeat: Heartbeat; at: number }
+  | { kind: 'birth'; deviceId: string; birth: BirthRecord; at: number; written?: () => void }
   | { kind: 'status'; deviceId: string; status: DeviceStatus; stamp: number | 'keep'; reason: string; at: number };
 
 export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
@@ -142,11 +145,7 @@ export class DeviceStore {
       .run(id, now, tokenId, passwordHash);
   }
 
-  recordBirth(
-    id: string,
-    b: { agentVersion: string; facts: DeviceFacts; profileId: string | null; profileReason: string | null; profileHint: string | null; currentModel: ModelRef | null },
-    now: number,
-  ): void {
+  recordBirth(id: string, b: BirthRecord, now: number): void {
     this
       .q(
         `UPDATE devices SET agent_version = ?, facts_json = ?, profile_id = ?, profile_reason = ?, profile_hint = ?,
@@ -174,6 +173,9 @@ export class DeviceStore {
         if (op.kind === 'heartbeat') {
           if (this.recordHeartbeat(op.deviceId, op.heartbeat, op.at)) changed.push({ deviceId: op.deviceId, status: 'online', reason: 'heartbeat' });
           inBatch?.(op);
+        } else if (op.kind === 'birth') {
+          this.recordBirth(op.deviceId, op.birth, op.at);
+          if (this.applyStatus(op.deviceId, 'online', 'keep', 'birth', op.at)) changed.push({ deviceId: op.deviceId, status: 'online', reason: 'birth' });
         } else if (this.applyStatus(op.deviceId, op.status, op.stamp, op.reason, op.at)) {
           changed.push({ deviceId: op.deviceId, status: op.status, reason: op.reason });
         }

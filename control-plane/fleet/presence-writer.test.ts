@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PROTOCOL_VERSION, type Heartbeat } from '../../shared/messages.ts';
+import { openDatabase, type Db } from '../store/db.ts';
+import { DeviceStore } from '../store/devices.ts';
+import { PresenceWriter } from './presence-writer.ts';
+
+const hb = (i: number): Heartbeat => ({
+  v: PROTOCOL_VERSION,
+  msgId: `m-${i}-${Math.random().toString(36).slice(2)}`,
+  ts: 1,
+  type: 'heartbeat',
+  agentVersion: '1.2.3',
+  uptimeSeconds: i,
+  load1: 0,
+  cpuPercent: null,
+  memUsedBytes: 1,
+  memTotalBytes: 2,
+  temperatureC: null,
+  activeModel: null,
+});
+
+/** A real SQLite whose transactions and statement preparations are counted. */
+function countingStore(devices: number): { db: Db; store: DeviceStore; transactions: () => number; prepares: () => number } {
+  const db = openDatabase(':memory:');
+  let transactions = 0;
+  let prepares = 0;
+  const transaction = db.transaction.bind(db);
+  const prepare = db.prepare.bind(db);
+  db.transaction = ((fn: (...a: unknown[]) => unknown) => {
+    const tx = transaction(fn);
+    return Object.assign((...a: unknown[]) => (transactions++, tx(...a)), tx);
+  }) as typeof db.transaction;
+  db.prepare = ((sql: string) => (prepares++, prepare(sql))) as typeof db.prepare;
+  const store = new DeviceStore(db);
+  for (let i = 0; i < devices; i++) store.createEnrolled(`d${i}`, 'h', 't', 1);
+  return { db, store, transactions: () => transactions, prepares: () => prepares };
+}
+
+test('heartbeats that arrive within one tick are written in ONE transaction, with statements prepared once', async () => {
+  const { store, transactions, prepares } = countingStore(500);
+  const writer = new PresenceWriter(store, { flushMs: 20 });
+  const tx0 = transactions();
+  for (let i = 0; i < 500; i++) writer.enqueue({ kind: 'heartbeat', deviceId: `d${i}`, heartbeat: hb(i), at: 1000 + i });
+  assert.equal(transactions(), tx0, 'nothing written before the tick ends');
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(transactions() - tx0, 1);
+  assert.equal(store.get('d499')?.heartbeat?.uptimeSeconds, 499);
+  assert.equal(store.get('d499')?.status, 'online', 'a heartbeat marks an unknown device online');
+  // another round: no new statements, one more transaction
+  const p0 = prepares();
+  for (let i = 0; i < 500; i++) writer.enqueue({ kind: 'heartbeat', deviceId: `d${i}`, heartbeat: hb(i), at: 2000 + i });
+  writer.flush();
+  assert.equal(transactions() - tx0, 2);
+  assert.equal(prepares(), p0, 'prepared statements are reused');
+});
+
+test('a full batch is written at once; the order of a batch keeps the late-will rule', () => {
+  const { store, transactions } = countingStore(3);
+  const writer = new PresenceWriter(store, { flushMs: 10_000, maxBatch: 4 });
+  const tx0 = transactions();
+  // connection stamped 200 comes online, then the will of the older connection (stamp 100) arrives late
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 200, reason: 'status', at: 2 });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 100, reason: 'will-or-goodbye', at: 3 });
+  assert.equal(transactions(), tx0);
+  // d1: online then its own will (same stamp): offline is earned
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'online', stamp: 50, reason: 'status', at: 4 });
+  assert.equal(transactions() - tx0, 1, 'the fourth op filled the batch');
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'offline', stamp: 50, reason: 'will-or-goodbye', at: 5 });
+  writer.stop();
+  assert.equal(store.get('d0')?.status, 'online', 'late will refused');
+  assert.equal(store.get('d1')?.status, 'offline');
+  assert.deepEqual(store.statusHistory('d0').map((h) => h.status), ['online']);
+});
+
+test('the sweep writes queued heartbeats first: a device heard a moment ago is not marked offline', () => {
+  const { store } = countingStore(2);
+  const changes: string[] = [];
+  const writer = new PresenceWriter(store, { flushMs: 10_000, onChanged: (c) => changes.push(`${c.deviceId}:${c.status}:${c.reason}`) });
+  writer.enqueue({ kind: 'heartbeat', deviceId: 'd0', heartbeat: hb(0), at: 1000 });
+  writer.enqueue({ kind: 'heartbeat', deviceId: 'd1', heartbeat: hb(1), at: 1000 });
+  writer.flush();
+  writer.enqueue({ kind: 'heartbeat', deviceId: 'd0', heartbeat: hb(2), at: 9000 }); // queued, not yet written
+  assert.deepEqual(writer.sweep(5000, 9500), ['d1']);
+  assert.equal(store.get('d0')?.status, 'online');
+  assert.deepEqual(changes, ['d0:online:heartbeat', 'd1:online:heartbeat', 'd1:offline:missed-heartbeats']);
+});
