@@ -53,9 +53,10 @@ for (const kind of BROKER_KINDS) {
         ),
       );
       agents.push(...handles);
-      await waitFor(`${AGENTS} devices online`, async () => {
-        const r = await fleet.api('/devices?status=online&limit=1');
-        return r.body.total === AGENTS;
+      // registered = online AND its birth recorded (presence and births are written in batches, a tick apart at most)
+      await waitFor(`${AGENTS} devices online with their births recorded`, async () => {
+        const r = await fleet.api('/devices?status=online&limit=1000');
+        return (r.body.items as { births: number }[]).filter((d) => d.births >= 1).length === AGENTS;
       }, 60_000, 100);
       const seconds = (performance.now() - started) / 1000;
       console.log(`# ${kind}: ${AGENTS} agents enrolled and registered in ${seconds.toFixed(2)} s`);
@@ -105,8 +106,9 @@ for (const kind of BROKER_KINDS) {
       const filtered = await fleet.api('/devices?label=site=berlin,tier=canary');
       assert.deepEqual(filtered.body.items.map((d: { id: string }) => d.id), [id]);
       // a rebirth keeps the override
+      const births = p.body.births as number;
       await agents[1]!.publishBirth();
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('the rebirth recorded', async () => (await fleet.api(`/devices/${id}`)).body.births > births);
       assert.equal((await fleet.api(`/devices/${id}`)).body.profileId, 'generic-cpu');
       const cleared = await fleet.api(`/devices/${id}`, { method: 'PATCH', json: { labels: { tier: null }, profileOverride: null } });
       assert.deepEqual(cleared.body.labels, { site: 'berlin' });
