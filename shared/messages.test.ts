@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BirthSchema, CommandSchema, HeartbeatSchema, ReportSchema, StatusSchema, newMsgId, parsePayload } from './messages.ts';
 import { generateSigningKeyPair, signManifest, verifyManifest, canonicalJson } from './signing.ts';
-import { deviceMayPublish, deviceMaySubscribe, deviceTopic, enrolleeMayPublish, enrolleeMaySubscribe, enrollRequestTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from './topics.ts';
+import { deviceMayPublish, deviceMaySubscribe, deviceTopic, enrolleeMayPublish, enrolleeMaySubscribe, enrollClientId, enrollRequestTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from './topics.ts';
 
 const facts = { platform: 'linux', arch: 'x64', cpu: { cores: 2 }, memoryBytes: 1024 };
 
@@ -36,10 +36,13 @@ test('topics: parse, and the isolation rules allow only a device\'s own subtree 
   assert.ok(deviceMaySubscribe('d1', deviceTopic('d1', 'cmd')));
   assert.ok(!deviceMaySubscribe('d1', 'edgefleet/v1/devices/+/cmd'));
   assert.ok(!deviceMaySubscribe('d1', 'edgefleet/v1/#'));
-  assert.ok(enrolleeMayPublish('d1', enrollRequestTopic('d1')));
-  assert.ok(!enrolleeMayPublish('d1', enrollRequestTopic('d2')));
-  assert.ok(enrolleeMaySubscribe('d1', enrollResponseTopic('d1')));
-  assert.ok(!enrolleeMaySubscribe('d1', enrollResponseTopic('+')));
+  // an enrollee's client id is enroll-<the id it enrolls>: it may ask and hear for that id only
+  assert.ok(enrolleeMayPublish(enrollClientId('d1'), enrollRequestTopic('d1')));
+  assert.ok(!enrolleeMayPublish(enrollClientId('d1'), enrollRequestTopic('d2')));
+  assert.ok(!enrolleeMayPublish('d1', enrollRequestTopic('d1')), 'a bare device id is not an enrollee');
+  assert.ok(enrolleeMaySubscribe(enrollClientId('d1'), enrollResponseTopic('d1')));
+  assert.ok(!enrolleeMaySubscribe(enrollClientId('d1'), enrollResponseTopic('+')));
+  assert.ok(!enrolleeMaySubscribe(enrollClientId('d1'), enrollResponseTopic('d2')));
 });
 
 test('enrollment token format', () => {
