@@ -212,6 +212,9 @@ test('a job runs the real trainer end to end into registered, signed model versi
   assert.ok(job.progress, 'progress persisted');
   assert.ok(job.progress.phasesDone.includes('teacher') && job.progress.phasesDone.includes('distill'), JSON.stringify(job.progress));
   assert.ok(job.progress.totalSteps > 0);
+  // every finished epoch (accuracy at its end) is a point of the job page's loss/accuracy charts
+  assert.ok(job.progress.epochHistory.length >= 2 && job.progress.epochHistory.every((e) => e.accuracy >= 0 && e.accuracy <= 1), JSON.stringify(job.progress.epochHistory));
+  assert.ok(['teacher', 'distill'].every((p) => job.progress!.epochHistory.some((e) => e.phase === p)), 'teacher and distill epochs');
   assert.ok(job.logTail.some((l) => /^artifact student-int8-qat \(x86-64-vnni\)/.test(l.message)), 'log tail holds the trainer lines');
   assert.ok(job.logTail.length <= 50);
   const metrics = job.metrics as { teacherFp32: number; studentFp32: number; recipes: Record<string, { qatInt8: number }> };

@@ -11,7 +11,7 @@ import { silentLogger } from '../log.ts';
 import { migrateRoom, openDatabase, type Db } from '../store/db.ts';
 import { buildTrainerSpec } from './jobs-spec.ts';
 import { TRAINING_MIGRATIONS, TrainingJobStore } from './jobs-store.ts';
-import { TrainingQueue, type TrainingQueueOptions } from './jobs.ts';
+import { EPOCH_HISTORY_MAX, TrainingQueue, type TrainingQueueOptions } from './jobs.ts';
 import type { RunTrainerOptions, RunTrainerResult } from './run-trainer.ts';
 
 /** The queue and the spec builder over an in-memory database and a fake trainer. */
@@ -188,6 +188,41 @@ test('progress is folded (accuracy carried within a phase) and written through t
   await until(() => h2.store.get(j2.id)?.state === 'failed', 'job fails');
   assert.equal(h2.store.get(j2.id)?.progress?.accuracy, 0.5, 'the epoch-end accuracy is kept for the phase');
   assert.deepEqual(h2.store.get(j2.id)?.error, { code: 'internal', message: 'boom' });
+  await h2.close();
+});
+
+test('epoch-end lines become the per-epoch history behind the job charts, across phases, bounded', async () => {
+  const h = harness(async (o: RunTrainerOptions) => {
+    for (const phase of ['teacher', 'distill'] as const) {
+      for (let epoch = 1; epoch <= 3; epoch++) {
+        o.onLine?.({ ...progress(phase, epoch * 10 - 5, null), epoch, epochs: 3 });
+        o.onLine?.({ ...progress(phase, epoch * 10, 0.5 + epoch / 10), epoch, epochs: 3, loss: 1 / epoch });
+      }
+    }
+    for (let i = 0; i < EPOCH_HISTORY_MAX + 20; i++) o.onLine?.({ ...progress('qat', i, 0.9), recipeId: 'x86-u8s8', epoch: i });
+    return ok();
+  });
+  h.queue.start();
+  const j = submit(h.queue);
+  await until(() => h.store.get(j.id)?.state === 'succeeded', 'job succeeds');
+  const history = h.store.get(j.id)!.progress!.epochHistory;
+  assert.equal(history.length, EPOCH_HISTORY_MAX, 'bounded');
+  const view = h.queue.view(j.id)!.progress!.epochHistory;
+  assert.deepEqual(view.at(-1), { ...view.at(-1)!, phase: 'qat', recipeId: 'x86-u8s8', epoch: EPOCH_HISTORY_MAX + 19 });
+  await h.close();
+
+  // the same lines without the flood: one point per epoch end, none for mid-epoch lines
+  const h2 = harness(async (o: RunTrainerOptions) => {
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      o.onLine?.({ ...progress('teacher', epoch * 10 - 5, null), epoch, epochs: 3 });
+      o.onLine?.({ ...progress('teacher', epoch * 10, 0.5 + epoch / 10), epoch, epochs: 3, loss: 1 / epoch });
+    }
+    return ok();
+  });
+  h2.queue.start();
+  const j2 = submit(h2.queue);
+  await until(() => h2.store.get(j2.id)?.state === 'succeeded', 'job succeeds');
+  assert.deepEqual(h2.store.get(j2.id)!.progress!.epochHistory.map((e) => [e.phase, e.epoch, e.loss, e.accuracy]), [['teacher', 1, 1, 0.6], ['teacher', 2, 0.5, 0.7], ['teacher', 3, 1 / 3, 0.8]]);
   await h2.close();
 });
 

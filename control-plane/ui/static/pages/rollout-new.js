@@ -80,10 +80,10 @@ export async function rolloutNewPage({ refresh }) {
       </fieldset>
       <label>only devices labelled <input name="labels" placeholder="site=berlin,tier=canary"></label>${errorFor(state, 'labels')}
       <fieldset><legend>Waves</legend>
-        <label>canary <input name="waves.canary" inputmode="decimal" placeholder="1"></label>
-        <select name="canaryUnit"><option value="count">devices</option><option value="percent">percent</option></select>${errorFor(state, 'waves.canary')}
-        <label>then <input name="waves.then" placeholder="25,50,100"></label>
-        <select name="thenUnit"><option value="percents">cumulative percents</option><option value="factor">growth factor</option></select>${errorFor(state, 'waves.then')}${errorFor(state, 'waves')}
+        <label>canary <input name="waves.canary" inputmode="decimal" placeholder="1">
+          <select name="canaryUnit"><option value="count">devices</option><option value="percent">percent</option></select></label>${errorFor(state, 'waves.canary')}
+        <label>then <input name="waves.then" placeholder="25,50,100">
+          <select name="thenUnit"><option value="percents">cumulative percents</option><option value="factor">growth factor</option></select></label>${errorFor(state, 'waves.then')}${errorFor(state, 'waves')}
       </fieldset>
       <fieldset><legend>Gates</legend>
         ${num('gates.maxFailurePercent', 'max failed (%)', '20')}

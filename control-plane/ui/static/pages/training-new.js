@@ -6,7 +6,7 @@ import { html } from '../lit.js';
 
 const state = formState();
 const FIELDS = ['name', 'teacher', 'teacher.arch', 'teacher.epochs', 'teacher.path', 'student', 'student.arch', 'dataset', 'dataset.kind', 'dataset.path', 'profiles',
-  'hyperparameters.distill.epochs', 'hyperparameters.qat.epochs', 'hyperparameters.limits.trainSamples', 'hyperparameters'];
+  'hyperparameters.distill.epochs', 'hyperparameters.qat.epochs', 'hyperparameters.limits.trainSamples', 'hyperparameters.limits.testSamples', 'hyperparameters'];
 
 function buildBody(form, profiles) {
   const v = (n) => form.elements[n].value.trim();
@@ -17,8 +17,9 @@ function buildBody(form, profiles) {
   if (distill !== undefined) hp.distill = { epochs: distill };
   const qat = numberField(form, 'hyperparameters.qat.epochs');
   if (qat !== undefined) hp.qat = { epochs: qat };
-  const samples = numberField(form, 'hyperparameters.limits.trainSamples');
-  if (samples !== undefined) hp.limits = { trainSamples: samples };
+  const trainSamples = numberField(form, 'hyperparameters.limits.trainSamples');
+  const testSamples = numberField(form, 'hyperparameters.limits.testSamples');
+  if (trainSamples !== undefined || testSamples !== undefined) hp.limits = { ...(trainSamples === undefined ? {} : { trainSamples }), ...(testSamples === undefined ? {} : { testSamples }) };
   const chosen = profiles.filter((p) => form.elements[`profile:${p.id}`].checked).map((p) => p.id);
   return {
     ...(v('name') ? { name: v('name') } : {}),
@@ -67,6 +68,7 @@ export async function trainingNewPage({ refresh }) {
         <label>distillation epochs <input name="hyperparameters.distill.epochs" inputmode="numeric" placeholder="1"></label>${errorFor(state, 'hyperparameters.distill.epochs')}
         <label>QAT epochs <input name="hyperparameters.qat.epochs" inputmode="numeric" placeholder="1"></label>${errorFor(state, 'hyperparameters.qat.epochs')}
         <label>training samples (limit) <input name="hyperparameters.limits.trainSamples" inputmode="numeric" placeholder="all"></label>${errorFor(state, 'hyperparameters.limits.trainSamples')}
+        <label>test samples (limit) <input name="hyperparameters.limits.testSamples" inputmode="numeric" placeholder="all"></label>${errorFor(state, 'hyperparameters.limits.testSamples')}
         ${errorFor(state, 'hyperparameters')}
       </fieldset>
       <div><button class="primary" type="submit" ?disabled=${state.busy}>Queue job</button></div>
