@@ -47,6 +47,7 @@ export class EmbeddedBroker implements BrokerAccess {
   readonly kind = 'embedded' as const;
   private aedes: Aedes | null = null;
   private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
   private readonly roles = new WeakMap<Client, Role>();
   private readonly brake: AuthBrake;
   /** transfer id -> devices that may read its shared data topic */
@@ -101,7 +102,11 @@ export class EmbeddedBroker implements BrokerAccess {
       return this.transferReaders.get(transferId)?.has(client.id) ? packet : null;
     };
     aedes.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client.id, error: err.message }));
-    this.server = createServer((socket) => this.limitPacketSize(aedes.handle(socket) as Client & { _parser: PacketParser }, socket));
+    this.server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      this.limitPacketSize(aedes.handle(socket) as Client & { _parser: PacketParser }, socket);
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());
@@ -236,9 +241,14 @@ export class EmbeddedBroker implements BrokerAccess {
     const server = this.server;
     this.aedes = null;
     this.server = null;
-    // aedes first: it closes the client sockets, which lets the listener finish closing
+    // Stop listening first: agents reconnect within milliseconds of losing their connection, and a
+    // connection accepted while aedes is closing is never registered with it, so it stayed open until
+    // aedes' 30 s connect timeout and held the process (and the fleet) for that long on every restart.
+    const listenerClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await listenerClosed;
   }
 }
 
