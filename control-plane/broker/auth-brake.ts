@@ -31,7 +31,7 @@ export const DEFAULT_BRAKE: BrakeOptions = {
   leakPerAddressMs: 1000,
   baseDelayMs: 100,
   maxDelayMs: 2000,
-  maxWaitMs: 20_000,
+  maxWaitMs: 8000, // under the agents' 10 s connect timeout: a held login is answered before the agent gives up
   maxKeys: 10_000,
 };
 
