@@ -48,6 +48,7 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
         const m = registry.get(ref.modelId, ref.version);
         return m ? { profileId: m.profileId, centralAccuracy: centralAccuracy(m) } : null;
       },
+      modelKnown: (modelId, version) => (version === null ? registry.versions(modelId).length > 0 : registry.get(modelId, version) !== null),
       deploy: async (deviceId, ref, profileId, rolloutId) => {
         // the registry re-checks hashes and signature: a tampered artifact never leaves
         const source = await registry.deliverySource(ref.modelId, ref.version, profileId);

@@ -16,7 +16,7 @@ export const DeviceFactsSchema = z.object({
     /** Lower-case CPU feature flags (x86 `flags`, ARM `Features` of /proc/cpuinfo). */
     flags: z.array(z.string().max(64)).max(1024).default([]),
   }),
-  memoryBytes: z.number().int().nonnegative(),
+  memoryBytes: z.number().int().nonnegative().max(2 ** 50),
   gpus: z.array(z.object({ vendor: z.string().max(128).default(''), model: z.string().max(256).default('') })).max(16).default([]),
   /** /proc/device-tree/model, where present (boards). */
   deviceTreeModel: z.string().max(256).nullable().default(null),

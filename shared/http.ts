@@ -3,6 +3,18 @@ import { ProfileIdSchema } from './ids.ts';
 
 /** HTTP request bodies and query strings of the control plane's API. Responses are typed in the routes. */
 
+/**
+ * A query-string integer: decimal digits only. `z.coerce.number()` took `0x10` as 16, `1e3` as 1000 and `""` as 0
+ * (issue 8 item 12); the one spelling of a number is the decimal one.
+ */
+export const decimalInt = (min: number, max: number) =>
+  z
+    .string()
+    .max(12)
+    .regex(/^(0|[1-9][0-9]*)$/, 'a decimal integer (digits only)')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
 const LabelKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,62}$/, 'label keys are 1-63 of letters, digits, _ . / -');
 const LabelValue = z.string().max(128);
 
@@ -27,8 +39,8 @@ export const DeviceListQuerySchema = z.object({
       return out;
     })
     .optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: decimalInt(1, 1000).default(100),
+  offset: decimalInt(0, 1_000_000_000).default(0),
 });
 
 /** GET /reports/fleet: the last-seen list comes a page at a time (longest silent first). */
@@ -41,7 +53,7 @@ export const FleetReportQuerySchema = z
 export const DevicePatchSchema = z
   .object({
     /** Merged into the device's labels; a null value removes that label. */
-    labels: z.record(LabelKey, LabelValue.nullable()).optional(),
+    labels: z.record(LabelKey, LabelValue.nullable()).refine((r) => Object.keys(r).length <= 64, 'at most 64 labels').optional(),
     /** An operator's profile choice wins over matching; null returns the device to matching. */
     profileOverride: ProfileIdSchema.nullable().optional(),
   })

@@ -6,13 +6,26 @@ import { BenchmarkSettingsSchema, EvaluationSettingsSchema } from './profile.ts'
 /** Every MQTT message carries the contract version, a unique id (for de-duplication of QoS 1 re-deliveries) and a time. */
 export const PROTOCOL_VERSION = 1 as const;
 
+/**
+ * Plausible ranges (issue 8 item 7): a device's numbers are bounded so one report cannot move an aggregate by orders of
+ * magnitude; the bounds are far above anything real hardware measures.
+ */
+const MAX_TS = 4_102_444_800_000; // 2100-01-01
+const MAX_VERSION = 1_000_000_000;
+const MAX_BYTES = 2 ** 50; // 1 PiB
+const MAX_MODEL_BYTES = 16 * 1024 ** 3;
+const MAX_MS = 3_600_000; // one hour per query or session
+const MsValue = z.number().nonnegative().max(MAX_MS);
+/** 16 GiB at the smallest chunk (1 KiB) would be 16 M chunks; real transfers use >= 64 KiB chunks. */
+const MAX_CHUNKS = 1_048_576;
+
 const envelope = {
   v: z.literal(PROTOCOL_VERSION),
   msgId: z.string().min(8).max(64),
-  ts: z.number().int().nonnegative(),
+  ts: z.number().int().nonnegative().max(MAX_TS),
 };
 
-const ModelRefSchema = z.object({ modelId: ModelIdSchema, version: z.number().int().min(1) });
+const ModelRefSchema = z.object({ modelId: ModelIdSchema, version: z.number().int().min(1).max(MAX_VERSION) });
 export type ModelRef = z.infer<typeof ModelRefSchema>;
 
 export const BirthSchema = z.object({
@@ -25,24 +38,24 @@ export const BirthSchema = z.object({
   profileHint: z.string().max(64).nullable().default(null),
   currentModel: ModelRefSchema.nullable().default(null),
   /** Counts (re)connects of this agent process; lets the control plane see flapping. */
-  seq: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
 });
 
 export const StatusSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   state: z.enum(['online', 'offline']),
-  ts: z.number().int().nonnegative(),
+  ts: z.number().int().nonnegative().max(MAX_TS),
 });
 
 export const HeartbeatSchema = z.object({
   ...envelope,
   type: z.literal('heartbeat'),
   agentVersion: z.string().min(1).max(32),
-  uptimeSeconds: z.number().nonnegative(),
-  load1: z.number().nonnegative(),
+  uptimeSeconds: z.number().nonnegative().max(100 * 365 * 24 * 3600),
+  load1: z.number().nonnegative().max(1_000_000),
   cpuPercent: z.number().min(0).max(100).nullable(),
-  memUsedBytes: z.number().int().nonnegative(),
-  memTotalBytes: z.number().int().nonnegative(),
+  memUsedBytes: z.number().int().nonnegative().max(MAX_BYTES),
+  memTotalBytes: z.number().int().nonnegative().max(MAX_BYTES),
   temperatureC: z.number().min(-100).max(250).nullable(),
   activeModel: ModelRefSchema.nullable(),
 });
@@ -50,31 +63,32 @@ export const HeartbeatSchema = z.object({
 /** What a device needs to fetch, verify and benchmark one model. Signed by the control plane (ed25519 over `canonicalJson(manifest without signature)`). */
 export const ModelManifestSchema = z.object({
   modelId: ModelIdSchema,
-  version: z.number().int().min(1),
+  version: z.number().int().min(1).max(MAX_VERSION),
   profileId: ProfileIdSchema,
   recipeId: RecipeIdSchema,
   kind: z.enum(['int8', 'fp32']),
-  sizeBytes: z.number().int().positive(),
+  sizeBytes: z.number().int().positive().max(MAX_MODEL_BYTES),
   chunkSize: z.number().int().min(1024).max(8 * 1024 * 1024),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1),
+  chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_CHUNKS),
   /** Baseline and eval files fetched the same way (fp32 student, eval set, reference predictions). */
   companions: z
     .array(
       z.object({
         role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']),
         transferId: TransferIdSchema,
-        sizeBytes: z.number().int().positive(),
+        sizeBytes: z.number().int().positive().max(MAX_MODEL_BYTES),
         sha256: z.string().regex(/^[0-9a-f]{64}$/),
-        chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1),
+        chunkSha256: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_CHUNKS),
       }),
     )
+    .max(8)
     .default([]),
   transferId: TransferIdSchema,
   benchmark: BenchmarkSettingsSchema,
   runtime: z.enum(['onnxruntime-cpu', 'tensorrt']),
   centralAccuracy: z.number().min(0).max(1).nullable(),
-  expiresAt: z.number().int().positive(),
+  expiresAt: z.number().int().positive().max(MAX_TS),
   signature: z.string().min(1).max(256),
 });
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
@@ -92,29 +106,32 @@ export type Command = z.infer<typeof CommandSchema>;
 export const InstallStateSchema = z.enum(['queued', 'downloading', 'verifying', 'benchmarking', 'active', 'failed', 'rolled-back']);
 export type InstallState = z.infer<typeof InstallStateSchema>;
 
-export const LatencyStatsSchema = z.object({
-  p50: z.number().nonnegative(),
-  p90: z.number().nonnegative(),
-  p99: z.number().nonnegative(),
-  mean: z.number().nonnegative(),
-  min: z.number().nonnegative(),
-  max: z.number().nonnegative(),
-  count: z.number().int().nonnegative(),
-});
+export const LatencyStatsSchema = z
+  .object({
+    p50: MsValue,
+    p90: MsValue,
+    p99: MsValue,
+    mean: MsValue,
+    min: MsValue,
+    max: MsValue,
+    count: z.number().int().nonnegative().max(100_000_000),
+  })
+  // order statistics that contradict each other are not a measurement
+  .refine((l) => l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max && l.min <= l.mean && l.mean <= l.max, { message: 'latency statistics out of order (min <= p50 <= p90 <= p99 <= max, min <= mean <= max)' });
 
 export const BenchmarkResultSchema = z.object({
   runtime: z.enum(['onnxruntime-cpu', 'tensorrt']),
-  threads: z.number().int().positive(),
-  sessionCreateMs: z.number().nonnegative(),
+  threads: z.number().int().positive().max(1024),
+  sessionCreateMs: MsValue,
   latencyMs: LatencyStatsSchema,
-  throughputPerSecond: z.number().nonnegative(),
-  throughputBatchSize: z.number().int().positive(),
-  peakRssBytes: z.number().int().nonnegative(),
-  fileSizeBytes: z.number().int().nonnegative(),
+  throughputPerSecond: z.number().nonnegative().max(100_000_000),
+  throughputBatchSize: z.number().int().positive().max(4096),
+  peakRssBytes: z.number().int().nonnegative().max(MAX_BYTES),
+  fileSizeBytes: z.number().int().nonnegative().max(MAX_MODEL_BYTES),
   accuracy: z.number().min(0).max(1).nullable(),
   agreement: z.number().min(0).max(1).nullable(),
   integerKernelShare: z.number().min(0).max(1).nullable(),
-  topOps: z.array(z.object({ op: z.string(), ms: z.number().nonnegative(), share: z.number().min(0).max(1) })).max(10).default([]),
+  topOps: z.array(z.object({ op: z.string().max(128), ms: MsValue, share: z.number().min(0).max(1) })).max(10).default([]),
 });
 export type BenchmarkResult = z.infer<typeof BenchmarkResultSchema>;
 
@@ -142,7 +159,7 @@ export const ReportSchema = z.discriminatedUnion('kind', [
     model: ModelRefSchema,
     state: InstallStateSchema,
     progress: z.number().min(0).max(1).nullable().default(null),
-    reason: z.string().max(1000).nullable().default(null),
+    reason: z.string().max(500).nullable().default(null),
   }),
   z.object({
     ...envelope,
@@ -159,7 +176,7 @@ export type Report = z.infer<typeof ReportSchema>;
 export const XferRequestSchema = z.object({
   ...envelope,
   transferId: TransferIdSchema,
-  chunks: z.array(z.number().int().nonnegative()).min(1).max(1024),
+  chunks: z.array(z.number().int().nonnegative().max(MAX_CHUNKS)).min(1).max(1024),
 });
 export type XferRequest = z.infer<typeof XferRequestSchema>;
 
@@ -174,8 +191,8 @@ export const EnrollRequestSchema = z.object({
 });
 
 export const EnrollResponseSchema = z.discriminatedUnion('ok', [
-  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), deviceId: z.string(), signingPublicKey: z.string() }),
-  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), error: z.string() }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), deviceId: DeviceIdSchema, signingPublicKey: z.string().max(1024) }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), error: z.string().max(1000) }),
 ]);
 
 export type Birth = z.infer<typeof BirthSchema>;

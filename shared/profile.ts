@@ -4,16 +4,17 @@ import { RecipeSchema } from './recipe.ts';
 /** Rules over probed facts. Every rule given must hold; an empty rule set matches anything (the fallback). */
 export const MatchRulesSchema = z
   .object({
-    platform: z.array(z.string().min(1)).min(1).optional(),
-    arch: z.array(z.string().min(1)).min(1).optional(),
+    platform: z.array(z.string().min(1).max(32)).min(1).max(16).optional(),
+    arch: z.array(z.string().min(1).max(32)).min(1).max(16).optional(),
     /** All of these CPU flags present. */
-    cpuFlagsAll: z.array(z.string().min(1)).min(1).optional(),
+    cpuFlagsAll: z.array(z.string().min(1).max(64)).min(1).max(256).optional(),
     /** At least one of these CPU flags present. */
-    cpuFlagsAny: z.array(z.string().min(1)).min(1).optional(),
+    cpuFlagsAny: z.array(z.string().min(1).max(64)).min(1).max(256).optional(),
     /** Jetson markers: /etc/nv_tegra_release present, or /proc/device-tree/model matching this pattern. */
     jetson: z.boolean().optional(),
     deviceTreeModelPattern: z
       .string()
+      .max(256)
       .refine((p) => {
         try {
           new RegExp(p, 'i');
@@ -57,15 +58,15 @@ export const RuntimeSchema = z
     engine: z.enum(['onnxruntime-cpu', 'tensorrt']),
     /** What runs when the engine is not on the device (TensorRT without trtexec). */
     fallback: z.enum(['onnxruntime-cpu']).optional(),
-    trtexecArgs: z.array(z.string()).optional(),
+    trtexecArgs: z.array(z.string().max(256)).max(64).optional(),
   })
   .strict();
 
 export const DeviceProfileSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-    name: z.string().min(1),
-    description: z.string().default(''),
+    id: z.string().max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    name: z.string().min(1).max(128),
+    description: z.string().max(2000).default(''),
     /** Higher wins when several profiles match; the fallback has the lowest. */
     priority: z.number().int().min(0).max(1000),
     match: MatchRulesSchema,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModelIdSchema } from './ids.ts';
+import { decimalInt } from './http.ts';
 import { RecipeSchema } from './recipe.ts';
 import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema, TrainingJobSpecSchema, TrainingPhase } from './training.ts';
 
@@ -77,8 +78,8 @@ export type TrainingJobCreateInput = z.input<typeof TrainingJobCreateSchema>;
 
 export const TrainingJobListQuerySchema = z.object({
   state: TrainingJobState.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: decimalInt(1, 1000).default(50),
+  offset: decimalInt(0, 1_000_000_000).default(0),
 });
 
 export const JobProgressSchema = z.object({
@@ -263,12 +264,12 @@ export const ModelListQuerySchema = z.object({
   role: ModelRole.optional(),
   job: z.string().max(128).optional(),
   name: z.string().max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: decimalInt(1, 1000).default(100),
+  offset: decimalInt(0, 1_000_000_000).default(0),
 });
 export type ModelListQuery = z.infer<typeof ModelListQuerySchema>;
 
-export const ModelGetQuerySchema = z.object({ version: z.coerce.number().int().min(1).optional() });
+export const ModelGetQuerySchema = z.object({ version: decimalInt(1, 1_000_000_000).optional() });
 
 const AbsolutePath = z.string().min(1).max(4096).refine((p) => isAbsolute(p), 'must be an absolute path on the control-plane host');
 

@@ -6,8 +6,10 @@ import { RecipeSchema } from './recipe.ts';
  * writes on stdout. Mirrors control-plane/trainer/edgefleet_trainer/spec.py and cli.py.
  */
 
-const PositiveInt = z.number().int().min(1);
-const NonNegInt = z.number().int().min(0);
+/** Bounded so a job spec cannot ask for a practically endless job or overflow the trainer (issue 8 item 6). */
+const PositiveInt = z.number().int().min(1).max(1_000_000_000);
+const NonNegInt = z.number().int().min(0).max(1_000_000_000);
+
 
 const DataPath = z.string().min(1).max(4096);
 const ImageSize = z.tuple([z.number().int().min(8).max(4096), z.number().int().min(8).max(4096)]);
@@ -79,7 +81,7 @@ export const TeacherSpecSchema = z.discriminatedUnion('kind', [
       depth: z.number().int().min(1).max(8).default(2),
     })
     .strict(),
-  z.object({ kind: z.literal('torchscript'), path: z.string().min(1) }).strict(),
+  z.object({ kind: z.literal('torchscript'), path: DataPath }).strict(),
 ]);
 
 export const StudentSpecSchema = z.discriminatedUnion('kind', [
@@ -90,8 +92,8 @@ export const StudentSpecSchema = z.discriminatedUnion('kind', [
     .object({
       kind: z.literal('file'),
       /** `path/to/file.py:ClassName`; the constructor may take num_classes, in_channels, width. */
-      path: z.string().regex(/^.+\.py:[A-Za-z_][A-Za-z0-9_]*$/, 'file.py:ClassName'),
-      width: z.number().positive().optional(),
+      path: z.string().max(4096).regex(/^.+\.py:[A-Za-z_][A-Za-z0-9_]*$/, 'file.py:ClassName'),
+      width: z.number().positive().max(8).optional(),
     })
     .strict(),
 ]);
@@ -99,7 +101,7 @@ export const StudentSpecSchema = z.discriminatedUnion('kind', [
 export const TrainingJobSpecSchema = z
   .object({
     jobId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/),
-    outputDir: z.string().min(1),
+    outputDir: DataPath,
     device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
     seed: NonNegInt.default(0),
     /** torch intra-op threads; default: all cores. */
@@ -135,13 +137,13 @@ export const TrainingJobSpecSchema = z
     qat: z
       .object({
         epochs: NonNegInt.default(1),
-        lr: z.number().positive().optional(),
-        freezeObserversAfterEpochs: z.number().min(0).default(1),
-        freezeBnAfterEpochs: z.number().min(0).default(0.5),
+        lr: z.number().positive().max(10).optional(),
+        freezeObserversAfterEpochs: z.number().min(0).max(100_000).default(1),
+        freezeBnAfterEpochs: z.number().min(0).max(100_000).default(0.5),
       })
       .strict(),
     ptq: z.object({ enabled: z.boolean().default(true), calibrationBatches: PositiveInt.default(8) }).strict().optional(),
-    recipes: z.array(RecipeSchema).min(1),
+    recipes: z.array(RecipeSchema).min(1).max(64),
     mixedPrecision: z
       .object({
         enabled: z.boolean().default(false),

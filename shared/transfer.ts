@@ -153,13 +153,13 @@ export class ChunkBitmap {
 export const DeliverySourceSchema = z
   .object({
     modelId: ModelIdSchema,
-    version: z.number().int().min(1),
+    version: z.number().int().min(1).max(1_000_000_000),
     profileId: ProfileIdSchema,
     recipeId: RecipeIdSchema,
     kind: z.enum(['int8', 'fp32']),
-    modelPath: z.string().min(1),
+    modelPath: z.string().min(1).max(4096),
     centralAccuracy: z.number().min(0).max(1).nullable(),
-    companions: z.array(z.object({ role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']), path: z.string().min(1) }).strict()).default([]),
+    companions: z.array(z.object({ role: z.enum(['fp32-baseline', 'evalset', 'reference-predictions']), path: z.string().min(1).max(4096) }).strict()).max(8).default([]),
   })
   .strict();
 export type DeliverySource = z.infer<typeof DeliverySourceSchema>;
@@ -173,7 +173,7 @@ export const DeliveryRequestSchema = z
     chunkSize: z.number().int().min(1024).max(MAX_CHUNK_SIZE).optional(),
     ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).optional(),
     /** Overrides of the device profile's benchmark settings (e.g. shorter runs on a test bench). */
-    benchmark: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+    benchmark: z.record(z.string().max(64), z.union([z.number(), z.boolean()])).refine((r) => Object.keys(r).length <= 32, 'at most 32 settings').optional(),
   })
   .strict();
 export type DeliveryRequest = z.infer<typeof DeliveryRequestSchema>;

@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ControlPlaneContext } from '../context.ts';
 import { HealthSchema, OpenApiSchema, SigningKeySchema } from '../../shared/api/fleet.ts';
 import { ApiError } from './errors.ts';
+import { HTTP_BODY_LIMIT_BYTES, limitBody, requireJsonBody } from './request-guards.ts';
 import { RouteTable, openApiDocument } from './route-table.ts';
 import { securityHeaders } from './security-headers.ts';
 import { registerDeviceRoutes } from './devices-routes.ts';
@@ -32,6 +33,11 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
     ctx.metrics.inc('edgefleet_http_requests_total', 'HTTP requests, by method and status', { method: c.req.method, status: String(c.res.status) });
     if (c.res.status >= 500) ctx.log.error('http request failed', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) });
   });
+
+  // size and type before anything reads a body (issue 8 item 6); refused bodies are counted, not logged one by one
+  const refusedBody = (reason: string): void => ctx.metrics.inc('edgefleet_http_bodies_refused_total', 'HTTP request bodies refused, by reason', { reason });
+  app.use('*', limitBody(HTTP_BODY_LIMIT_BYTES, refusedBody));
+  app.use('*', requireJsonBody(refusedBody));
 
   app.use('*', async (c, next) => {
     if (publicPaths.has(c.req.path) || c.req.path.startsWith('/ui/') || c.req.path === '/') return next();

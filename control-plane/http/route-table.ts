@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { formatZodError } from '../../shared/messages.ts';
 import { ApiErrorBodySchema } from '../../shared/api/common.ts';
 import { ApiError } from './errors.ts';
+import { checkPathParams } from './request-guards.ts';
 
 type Method = 'get' | 'post' | 'patch' | 'delete' | 'put';
 type SuccessStatus = 200 | 201 | 202;
@@ -82,6 +83,7 @@ export class RouteTable {
     if (spec.produces) entry.produces = spec.produces;
     this.routes.push(entry);
     this.app.on(spec.method.toUpperCase(), spec.path, async (c) => {
+      checkPathParams(spec.path, c.req.param());
       let query: unknown;
       let body: unknown;
       if (spec.query) {

@@ -1,14 +1,14 @@
 import { ModelGetSchema, ModelListSchema, ModelVersionSchema, VerifyReportSchema } from '../../shared/api/models.ts';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { z } from 'zod';
+import { decimalInt } from '../../shared/http.ts';
 import { CompanionRole, ModelGetQuerySchema, ModelListQuerySchema, ModelRegisterSchema } from '../../shared/registry.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
 import { RegistryInputError, type ModelRegistry } from './model-registry.ts';
 
 const versionParam = (v: string | undefined): number => {
-  const n = z.coerce.number().int().min(1).safeParse(v);
+  const n = decimalInt(1, 1_000_000_000).safeParse(v);
   if (!n.success) throw new ApiError(400, 'bad-request', `bad path: version: "${v}" is not a positive integer`);
   return n.data;
 };

@@ -36,6 +36,7 @@ export function createRolloutsExtension(opts: { ports: (ctx: ControlPlaneContext
         service: service!,
         store: store!,
         centralAccuracy: (modelId, version) => ports?.modelInfo({ modelId, version })?.centralAccuracy ?? null,
+        modelKnown: (modelId, version) => ports?.modelKnown(modelId, version) ?? false,
       }),
     stop: () => {
       if (timer) clearInterval(timer);

@@ -106,8 +106,14 @@ export function modelReport(db: Db, modelId: string, version: number | null, cen
       reportedAt: r.at,
     };
   });
+  // one device, one vote (issue 8 item 7): across versions only a device's newest measurement enters the medians
+  const newest = new Map<string, (typeof devices)[number]>();
+  for (const d of devices) {
+    const o = newest.get(d.deviceId);
+    if (!o || d.reportedAt >= o.reportedAt) newest.set(d.deviceId, d);
+  }
   const byProfile = new Map<string, typeof devices>();
-  for (const d of devices) byProfile.set(d.profileId ?? 'unknown', [...(byProfile.get(d.profileId ?? 'unknown') ?? []), d]);
+  for (const d of newest.values()) byProfile.set(d.profileId ?? 'unknown', [...(byProfile.get(d.profileId ?? 'unknown') ?? []), d]);
   const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
   const profiles = [...byProfile].map(([profileId, ds]) => {
     const versions = [...new Set(ds.map((d) => d.version))];

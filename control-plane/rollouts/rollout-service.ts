@@ -10,6 +10,8 @@ import { FINISHED, assignWaves, deviceMeasurementVerdict, planWaves, step, type 
 /** What rollouts need from the registry and from delivery; wired in control-plane/rollouts/index.ts. */
 export type RolloutPorts = {
   modelInfo(model: ModelRef): { profileId: string | null; centralAccuracy: number | null } | null;
+  /** Whether the registry holds this model (any version when `version` is null): reports on unknown ids are 404s. */
+  modelKnown(modelId: string, version: number | null): boolean;
   deploy(deviceId: string, model: ModelRef, profileId: string, rolloutId: string): Promise<void>;
   rollback(deviceId: string, rolloutId: string, to: ModelRef | null): Promise<void>;
   /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */

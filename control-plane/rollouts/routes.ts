@@ -1,5 +1,6 @@
 import { ModelReportSchema, RolloutListSchema, RolloutReportSchema, RolloutViewSchema } from '../../shared/api/rollouts.ts';
 import { z } from 'zod';
+import { decimalInt } from '../../shared/http.ts';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
 import type { ControlPlaneContext } from '../context.ts';
 import { notFound } from '../http/errors.ts';
@@ -13,7 +14,7 @@ const FormatQuery = z.object({ format: z.enum(['json', 'csv']).default('json') }
 export function registerRolloutRoutes(
   table: RouteTable,
   ctx: ControlPlaneContext,
-  deps: { service: RolloutService; store: RolloutStore; centralAccuracy: (modelId: string, version: number) => number | null },
+  deps: { service: RolloutService; store: RolloutStore; centralAccuracy: (modelId: string, version: number) => number | null; modelKnown: (modelId: string, version: number | null) => boolean },
 ): void {
   const { service, store } = deps;
   const view = (id: string) => {
@@ -88,10 +89,12 @@ export function registerRolloutRoutes(
     tag: 'reports',
     summary: "Model report per profile: devices' median p50/p90, memory, on-device vs central accuracy, int8-vs-fp32 speed-up (?format=csv)",
     response: ModelReportSchema,
-    query: FormatQuery.extend({ version: z.coerce.number().int().min(1).optional() }),
+    query: FormatQuery.extend({ version: decimalInt(1, 1_000_000_000).optional() }),
     produces: ['text/csv'],
     handler: (c, { params, query }) => {
       const rep = modelReport(ctx.db, params.id!, query.version ?? null, (v) => deps.centralAccuracy(params.id!, v));
+      // a model the registry never held and no device measured is unknown, not an empty report (issue 8 item 12)
+      if (rep.devices.length === 0 && !deps.modelKnown(params.id!, query.version ?? null)) throw notFound('model', query.version ? `${params.id!}@${query.version}` : params.id!);
       if (query.format === 'csv') return c.body(toCsv(rep.profiles), 200, { 'content-type': 'text/csv; charset=utf-8' });
       return c.json({ modelId: params.id, version: query.version ?? null, ...rep });
     },
