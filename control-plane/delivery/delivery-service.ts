@@ -4,7 +4,9 @@ import { ModelManifestSchema, PROTOCOL_VERSION, formatZodError, newMsgId, type B
 import { BenchmarkSettingsSchema, type EvaluationSettings } from '../../shared/profile.ts';
 import { signManifest } from '../../shared/signing.ts';
 import { DeliverySourceSchema, type DeliverySource } from '../../shared/transfer.ts';
+import { ThrottledLog } from '../../shared/throttled-log.ts';
 import type { ControlPlaneContext } from '../context.ts';
+import { silentLogger } from '../log.ts';
 import { DeliveryStore } from './delivery-store.ts';
 import { TransferServer, type FrameFilter, type RegisteredTransfer } from './transfer-server.ts';
 
@@ -37,6 +39,13 @@ export class DeliveryError extends Error {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+/** One install's history: a real install has about six states; a flapping device stops adding lines here. */
+export const MAX_EVENTS_PER_INSTALL = 100;
+/** Benchmark rows per install (a re-run `benchmark` command adds one each). */
+export const MAX_BENCHMARKS_PER_INSTALL = 20;
+/** int8 vs fp32 on one device: anything outside 1/100x..100x is not a measurement of the same model. */
+const MIN_PLAUSIBLE_SPEEDUP = 0.01;
+const MAX_PLAUSIBLE_SPEEDUP = 100;
 
 /**
  * Model delivery: registers files as transfers, signs and sends `deploy` manifests, serves chunks, and turns
@@ -45,6 +54,7 @@ const DAY_MS = 24 * 3600 * 1000;
 export class DeliveryService {
   readonly events = new EventEmitter<DeliveryEvents>();
   private bound: { ctx: ControlPlaneContext; store: DeliveryStore; server: TransferServer } | null = null;
+  private refusals: ThrottledLog = new ThrottledLog(silentLogger);
 
   constructor(private readonly opts: { frameFilter?: FrameFilter | undefined; maxChunksInFlight?: number } = {}) {}
 
@@ -62,6 +72,7 @@ export class DeliveryService {
       ...(this.opts.maxChunksInFlight ? { maxChunksInFlight: this.opts.maxChunksInFlight } : {}),
     });
     this.bound = { ctx, store, server };
+    this.refusals = new ThrottledLog(ctx.log.child({ room: 'delivery' }), { now: ctx.now });
   }
 
   unbind(): void {
@@ -181,13 +192,31 @@ export class DeliveryService {
     ctx.log.info('rollback sent', { deviceId, rolloutId, to });
   }
 
-  /** The `onReport` hook: install states and benchmark results into SQLite, then to subscribers. */
-  ingestReport(deviceId: string, r: Report): void {
+  /**
+   * The `onReport` hook: install states and benchmark results into SQLite, then to subscribers. A report is believed
+   * only for an install this control plane sent to this device (issue 8 item 7: benchmark reports for a model never
+   * delivered moved a model report's median speed-up from 0.51 to 5,000,000); the rollout id is the install's, not
+   * the device's claim; history and benchmark rows per install are capped.
+   */
+  ingestReport(deviceId: string, report: Report): void {
     const { ctx, store } = this.b;
     const at = ctx.now();
+    const install = store.install(deviceId, report.model.modelId, report.model.version);
+    const refuse = (reason: string, fields: Record<string, unknown> = {}): void => {
+      ctx.metrics.inc('edgefleet_reports_refused_total', 'Device reports refused, by kind and reason', { kind: report.kind, reason });
+      this.refusals.warn('report refused', deviceId, `${report.kind}:${reason}`, { deviceId, kind: report.kind, reason, modelId: report.model.modelId, version: report.model.version, ...fields });
+    };
+    if (!install) return refuse('not-offered');
+    const r = { ...report, rolloutId: install.rolloutId };
+    if (r.kind === 'benchmark') {
+      if (store.benchmarkCount(deviceId, r.model.modelId, r.model.version) >= MAX_BENCHMARKS_PER_INSTALL) return refuse('too-many-benchmarks', { max: MAX_BENCHMARKS_PER_INSTALL });
+      const speedup = r.baseline && r.result.latencyMs.p50 > 0 ? r.baseline.latencyMs.p50 / r.result.latencyMs.p50 : null;
+      if (speedup !== null && (speedup < MIN_PLAUSIBLE_SPEEDUP || speedup > MAX_PLAUSIBLE_SPEEDUP)) return refuse('implausible-speedup', { speedup });
+    }
     ctx.metrics.inc('edgefleet_reports_ingested_total', 'Device reports stored, by kind', { kind: r.kind });
     if (r.kind === 'install-state') {
-      const { changed } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at });
+      const { changed, capped } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at }, MAX_EVENTS_PER_INSTALL);
+      if (capped) refuse('events-capped', { max: MAX_EVENTS_PER_INSTALL });
       if (!changed && r.state === 'downloading') return;
       const log = r.state === 'failed' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log);
       log('install state', { deviceId, rolloutId: r.rolloutId, modelId: r.model.modelId, version: r.model.version, state: r.state, reason: r.reason, progress: r.progress });

@@ -126,8 +126,20 @@ export class DeliveryStore {
     })();
   }
 
-  /** Records a state the agent reported. Progress-only updates of `downloading` update the row but add no history line unless the state changed. */
-  recordState(deviceId: string, e: InstallEvent): { changed: boolean } {
+  /** History lines of one install (capped per install: see `recordState`). */
+  eventCount(deviceId: string, modelId: string, version: number): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM delivery_install_events WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
+  }
+
+  benchmarkCount(deviceId: string, modelId: string, version: number): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM delivery_benchmarks WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
+  }
+
+  /**
+   * Records a state the agent reported. Progress-only updates of `downloading` update the row but add no history line
+   * unless the state changed; past `maxEvents` lines for one install the row still follows but history stops growing.
+   */
+  recordState(deviceId: string, e: InstallEvent, maxEvents = Infinity): { changed: boolean; capped: boolean } {
     return this.db.transaction(() => {
       const cur = this.db.prepare('SELECT state FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, e.modelId, e.version) as { state: string } | undefined;
       if (cur) {
@@ -136,8 +148,12 @@ export class DeliveryStore {
           .run(e.state, e.progress, e.reason, e.at, e.rolloutId, deviceId, e.modelId, e.version);
       }
       const changed = !cur || cur.state !== e.state;
-      if (changed || e.state !== 'downloading') this.addEvent(deviceId, e);
-      return { changed };
+      let capped = false;
+      if (changed || e.state !== 'downloading') {
+        capped = Number.isFinite(maxEvents) && this.eventCount(deviceId, e.modelId, e.version) >= maxEvents;
+        if (!capped) this.addEvent(deviceId, e);
+      }
+      return { changed, capped };
     })();
   }
 

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { XferRequest } from '../../shared/messages.ts';
+import { BoundedMap } from '../../shared/bounded-map.ts';
+import { ThrottledLog } from '../../shared/throttled-log.ts';
 import { deviceTopic } from '../../shared/topics.ts';
 import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +31,8 @@ export type TransferServerDeps = {
 const SERVED_CHUNKS = 'edgefleet_delivery_chunks_served_total';
 const SERVED_BYTES = 'edgefleet_delivery_bytes_served_total';
 const REFUSED = 'edgefleet_delivery_requests_refused_total';
+/** Device x transfer pairs tracked for stats and re-request counting: beyond this the oldest are forgotten. */
+const MAX_TRACKED = 20_000;
 
 /** Transfer ids name their content: the same bytes in the same chunking are one transfer, wherever the file lies. */
 export const transferIdFor = (sha256: string, chunkSize: number): string => `${sha256.slice(0, 32)}-${chunkSize}`;
@@ -39,9 +43,11 @@ export class TransferError extends Error {
 
 /** Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to. */
 export class TransferServer {
-  private readonly stats = new Map<string, ServedStats>();
+  /** Per device and offered transfer; bounded, and only for transfers the device was offered (refusals are counted in metrics). */
+  private readonly stats = new BoundedMap<string, ServedStats>(MAX_TRACKED);
   /** Chunk indexes served per device and transfer: serving one again is a re-request. */
-  private readonly servedIndexes = new Map<string, Set<number>>();
+  private readonly servedIndexes = new BoundedMap<string, Set<number>>(MAX_TRACKED);
+  private readonly refusals: ThrottledLog;
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
   private readonly seen = new Set<string>();
   private inFlight = 0;
@@ -50,6 +56,7 @@ export class TransferServer {
 
   constructor(private readonly d: TransferServerDeps) {
     this.maxInFlight = d.maxChunksInFlight ?? 64;
+    this.refusals = new ThrottledLog(d.log, { now: d.now });
   }
 
   /** Idempotent by content and chunk size; a file already registered with the same size and mtime is not hashed again. */
@@ -87,20 +94,22 @@ export class TransferServer {
 
   /** Answers one `xfer/req`: each requested chunk is read, checked against its registered hash and published as one frame. */
   async handleRequest(deviceId: string, req: XferRequest): Promise<void> {
-    if (this.seen.has(req.msgId)) return;
+    if (this.seen.has(req.msgId)) {
+      this.d.metrics.inc('edgefleet_mqtt_messages_replayed_total', 'MQTT messages dropped as a msgId seen before (QoS 1 re-delivery or replay), by channel', { channel: 'xfer/req' });
+      return;
+    }
     this.seen.add(req.msgId);
     if (this.seen.size > 10_000) for (const id of [...this.seen].slice(0, 5_000)) this.seen.delete(id);
-    const key = `${deviceId}\0${req.transferId}`;
-    const st = this.stats.get(key) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 };
-    this.stats.set(key, st);
+    let st: ServedStats | null = null;
     const refuse = (reason: string, fields: Record<string, unknown> = {}): void => {
-      st.refused++;
+      if (st) st.refused++;
       this.d.metrics.inc(REFUSED, 'Transfer requests refused, by reason', { reason });
-      this.d.log.warn('transfer request refused', { deviceId, transferId: req.transferId, reason, ...fields });
+      this.refusals.warn('transfer request refused', deviceId, reason, { deviceId, transferId: req.transferId, reason, ...fields });
     };
     const t = this.d.store.transfer(req.transferId);
     if (!t) return refuse('unknown-transfer');
     if (!this.d.store.isOffered(deviceId, t.id)) return refuse('not-offered');
+    st = this.stats.getOrSet(`${deviceId}\0${t.id}`, () => ({ requests: 0, chunks: 0, bytes: 0, refused: 0 }));
     if (req.chunks.length > MAX_WINDOW) return refuse('window-too-large', { chunks: req.chunks.length, max: MAX_WINDOW });
     const n = t.chunkSha256.length;
     const bad = req.chunks.find((i) => i >= n);
@@ -137,7 +146,7 @@ export class TransferServer {
             await this.d.publish(topic, frame);
             st.chunks++;
             st.bytes += payload.length;
-            const seen = (this.servedIndexes.get(`${deviceId}/${t.id}`) ?? this.servedIndexes.set(`${deviceId}/${t.id}`, new Set()).get(`${deviceId}/${t.id}`))!;
+            const seen = this.servedIndexes.getOrSet(`${deviceId}/${t.id}`, () => new Set());
             if (seen.has(index)) this.d.metrics.inc('edgefleet_delivery_chunks_rerequested_total', 'Transfer chunks a device asked for again (bad hash, lost, resumed)');
             seen.add(index);
             this.d.metrics.inc(SERVED_CHUNKS, 'Transfer chunks published');

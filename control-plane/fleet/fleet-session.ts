@@ -24,6 +24,8 @@ import type { DeviceStore } from '../store/devices.ts';
 import { hashSecret, verifySecret } from '../store/secrets.ts';
 import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
 import type { PresenceWriter } from './presence-writer.ts';
+import { checkId } from '../../shared/ids.ts';
+import { ThrottledLog } from '../../shared/throttled-log.ts';
 import { decideProfile } from './registration.ts';
 
 export type FleetSessionOptions = {
@@ -49,6 +51,7 @@ export type FleetSessionOptions = {
 
 const ACCEPTED = 'edgefleet_mqtt_messages_accepted_total';
 const REJECTED = 'edgefleet_mqtt_messages_rejected_total';
+const REPLAYED = 'edgefleet_mqtt_messages_replayed_total';
 
 /**
  * The control plane's MQTT session: enrollment, auto-registration, presence, and the inbound side of
@@ -60,8 +63,11 @@ export class FleetSession {
   private readonly enrolling = new Set<string>(); // device ids whose broker grant is in flight (bounded by the grant queue)
   private readonly now: () => number;
 
+  private readonly rejections: ThrottledLog;
+
   constructor(private readonly o: FleetSessionOptions) {
     this.now = o.now ?? Date.now;
+    this.rejections = new ThrottledLog(o.log, { now: this.now });
   }
 
   async start(): Promise<void> {
@@ -128,9 +134,16 @@ export class FleetSession {
     this.client = null;
   }
 
+  /** Every rejection is counted; the log has one line per device and reason per minute, with a count (issue 8 item 8). */
   private reject(channel: string, reason: string, fields: Record<string, unknown>): void {
     this.o.metrics.inc(REJECTED, 'MQTT messages rejected, by reason', { channel, reason });
-    this.o.log.warn('message rejected', { channel, reason, ...fields });
+    const source = typeof fields['deviceId'] === 'string' ? fields['deviceId'] : 'unknown';
+    this.rejections.warn('message rejected', source, `${channel}:${reason}`, { channel, reason, ...fields });
+  }
+
+  /** A QoS 1 re-delivery or a replayed msgId: dropped, and counted so a replay flood is visible. */
+  private replayed(channel: string): void {
+    this.o.metrics.inc(REPLAYED, 'MQTT messages dropped as a msgId seen before (QoS 1 re-delivery or replay), by channel', { channel });
   }
 
   private accept(channel: string): void {
@@ -168,7 +181,7 @@ export class FleetSession {
         const p = parsePayload(BirthSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
         if (p.value.deviceId !== deviceId) return this.reject(channel, 'device-id-mismatch', { deviceId, claimed: p.value.deviceId });
-        if (this.duplicate(p.value.msgId)) return;
+        if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         const decision = decideProfile(p.value.facts, this.o.profiles(), dev.profileOverride, p.value.profileHint);
         const birth = { agentVersion: p.value.agentVersion, facts: p.value.facts, profileId: decision.profileId, profileReason: decision.reason, profileHint: p.value.profileHint, currentModel: p.value.currentModel };
         // hooks (rollouts hand late devices their model) read the stored profile: call them once the batch is written
@@ -187,7 +200,7 @@ export class FleetSession {
       case 'heartbeat': {
         const p = parsePayload(HeartbeatSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
-        if (this.duplicate(p.value.msgId)) return;
+        if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         this.o.presence.enqueue({ kind: 'heartbeat', deviceId, heartbeat: p.value, at: now });
         this.accept(channel);
         return;
@@ -195,7 +208,7 @@ export class FleetSession {
       case 'report': {
         const p = parsePayload(ReportSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
-        if (this.duplicate(p.value.msgId)) return;
+        if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         this.accept(channel);
         this.o.onReport?.(deviceId, p.value);
         return;
@@ -222,7 +235,10 @@ export class FleetSession {
     if (!p.ok) return refuse('invalid-payload', `invalid enrollment request: ${p.reason}`);
     const req = p.value;
     if (req.deviceId !== topicDeviceId) return refuse('device-id-mismatch', 'deviceId in the payload differs from the topic');
-    if (this.duplicate(req.msgId)) return;
+    // the one id rule, plus this control plane's own broker login: a device id is a broker username (issue 8 item 2)
+    const idCheck = checkId('device', req.deviceId, { reserved: [this.o.username ?? CONTROL_PLANE_USERNAME] });
+    if (!idCheck.ok) return refuse('bad-device-id', idCheck.error);
+    if (this.duplicate(req.msgId)) return this.replayed('enroll');
     const parts = splitEnrollmentToken(req.token);
     const now = this.now();
     const enrolledHash = this.o.devices.credentialHash(req.deviceId);
