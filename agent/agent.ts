@@ -7,6 +7,7 @@ import type { AgentCounters, CommandContext, CommandHandlers } from './commands.
 import { enroll, type EnrollOptions } from './enroll.ts';
 import { applyFactsOverride } from './facts-override.ts';
 import { sharedHealthSampler, type HealthSample } from './health.ts';
+import { securePrivateDir } from '../shared/private-dir.ts';
 import { ensureStateDir, loadIdentity, resolveDeviceId, type Identity } from './identity.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { probeFactsCached } from './probe.ts';
@@ -87,8 +88,11 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const stateDir = options.stateDir;
   try {
     ensureStateDir(stateDir);
+    // the state folder holds the device password and the models: owner only (issue 8 item 4)
+    const fixed = securePrivateDir(stateDir);
+    if (fixed.fixedDir || fixed.fixedEntries.length) baseLogger.warn('state folder was readable by other users; fixed to 0700 (files 0600)', { stateDir, fixedDir: fixed.fixedDir, fixedFiles: fixed.fixedEntries.length });
   } catch (e) {
-    throw new AgentConfigError(`${stateDir}: cannot create state folder (${(e as Error).message})`);
+    throw new AgentConfigError(`${stateDir}: cannot create or secure the state folder (${(e as Error).message})`);
   }
   const idResult = resolveDeviceId(stateDir, options.deviceId ?? null);
   if (!idResult.ok) throw new AgentConfigError(idResult.error);

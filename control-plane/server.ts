@@ -2,7 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadProfilesFromDir } from '../device-profiles/load.ts';
-import { generateSigningKeyPair } from '../shared/signing.ts';
+import { PrivateDirError, securePrivateDir, touchPrivate } from '../shared/private-dir.ts';
 import type { BrokerAccess } from './broker/broker-access.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import { MosquittoAuth } from './broker/mosquitto-auth.ts';
@@ -17,6 +17,7 @@ import { Metrics } from './metrics.ts';
 import { migrateRoom, openDatabase } from './store/db.ts';
 import { DeviceStore } from './store/devices.ts';
 import { HEARTBEAT_HISTORY_MIGRATIONS, HeartbeatHistory, type HeartbeatHistoryOptions } from './store/heartbeat-history.ts';
+import { loadOperatorToken, loadSigningKeys } from './store/secret-files.ts';
 import { randomToken } from './store/secrets.ts';
 import { SettingsStore, TokenStore } from './store/tokens.ts';
 
@@ -71,7 +72,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (!loaded.ok) throw new ConfigError(`device profiles are invalid:\n  ${loaded.errors.join('\n  ')}`);
   const profiles = loaded.profiles;
 
-  const db = openDatabase(opts.dbPath ?? join(opts.dataDir, 'edgefleet.db'));
+  // the data folder holds the database, the signing key and the operator token: owner only (issue 8 item 4)
+  try {
+    const fixed = securePrivateDir(opts.dataDir);
+    if (fixed.fixedDir || fixed.fixedEntries.length) {
+      log.warn('data folder was readable by other users; fixed to 0700 (files 0600)', { dataDir: opts.dataDir, fixedDir: fixed.fixedDir, fixedFiles: fixed.fixedEntries.length, examples: fixed.fixedEntries.slice(0, 5) });
+    }
+  } catch (e) {
+    if (e instanceof PrivateDirError) throw new ConfigError(`data folder: ${e.message}`);
+    throw e;
+  }
+  const dbPath = opts.dbPath ?? join(opts.dataDir, 'edgefleet.db');
+  if (dbPath !== ':memory:') touchPrivate(dbPath);
+  const db = openDatabase(dbPath);
   for (const e of opts.extensions ?? []) if (e.migrations) migrateRoom(db, e.migrations.room, e.migrations.list);
   const devices = new DeviceStore(db);
   migrateRoom(db, 'heartbeat-history', HEARTBEAT_HISTORY_MIGRATIONS);
@@ -85,18 +98,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   metrics.gauge('edgefleet_devices_by_profile', 'Devices by profile', deviceCounts('profile_id', 'profile'));
   metrics.gauge('edgefleet_devices_by_agent_version', 'Devices by agent version', deviceCounts('agent_version', 'version'));
 
-  let keys = settings.get('model-signing-key');
-  if (!keys) {
-    keys = JSON.stringify(generateSigningKeyPair());
-    settings.set('model-signing-key', keys);
-    log.info('generated the model-signing key pair');
-  }
-  const signingKeys = JSON.parse(keys) as { publicKeyPem: string; privateKeyPem: string };
-  let operatorToken = opts.operatorToken ?? settings.get('operator-token');
-  if (!operatorToken) {
-    operatorToken = `efo_${randomToken(24)}`;
-    settings.set('operator-token', operatorToken);
-  }
+  const signingKeys = loadSigningKeys(opts.dataDir, db, settings, log);
+  const operatorToken = await loadOperatorToken(opts.dataDir, db, settings, opts.operatorToken, log);
 
   const cleanups: (() => Promise<void> | void)[] = [
     () => {

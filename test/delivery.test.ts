@@ -168,12 +168,14 @@ for (const kind of BROKER_KINDS) {
       delete (unsigned as { modelPath?: string }).modelPath;
       delete (unsigned as { companions?: unknown }).companions;
       const manifest = ModelManifestSchema.parse(signManifest({ ...unsigned, companions: [] }, generateSigningKeyPair().privateKeyPem));
+      // the control plane offered this install (reports are believed only for offered installs); the manifest was forged on the way
+      service.store.createInstall({ deviceId: a.deviceId, modelId: 'forged', version: 1, deliveryId: 'dlv-forged', rolloutId: 'r-forged', transferId: t.transferId, createdAt: Date.now() }, manifest);
       await fleet.cp.ctx.fleet.publishCommand(a.deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: Date.now(), cmd: 'deploy', rolloutId: 'r-forged', manifest });
       await waitState(a.deviceId, 'forged', 1, 'failed');
       const ev = service.store.events(a.deviceId).find((e) => e.modelId === 'forged')!;
       assert.match(ev.reason ?? '', /signature/);
       assert.equal(ev.rolloutId, 'r-forged');
-      assert.deepEqual(states(a.deviceId, 'forged'), ['1:failed']);
+      assert.deepEqual(states(a.deviceId, 'forged'), ['1:sent', '1:failed']);
       assert.equal(service.transfers.statsFor(a.deviceId, t.transferId).requests, 0);
       assert.deepEqual(readdirSync(join(stateRoot, 'forged', 'delivery', 'transfers')), []);
       assert.equal(existsSync(join(stateRoot, 'forged', 'models', 'forged')), false);

@@ -11,8 +11,9 @@ import { decodeFrame, MAX_WINDOW } from '../../shared/transfer.ts';
 import { runBenchmark } from '../benchmark/runner.ts';
 import type { BenchmarkCommand, CommandContext, CommandHandlers, DeployCommand, EvaluateCommand, RollbackCommand } from '../commands.ts';
 import { errorMessage } from '../log.ts';
-import { Download, type DownloadStats, type TransferSpec } from './download.ts';
+import { Download, DownloadTimeoutError, type DownloadStats, type TransferSpec } from './download.ts';
 import { ModelStore, type CompanionRole, type InstalledModel } from './model-store.ts';
+import { pathInside } from './store-paths.ts';
 
 export type DeliveryAgentOptions = {
   /** Chunks asked for per request (default 16, at most 64). */
@@ -21,6 +22,8 @@ export type DeliveryAgentOptions = {
   requestTimeoutMs?: number;
   /** Installed versions kept per model for rollback (default 3; the active and previous ones are always kept). */
   keepVersions?: number;
+  /** A download with no chunk for this long fails with the reason (default 120 s); see Download. */
+  stallTimeoutMs?: number;
   /** Free space left over after a download (default 16 MiB). */
   minFreeBytes?: number;
   /** Passed to runBenchmark: null forces onnxruntime CPU; default finds trtexec. */
@@ -72,6 +75,8 @@ export class DeliveryAgent {
   private readonly evaluationsDir: string;
   private chain: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
+  /** The job running now, with its own abort (a stalled download is given up when a new deploy arrives). */
+  private current: { ref: ModelRef; controller: AbortController; download: Download | null } | null = null;
   private readonly o: Required<Omit<DeliveryAgentOptions, 'trtexecPath'>> & { trtexecPath: string | null | undefined };
   /** Frames that did not decode or belong to no running download. */
   badFrames = 0;
@@ -84,6 +89,7 @@ export class DeliveryAgent {
     this.o = {
       window: Math.max(1, Math.min(MAX_WINDOW, opts.window ?? 16)),
       requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
+      stallTimeoutMs: opts.stallTimeoutMs ?? 120_000,
       keepVersions: opts.keepVersions ?? 3,
       minFreeBytes: opts.minFreeBytes ?? 16 * MiB,
       trtexecPath: opts.trtexecPath,
@@ -119,6 +125,7 @@ export class DeliveryAgent {
 
   /** Picks up jobs a previous run of the agent left unfinished. Call once the session is connected. */
   resume(ctx: CommandContext): void {
+    const wanted = new Set<string>();
     for (const name of readdirSync(this.jobsDir).filter((n) => n.endsWith('.json'))) {
       let job: Job;
       try {
@@ -136,7 +143,14 @@ export class DeliveryAgent {
         continue;
       }
       ctx.logger.info('resuming delivery', { transferId: job.manifest.transferId, rolloutId: job.rolloutId, modelId: ref.modelId, version: ref.version });
+      for (const id of [job.manifest.transferId, ...job.manifest.companions.map((c) => c.transferId)]) wanted.add(id);
       this.enqueue(job, ctx);
+    }
+    // partial downloads no pending job will finish (a crash, an ENOSPC before this fix) only hold disk
+    for (const name of readdirSync(this.transfersDir)) {
+      if (wanted.has(name)) continue;
+      rmSync(join(this.transfersDir, name), { recursive: true, force: true });
+      ctx.logger.info('orphaned partial download removed', { transferId: name });
     }
   }
 
@@ -160,11 +174,26 @@ export class DeliveryAgent {
       ctx.logger.info('deploy already in progress', { transferId: m.transferId, modelId: m.modelId, version: m.version });
       return;
     }
+    this.supersedeStalled(ref, ctx);
     const tmp = join(this.jobsDir, `.${this.jobKey(ref)}.tmp`);
     writeFileSync(tmp, JSON.stringify(job));
     renameSync(tmp, this.jobFile(ref));
     await this.say(ctx, job, ref, 'queued');
     this.enqueue(job, ctx);
+  }
+
+  /**
+   * A new deploy never waits behind a download that is not moving (issue 8 item 9): the running job is given up, as
+   * `failed` with the reason, when its download has had no chunk for one request timeout or more. A download that
+   * is making progress is left to finish; it is bounded by its own stall timeout and the manifest's expiry.
+   */
+  private supersedeStalled(next: ModelRef, ctx: CommandContext): void {
+    const cur = this.current;
+    if (!cur?.download || cur.controller.signal.aborted) return;
+    const quietMs = this.o.now() - cur.download.lastProgressAt;
+    if (quietMs < this.o.requestTimeoutMs) return;
+    ctx.logger.warn('stalled download given up for a new deploy', { modelId: cur.ref.modelId, version: cur.ref.version, next, quietMs });
+    cur.controller.abort(new DownloadTimeoutError(`download of ${refText(cur.ref)} stalled (no chunk for ${Math.round(quietMs / 1000)} s); given up for the deploy of ${refText(next)}`));
   }
 
   transferData(payload: Buffer, ctx: CommandContext): void {
@@ -291,8 +320,13 @@ export class DeliveryAgent {
     return `${encodeURIComponent(ref.modelId)}@${ref.version}`;
   }
 
+  /** Job files and transfer folders are named by ids that follow the id rule and must stay inside their folder. */
   private jobFile(ref: ModelRef): string {
-    return join(this.jobsDir, `${this.jobKey(ref)}.json`);
+    return pathInside(this.jobsDir, 'model', ref.modelId) + `@${ref.version}.json`;
+  }
+
+  private transferDir(transferId: string): string {
+    return pathInside(this.transfersDir, 'transfer', transferId);
   }
 
   private enqueue(job: Job, ctx: CommandContext): void {
@@ -320,9 +354,13 @@ export class DeliveryAgent {
     const log = ctx.logger;
     const signal = this.abort.signal;
     if (signal.aborted) return;
+    const controller = new AbortController();
+    const stop = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    this.current = { ref, controller, download: null };
     try {
       let installed = this.store.get(ref);
-      if (!installed || installed.manifest.sha256 !== m.sha256) installed = await this.fetchAndInstall(job, ctx);
+      if (!installed || installed.manifest.sha256 !== m.sha256) installed = await this.fetchAndInstall(job, ctx, controller.signal);
       else log.info('model already in the store; not downloading it again', { transferId: m.transferId, modelId: m.modelId, version: m.version });
       if (signal.aborted) return;
 
@@ -345,23 +383,29 @@ export class DeliveryAgent {
       await ctx.publishBirth().catch(() => {});
     } catch (e) {
       if (signal.aborted) return; // the agent is stopping: the job file stays for the next start
-      const reason = errorMessage(e);
+      const reason = errorMessage(controller.signal.aborted ? (controller.signal.reason ?? e) : e);
       log.error('delivery failed', { transferId: m.transferId, rolloutId: job.rolloutId, modelId: m.modelId, version: m.version, error: reason });
       await this.say(ctx, job, ref, 'failed', { reason });
       rmSync(this.jobFile(ref), { force: true });
+      // the job is over: its partial downloads (e.g. after ENOSPC) are of no use and only hold disk (issue 8 item 12)
+      for (const id of [m.transferId, ...m.companions.map((c) => c.transferId)]) rmSync(this.transferDir(id), { recursive: true, force: true });
+    } finally {
+      signal.removeEventListener('abort', stop);
+      if (this.current?.controller === controller) this.current = null;
     }
   }
 
   /** Companions first, the model last; all or nothing into the store. */
-  private async fetchAndInstall(job: Job, ctx: CommandContext): Promise<InstalledModel> {
+  private async fetchAndInstall(job: Job, ctx: CommandContext, signal: AbortSignal): Promise<InstalledModel> {
     const m = job.manifest;
     const ref = { modelId: m.modelId, version: m.version };
     const files = await this.fetchParts(m, ctx, this.transfersDir, {
       rolloutId: job.rolloutId,
       state: (state, progress) => void this.say(ctx, job, ref, state, progress === undefined ? {} : { progress }),
+      signal,
     });
     const installed = this.store.install(m, files, this.o.now());
-    for (const t of [m.transferId, ...m.companions.map((c) => c.transferId)]) rmSync(join(this.transfersDir, encodeURIComponent(t)), { recursive: true, force: true });
+    for (const t of [m.transferId, ...m.companions.map((c) => c.transferId)]) rmSync(this.transferDir(t), { recursive: true, force: true });
     return installed;
   }
 
@@ -370,7 +414,7 @@ export class DeliveryAgent {
     m: ModelManifest,
     ctx: CommandContext,
     dir: string,
-    o: { rolloutId: string | null; tuningId?: string; state: (state: 'downloading' | 'verifying', progress?: number) => void },
+    o: { rolloutId: string | null; tuningId?: string; state: (state: 'downloading' | 'verifying', progress?: number) => void; signal?: AbortSignal },
   ): Promise<Partial<Record<'model' | CompanionRole, string>>> {
     const log = ctx.logger;
     const job = { rolloutId: o.rolloutId, ...(o.tuningId ? { tuningId: o.tuningId } : {}) };
@@ -383,7 +427,7 @@ export class DeliveryAgent {
     const downloads = parts.map(
       (p) =>
         new Download(p.spec, {
-          dir: join(dir, encodeURIComponent(p.spec.transferId)),
+          dir: pathInside(dir, 'transfer', p.spec.transferId),
           window: this.o.window,
           requestTimeoutMs: this.o.requestTimeoutMs,
           request: (id, chunks) => ctx.requestChunks(id, chunks),
@@ -392,8 +436,11 @@ export class DeliveryAgent {
             progress();
           },
           ...(p.role === 'model' ? { onVerifying: () => o.state('verifying') } : {}),
+          stallTimeoutMs: this.o.stallTimeoutMs,
+          deadlineAt: m.expiresAt,
+          now: this.o.now,
           log,
-          signal: this.abort.signal,
+          signal: o.signal ?? this.abort.signal,
         }),
     );
     let lastStep = -1;
@@ -421,6 +468,8 @@ export class DeliveryAgent {
         const id = d.spec.transferId;
         this.downloads.set(id, d);
         this.downloadStats.set(id, d.stats);
+        if (this.downloadStats.size > 64) this.downloadStats.delete(this.downloadStats.keys().next().value!);
+        if (this.current) this.current.download = d;
         try {
           if (parts[i]!.role === 'model') o.state('downloading', Math.min(1, [...held.values()].reduce((s, b) => s + b, 0) / total));
           files[parts[i]!.role] = await d.run();

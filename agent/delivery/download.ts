@@ -27,6 +27,14 @@ export type DownloadOptions = {
   /** No chunk for this long: ask again for what is outstanding. Doubles on each silent timeout up to 8x, resets on progress. */
   requestTimeoutMs: number;
   request: (transferId: string, chunks: number[]) => Promise<void>;
+  /**
+   * No chunk at all for this long: the download fails with the reason (issue 8 item 9: a transfer never served was
+   * retried forever and held up the next deploy). Default 120 s; the re-requests inside it back off (see above).
+   */
+  stallTimeoutMs?: number;
+  /** Epoch ms after which the download fails whatever its progress (the manifest's expiry). */
+  deadlineAt?: number;
+  now?: () => number;
   onProgress?: (receivedBytes: number) => void;
   /** Every chunk is in; the whole-file hash comes next. */
   onVerifying?: () => void;
@@ -39,7 +47,14 @@ export type DownloadOptions = {
  * hash, writes it in place and marks it in a bitmap on disk, so a restart of anything (agent, broker, control plane)
  * resumes where it was. Resolves with the path of the complete, whole-file-verified `data.part`.
  */
+/** A download that ended for lack of progress or time; its message is the reason reported as `failed`. */
+export class DownloadTimeoutError extends Error {
+  override readonly name = 'DownloadTimeoutError';
+}
+
 export class Download {
+  /** When the last good chunk arrived (or the download started). */
+  lastProgressAt = 0;
   readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0 };
   private readonly total: number;
   private bitmap!: ChunkBitmap;
@@ -55,6 +70,7 @@ export class Download {
     private readonly o: DownloadOptions,
   ) {
     this.total = chunkCount(spec.sizeBytes, spec.chunkSize);
+    this.lastProgressAt = (o.now ?? Date.now)();
     if (spec.chunkSha256.length !== this.total) throw new Error(`manifest lists ${spec.chunkSha256.length} chunk hashes for ${this.total} chunks`);
   }
 
@@ -73,7 +89,7 @@ export class Download {
   /** Loads (or starts) the on-disk state; returns the bytes already held. */
   async open(): Promise<number> {
     const { dir } = this.o;
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const metaPath = join(dir, 'meta.json');
     const meta = JSON.stringify({ transferId: this.spec.transferId, sizeBytes: this.spec.sizeBytes, chunkSize: this.spec.chunkSize, sha256: this.spec.sha256 });
     let bitmap: ChunkBitmap | null = null;
@@ -85,11 +101,11 @@ export class Download {
     if (!bitmap) {
       rmSync(this.dataPath, { force: true });
       bitmap = new ChunkBitmap(this.total);
-      writeFileSync(join(dir, 'bitmap'), bitmap.bytes);
-      writeFileSync(metaPath, meta);
+      writeFileSync(join(dir, 'bitmap'), bitmap.bytes, { mode: 0o600 });
+      writeFileSync(metaPath, meta, { mode: 0o600 });
     }
     this.bitmap = bitmap;
-    this.data = await open(this.dataPath, existsSync(this.dataPath) ? 'r+' : 'w+');
+    this.data = await open(this.dataPath, existsSync(this.dataPath) ? 'r+' : 'w+', 0o600);
     await this.data.truncate(this.spec.sizeBytes);
     this.bits = await open(join(dir, 'bitmap'), 'r+');
     this.stats.resumedFrom = bitmap.count;
@@ -120,6 +136,7 @@ export class Download {
     this.bitmap.set(i);
     this.inflight.delete(i);
     this.stats.received++;
+    this.lastProgressAt = (this.o.now ?? Date.now)();
     const payload = Buffer.from(frame.payload);
     this.writes = this.writes.then(async () => {
       if (!this.data || !this.bits) return;
@@ -145,12 +162,22 @@ export class Download {
   async run(): Promise<string> {
     const { signal, log } = this.o;
     const id = this.spec.transferId;
+    const now = this.o.now ?? Date.now;
+    const stallMs = this.o.stallTimeoutMs ?? 120_000;
+    this.lastProgressAt = now();
     let silent = 0;
     try {
       for (let attempt = 0; ; attempt++) {
         while (!this.bitmap.complete) {
           if (signal.aborted) throw signal.reason ?? new Error('aborted');
           if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
+          const t = now();
+          if (this.o.deadlineAt !== undefined && t >= this.o.deadlineAt) {
+            throw new DownloadTimeoutError(`transfer ${id}: the manifest expired at ${new Date(this.o.deadlineAt).toISOString()} with ${this.bitmap.count}/${this.total} chunks received`);
+          }
+          if (t - this.lastProgressAt >= stallMs) {
+            throw new DownloadTimeoutError(`transfer ${id}: no chunk arrived for ${Math.round((t - this.lastProgressAt) / 1000)} s (${this.stats.timeouts} requests unanswered, ${this.bitmap.count}/${this.total} chunks received); giving up`);
+          }
           if (this.inflight.size <= this.o.window / 2) {
             const next = this.bitmap.missing(this.o.window - this.inflight.size, this.inflight);
             if (next.length) {
@@ -160,7 +187,9 @@ export class Download {
             }
           }
           const before = this.stats.received + this.stats.corrupt;
-          await this.sleep(this.o.requestTimeoutMs * 2 ** Math.min(3, silent));
+          const backoff = this.o.requestTimeoutMs * 2 ** Math.min(3, silent);
+          const untilGiveUp = Math.max(1, Math.min(stallMs - (now() - this.lastProgressAt), (this.o.deadlineAt ?? Infinity) - now()));
+          await this.sleep(Math.min(backoff, untilGiveUp));
           if (this.stats.received + this.stats.corrupt === before && !this.bitmap.complete) {
             silent++;
             this.stats.timeouts++;

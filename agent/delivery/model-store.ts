@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ModelManifestSchema, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
+import { PathEscapeError, pathInside } from './store-paths.ts';
 
 export type CompanionRole = ModelManifest['companions'][number]['role'];
 
@@ -34,13 +35,15 @@ export class ModelStore {
     mkdirSync(this.root, { recursive: true });
   }
 
+  /** Throws PathEscapeError for an id that breaks the id rule or a version that is not a positive integer. */
   versionDir(ref: ModelRef): string {
-    return join(this.root, encodeURIComponent(ref.modelId), String(ref.version));
+    if (!Number.isSafeInteger(ref.version) || ref.version < 1) throw new PathEscapeError(`model version ${String(ref.version)} is not a positive integer`);
+    return pathInside(this.root, 'model', ref.modelId, String(ref.version));
   }
 
   get(ref: ModelRef): InstalledModel | null {
-    const dir = this.versionDir(ref);
     try {
+      const dir = this.versionDir(ref);
       const raw = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { installedAt: number; manifest: unknown };
       const manifest = ModelManifestSchema.parse(raw.manifest);
       return { ref: { modelId: manifest.modelId, version: manifest.version }, dir, manifest, installedAt: raw.installedAt };
@@ -52,7 +55,7 @@ export class ModelStore {
   list(modelId: string): InstalledModel[] {
     let names: string[];
     try {
-      names = readdirSync(join(this.root, encodeURIComponent(modelId)));
+      names = readdirSync(pathInside(this.root, 'model', modelId));
     } catch {
       return [];
     }
