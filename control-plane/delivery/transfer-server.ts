@@ -88,6 +88,11 @@ export class TransferServer {
     return view(row);
   }
 
+  /** Device x transfer pairs held in memory (bounded by MAX_TRACKED; tests and the flood bench read it). */
+  get trackedPairs(): number {
+    return this.stats.size + this.servedIndexes.size;
+  }
+
   statsFor(deviceId: string, transferId: string): ServedStats {
     return { ...(this.stats.get(`${deviceId}\0${transferId}`) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 }) };
   }
