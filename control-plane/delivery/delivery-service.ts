@@ -199,6 +199,7 @@ export class DeliveryService {
    * the device's claim; history and benchmark rows per install are capped.
    */
   ingestReport(deviceId: string, report: Report): void {
+    if (report.kind === 'evaluation') return; // tuning evaluations belong to the tuning room (its own onReport hook)
     const { ctx, store } = this.b;
     const at = ctx.now();
     const install = store.install(deviceId, report.model.modelId, report.model.version);
@@ -223,7 +224,6 @@ export class DeliveryService {
       this.emitSafely('install-state', { deviceId, model: r.model, state: r.state, reason: r.reason, rolloutId: r.rolloutId, progress: r.progress });
       return;
     }
-    if (r.kind !== 'benchmark') return; // tuning evaluations belong to the tuning room (its own onReport hook)
     const speedup = r.baseline && r.result.latencyMs.p50 > 0 ? r.baseline.latencyMs.p50 / r.result.latencyMs.p50 : null;
     store.addBenchmark({ deviceId, modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, result: r.result, baseline: r.baseline, speedup, at });
     ctx.log.info('benchmark reported', {
