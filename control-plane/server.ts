@@ -105,6 +105,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     () => {
       db.close();
     },
+    // runs before the close above (cleanups run in reverse): pending health points are written
+    () => heartbeats.flush(),
   ];
   const stopAll = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) {

@@ -87,8 +87,8 @@ export class ApiClient {
    * A request whose answer is parsed with its response schema from shared/api/: the commands read typed fields, and
    * a server that answers another shape is named as such instead of printing undefined.
    */
-  async typed<S extends z.ZodType>(schema: S, method: 'GET' | 'POST', path: string, body?: unknown): Promise<z.infer<S>> {
-    const raw = await this.request<unknown>(method, path, method === 'POST' ? (body ?? {}) : undefined);
+  async typed<S extends z.ZodType>(schema: S, method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<z.infer<S>> {
+    const raw = await this.request<unknown>(method, path, method === 'GET' ? undefined : (body ?? {}));
     const parsed = schema.safeParse(raw);
     if (!parsed.success) throw new CliError(EXIT.server, `${method} ${path}: the server's answer is not the documented shape (${formatZodError(parsed.error)}); is the CLI older or newer than the control plane?`);
     return parsed.data;

@@ -1,27 +1,10 @@
 import type { Command } from 'commander';
+import { DeviceDetailSchema, DeviceListSchema, DeviceViewSchema, type DeviceView } from '../../../shared/api/devices.ts';
 import { outputOptions, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { ago, cell, renderFields, renderJson, renderTable, type Column } from '../format.ts';
 
-export type DeviceView = {
-  id: string;
-  status: string;
-  profileId: string | null;
-  profileReason: string | null;
-  profileOverride: string | null;
-  labels: Record<string, string>;
-  agentVersion: string | null;
-  lastSeen: number | null;
-  createdAt: number;
-  revokedAt: number | null;
-  currentModel: unknown;
-  facts: Record<string, unknown> | null;
-  heartbeat: Record<string, unknown> | null;
-  births: number;
-};
-type DeviceList = { items: DeviceView[]; total: number; limit: number; offset: number };
-type DeviceDetail = DeviceView & { statusHistory: { status: string; reason: string; at: number }[] };
-
+export type { DeviceView };
 const iso = (ts: number | null): string => (ts === null ? '' : new Date(ts).toISOString());
 
 export const DEVICE_TABLE: Column<DeviceView>[] = [
@@ -77,7 +60,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
     if (o.profile) q.set('profile', o.profile);
     if (o.status) q.set('status', o.status);
     if (o.label) q.set('label', o.label);
-    const body = await ctx.client(cmd).get<DeviceList>(`/devices?${q}`);
+    const body = await ctx.client(cmd).typed(DeviceListSchema, 'GET', `/devices?${q}`);
     ctx.emit(cmd, body.items, { table: DEVICE_TABLE, csv: DEVICE_CSV }, body);
     if (ctx.mode(cmd) === 'table' && body.total > body.items.length) ctx.note(`showing ${body.items.length} of ${body.total}; use --limit/--offset for more`);
   });
@@ -88,10 +71,9 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
     .argument('<id>', 'device id')
     .option('--json', 'print the API response as JSON')
     .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
-      const d = await ctx.client(cmd).get<DeviceDetail>(`/devices/${enc(id)}`);
+      const d = await ctx.client(cmd).typed(DeviceDetailSchema, 'GET', `/devices/${enc(id)}`);
       if (o.json) return void ctx.io.stdout.write(renderJson(d));
-      const f = (d.facts ?? {}) as Record<string, unknown>;
-      const cpu = (f.cpu ?? {}) as Record<string, unknown>;
+      const f = d.facts;
       ctx.print(
         renderFields([
           ['id', d.id],
@@ -105,10 +87,14 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
           ['registered', iso(d.createdAt)],
           ['births', d.births],
           ['revoked', d.revokedAt ? iso(d.revokedAt) : 'no'],
-          ['model', d.currentModel ? JSON.stringify(d.currentModel) : '(none)'],
-          ['host', `${cell(f.hostname)} ${cell(f.platform)}/${cell(f.arch)}`],
-          ['cpu', `${cell(cpu.brand)} x${cell(cpu.cores)}`],
-          ['memory', typeof f.memoryBytes === 'number' ? `${(f.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'],
+          ['model', d.currentModel ? `${d.currentModel.modelId} v${d.currentModel.version}` : '(none)'],
+          ['host', f ? `${f.hostname} ${f.platform}/${f.arch}` : '-'],
+          ['cpu', f ? `${f.cpu.brand} x${f.cpu.cores}` : '-'],
+          ['memory', f ? `${(f.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'],
+          ...(d.profileReason === 'fallback'
+            ? ([['not matched', d.profileMatches.filter((m) => !m.matches).map((m) => `${m.profileId} (${m.failedRules.join(', ')})`).join('; ')]] as [string, string][])
+            : []),
+          ['heartbeat', d.heartbeat ? `load ${d.heartbeat.load1.toFixed(2)}, memory ${(d.heartbeat.memUsedBytes / 2 ** 30).toFixed(1)}/${(d.heartbeat.memTotalBytes / 2 ** 30).toFixed(1)} GiB${d.heartbeat.temperatureC === null ? '' : `, ${d.heartbeat.temperatureC} °C`}` : '-'],
         ]),
       );
       if (d.statusHistory.length) {
@@ -128,7 +114,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
     .argument('<labels...>', 'key=value to set, key- to remove')
     .option('--json', 'print the updated device as JSON')
     .action(async (id: string, labels: string[], o: { json?: boolean }, cmd: Command) => {
-      const d = await ctx.client(cmd).patch<DeviceView>(`/devices/${enc(id)}`, { labels: parseLabelArgs(labels) });
+      const d = await ctx.client(cmd).typed(DeviceViewSchema, 'PATCH', `/devices/${enc(id)}`, { labels: parseLabelArgs(labels) });
       ctx.print(o.json ? renderJson(d) : `${d.id}: labels ${cell(d.labels) || '(none)'}`);
     });
 
@@ -139,7 +125,7 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
     .argument('<profile>', 'profile id, or "auto"')
     .option('--json', 'print the updated device as JSON')
     .action(async (id: string, profile: string, o: { json?: boolean }, cmd: Command) => {
-      const d = await ctx.client(cmd).patch<DeviceView>(`/devices/${enc(id)}`, { profileOverride: profile === 'auto' ? null : profile });
+      const d = await ctx.client(cmd).typed(DeviceViewSchema, 'PATCH', `/devices/${enc(id)}`, { profileOverride: profile === 'auto' ? null : profile });
       ctx.print(o.json ? renderJson(d) : `${d.id}: profile ${d.profileId ?? '-'} (${d.profileReason ?? ''})`);
     });
 

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
+import { ProfileListSchema, ProfileSchema } from '../../../shared/api/fleet.ts';
 import { outputOptions, type CliContext } from '../context.ts';
 import { renderJson } from '../format.ts';
 
-type Profile = { id: string; name: string; priority: number; runtime: { engine: string }; recipe: { id: string; activations: { dtype: string; symmetric: boolean }; weights: { granularity: string } } };
 
 export function registerProfileCommands(program: Command, ctx: CliContext): void {
   const profiles = program.command('profiles').description('device profiles: matching, runtime, quantization recipe');
 
   outputOptions(profiles.command('ls').description('list profiles with their device counts')).action(async (_o: unknown, cmd: Command) => {
-    const body = await ctx.client(cmd).get<{ items: Profile[]; counts: Record<string, number> }>('/profiles');
+    const body = await ctx.client(cmd).typed(ProfileListSchema, 'GET', '/profiles');
     ctx.emit(
       cmd,
       body.items,
@@ -32,6 +32,6 @@ export function registerProfileCommands(program: Command, ctx: CliContext): void
     .description('one profile, as JSON')
     .argument('<id>', 'profile id')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      ctx.io.stdout.write(renderJson(await ctx.client(cmd).get(`/profiles/${encodeURIComponent(id)}`)));
+      ctx.io.stdout.write(renderJson(await ctx.client(cmd).typed(ProfileSchema, 'GET', `/profiles/${encodeURIComponent(id)}`)));
     });
 }

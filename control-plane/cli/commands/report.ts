@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
+import { FleetReportSchema, type FleetReport } from '../../../shared/api/devices.ts';
+import { ModelReportSchema, RolloutReportSchema } from '../../../shared/api/rollouts.ts';
 import { optionalRoute } from '../client.ts';
 import { outputOptions, type CliContext } from '../context.ts';
 import { ago, cell, renderCsv, renderJson, renderTable, type Column } from '../format.ts';
 import { csvColumns } from './generic.ts';
-
-type FleetReport = {
-  generatedAt: number;
-  devices: number;
-  byStatus: Record<string, number>;
-  byProfile: { profileId: string; name: string; devices: number; online: number; offline: number; lastSeen: number | null }[];
-  byAgentVersion: Record<string, number>;
-  unassigned: number;
-};
 
 const BY_PROFILE: Column<FleetReport['byProfile'][number]>[] = [
   { header: 'PROFILE', value: (p) => p.profileId },
@@ -83,7 +76,7 @@ export function registerReportCommands(program: Command, ctx: CliContext): void 
   const report = program.command('report').description('fleet, model and rollout reports (tables, --json, --csv)');
 
   outputOptions(report.command('fleet').description('devices by profile, status and agent version')).action(async (_o: unknown, cmd: Command) => {
-    const r = await ctx.client(cmd).get<FleetReport>('/reports/fleet');
+    const r = await ctx.client(cmd).typed(FleetReportSchema, 'GET', '/reports/fleet');
     const mode = ctx.mode(cmd);
     if (mode !== 'table') return ctx.emit(cmd, r.byProfile, { table: BY_PROFILE, csv: [
       { header: 'profileId', value: (p) => p.profileId },
@@ -103,14 +96,14 @@ export function registerReportCommands(program: Command, ctx: CliContext): void 
 
   outputOptions(report.command('model').description('a model across the fleet: latency per profile, accuracy, int8 speed-up').argument('<id>', 'model id')).action(
     async (id: string, _o: unknown, cmd: Command) => {
-      const body = await optionalRoute('model reports (/reports/models/:id)', () => ctx.client(cmd).get(`/reports/models/${encodeURIComponent(id)}`));
+      const body = await optionalRoute('model reports (/reports/models/:id)', () => ctx.client(cmd).typed(ModelReportSchema, 'GET', `/reports/models/${encodeURIComponent(id)}`));
       printModelReport(ctx, cmd, body);
     },
   );
 
   outputOptions(report.command('rollout').description('a rollout: waves, device states, gate decisions').argument('<id>', 'rollout id')).action(
     async (id: string, _o: unknown, cmd: Command) => {
-      const body = await optionalRoute('rollout reports (/reports/rollouts/:id)', () => ctx.client(cmd).get(`/reports/rollouts/${encodeURIComponent(id)}`));
+      const body = await optionalRoute('rollout reports (/reports/rollouts/:id)', () => ctx.client(cmd).typed(RolloutReportSchema, 'GET', `/reports/rollouts/${encodeURIComponent(id)}`));
       printRolloutReport(ctx, cmd, body);
     },
   );

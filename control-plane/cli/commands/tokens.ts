@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
+import { EnrollmentTokenCreatedSchema, EnrollmentTokenListSchema } from '../../../shared/api/fleet.ts';
 import { outputOptions, type CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { renderJson } from '../format.ts';
 
-type TokenRow = { id: string; label: string; uses: number; maxUses: number | null; expiresAt: number | null; createdAt: number; revokedAt: number | null; state: string };
 
 /** `90m`, `24h`, `7d`, plain seconds, or `never`. */
 export function parseExpiry(s: string): number | null {
@@ -28,7 +28,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { label: string; expires: string; maxUses?: string; json?: boolean }, cmd: Command) => {
       const maxUses = o.maxUses === undefined ? null : Number(o.maxUses);
       if (maxUses !== null && !Number.isInteger(maxUses)) throw new CliError(EXIT.usage, `--max-uses "${o.maxUses}" is not a whole number`);
-      const t = await ctx.client(cmd).post<{ id: string; token: string; expiresAt: number | null; brokerUrl: string }>('/enrollment-tokens', {
+      const t = await ctx.client(cmd).typed(EnrollmentTokenCreatedSchema, 'POST', '/enrollment-tokens', {
         label: o.label,
         expiresInSeconds: parseExpiry(o.expires),
         maxUses,
@@ -39,7 +39,7 @@ export function registerTokenCommands(program: Command, ctx: CliContext): void {
     });
 
   outputOptions(tokens.command('ls').description('list enrollment tokens (never their secrets)')).action(async (_o: unknown, cmd: Command) => {
-    const body = await ctx.client(cmd).get<{ items: TokenRow[] }>('/enrollment-tokens');
+    const body = await ctx.client(cmd).typed(EnrollmentTokenListSchema, 'GET', '/enrollment-tokens');
     ctx.emit(
       cmd,
       body.items,
