@@ -30,7 +30,7 @@ export const CONFIG_HELP = `edgefleet-control-plane [flags]
   --broker embedded|URL   EDGEFLEET_BROKER            embedded aedes broker, or an external broker's mqtt:// URL
   --mqtt-host HOST        EDGEFLEET_MQTT_HOST         embedded broker listen address (127.0.0.1)
   --mqtt-port PORT        EDGEFLEET_MQTT_PORT         embedded broker port (1883)
-  --mqtt-username NAME    EDGEFLEET_MQTT_USERNAME     external broker: the dynamic-security admin client (edgefleet-control-plane)
+  --mqtt-username NAME    EDGEFLEET_MQTT_USERNAME     external broker: the EdgeFleet auth plugin's admin login (edgefleet-control-plane)
   --mqtt-password PW      EDGEFLEET_MQTT_PASSWORD     external broker: its password
   --operator-token TOKEN  EDGEFLEET_OPERATOR_TOKEN    API bearer token (generated on first start if unset)
   --profiles-dir DIR      EDGEFLEET_PROFILES_DIR      device profile JSON files (built-in device-profiles/)

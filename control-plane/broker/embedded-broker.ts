@@ -147,15 +147,19 @@ export class EmbeddedBroker implements BrokerAccess {
     const login = classifyLogin(username, client.id);
     // a login that can never succeed costs nothing to check and is not braked, but is counted
     if (login.kind === 'refused') return refuse(login.reason);
+    // Check first (microseconds), then hold the answer: a parallel burst is all checked at once, so the slot
+    // has to be taken after this attempt's failure is on record, or the whole burst would pass before the
+    // first failure counted. The answer waits for the slot whatever it is, so an early answer never tells a
+    // guesser which try hit.
+    const role = await this.check(login, password);
+    if (!role) this.brake.failed(keys, this.now());
     const wait = this.brake.admit(keys, this.now());
     if (wait === null) return refuse('braked');
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const role = await this.check(login, password);
     if (role) {
       this.brake.succeeded(keys);
       return role;
     }
-    this.brake.failed(keys, this.now());
     return refuse('bad-credentials');
   }
 

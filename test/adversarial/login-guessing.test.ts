@@ -77,17 +77,15 @@ for (const kind of BROKER_KINDS) {
       const before = failures((await fleet.api('/metrics')).text, 'braked');
       const t0 = performance.now();
       const burst = await Promise.all(
-        Array.from({ length: kind === 'embedded' ? 40 : 60 }, (_, i) => attempt(fleet.cp.brokerUrl, { clientId: `guess-${i}`, username: `guess-${i}`, password: 'wrong-wrong-wrong-wrong-wrong-wrong' })),
+        Array.from({ length: 60 }, (_, i) => attempt(fleet.cp.brokerUrl, { clientId: `guess-${i}`, username: `guess-${i}`, password: 'wrong-wrong-wrong-wrong-wrong-wrong' })),
       );
       const wall = performance.now() - t0;
       assert.ok(burst.every((r) => !r.ok));
-      if (kind === 'embedded') {
-        // 30 free per address, then slots 100, 200, 400, 800, 1600 and 2000 ms apart: the burst cannot finish fast
-        assert.ok(wall >= 3000, `40 parallel guesses took ${wall.toFixed(0)} ms (>= 3 s expected)`);
-      } else {
-        // 30 free per address, one checked per slot after that: most of the other 30 are refused unchecked
-        await waitFor('braked refusals counted', async () => failures((await fleet.api('/metrics')).text, 'braked') - before >= 15);
-      }
+      // 30 free per address, then one attempt per slot (100 ms doubling to 2 s): on the embedded broker the held
+      // attempts make the burst slow and those whose slot lies beyond 8 s are refused at once; Mosquitto refuses
+      // the attempts between slots unchecked. Either way most of the burst never has its password checked.
+      if (kind === 'embedded') assert.ok(wall >= 1500, `60 parallel guesses took ${wall.toFixed(0)} ms (>= 1.5 s expected)`);
+      await waitFor('braked refusals counted', async () => failures((await fleet.api('/metrics')).text, 'braked') - before >= 15);
     });
   });
 }
