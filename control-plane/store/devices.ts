@@ -1,7 +1,7 @@
 import type { DeviceFacts } from '../../shared/facts.ts';
 import type { Heartbeat, ModelRef } from '../../shared/messages.ts';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './db.ts';
+import { statementCache, type Db } from './db.ts';
 
 export type DeviceStatus = 'unknown' | 'online' | 'offline' | 'revoked';
 
@@ -90,29 +90,19 @@ export type PresenceOp =
 
 export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
 
-const STATEMENT_CACHE_LIMIT = 256;
-
 /**
  * The devices table and its status history. Plain SQL; every write is one statement or one transaction.
  * Statements are prepared once and reused: preparing one per call was 19% of the control plane's CPU
  * with thousands of devices heartbeating.
  */
 export class DeviceStore {
-  private readonly statements = new Map<string, Statement>();
+  /** The prepared statement for `sql` (see statementCache). */
+  private readonly q: (sql: string) => Statement;
   /** Transactions committed by applyBatch (an observable for tests and /metrics). */
   batchTransactions = 0;
 
-  constructor(private readonly db: Db) {}
-
-  /** The prepared statement for `sql`, prepared on first use. Dynamic SQL (list filters) has few shapes; the cap only guards against surprises. */
-  private q(sql: string): Statement {
-    let st = this.statements.get(sql);
-    if (!st) {
-      if (this.statements.size >= STATEMENT_CACHE_LIMIT) this.statements.clear();
-      st = this.db.prepare(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
   }
 
   get(id: string): DeviceRow | null {

@@ -1,4 +1,5 @@
-import type { Db } from './db.ts';
+import type { Statement } from 'better-sqlite3';
+import { statementCache, type Db } from './db.ts';
 
 export type EnrollmentTokenRow = {
   id: string;
@@ -31,27 +32,31 @@ export function tokenUnusableReason(t: EnrollmentTokenRow, now: number): string 
 }
 
 export class TokenStore {
-  constructor(private readonly db: Db) {}
+  /** Every enrollee's login and enrollment reads its token: statements prepared once. */
+  private readonly q: (sql: string) => Statement;
+  constructor(db: Db) {
+    this.q = statementCache(db);
+  }
 
   create(t: { id: string; secretHash: string; label: string; expiresAt: number | null; maxUses: number | null }, now: number): void {
-    this.db
-      .prepare('INSERT INTO enrollment_tokens (id, secret_hash, label, created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?, ?)')
+    this
+      .q('INSERT INTO enrollment_tokens (id, secret_hash, label, created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?, ?)')
       .run(t.id, t.secretHash, t.label, now, t.expiresAt, t.maxUses);
   }
 
   get(id: string): (EnrollmentTokenRow & { secretHash: string }) | null {
-    const r = this.db.prepare('SELECT * FROM enrollment_tokens WHERE id = ?').get(id) as Raw | undefined;
+    const r = this.q('SELECT * FROM enrollment_tokens WHERE id = ?').get(id) as Raw | undefined;
     return r ? { ...toRow(r), secretHash: r.secret_hash } : null;
   }
 
   list(): EnrollmentTokenRow[] {
-    return (this.db.prepare('SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id').all() as Raw[]).map(toRow);
+    return (this.q('SELECT * FROM enrollment_tokens ORDER BY created_at DESC, id').all() as Raw[]).map(toRow);
   }
 
   /** Counts one use, only while the token is still usable (atomic against concurrent enrollments). */
   consume(id: string, now: number): boolean {
-    const r = this.db
-      .prepare(
+    const r = this
+      .q(
         `UPDATE enrollment_tokens SET uses = uses + 1 WHERE id = ? AND revoked_at IS NULL
            AND (expires_at IS NULL OR expires_at > ?) AND (max_uses IS NULL OR uses < max_uses)`,
       )
@@ -60,7 +65,7 @@ export class TokenStore {
   }
 
   revoke(id: string, now: number): boolean {
-    return this.db.prepare('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
+    return this.q('UPDATE enrollment_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id).changes > 0;
   }
 }
 
