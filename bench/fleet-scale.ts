@@ -15,7 +15,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { freePort, startMosquitto, type Mosquitto } from '../test/helpers/mosquitto.ts';
@@ -35,6 +35,13 @@ const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'] ?? null;
 const CP_ROOT = process.env['BENCH_CP_ROOT'] ?? join(import.meta.dirname, '..');
 const TOKEN = 'bench-operator-token-0123456789';
 const CLK_TCK = 100;
+
+/** Everything this bench started, killed if it dies half-way (no orphaned control planes or agents). */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -111,6 +118,7 @@ async function startCp(dataDir: string, httpPort: number, broker: { kind: 'embed
     env['EDGEFLEET_MQTT_PASSWORD'] = broker.m.password;
   }
   const proc = spawn(process.execPath, args, { env, cwd: CP_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(proc);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const cp: Cp = { proc, httpUrl: `http://127.0.0.1:${httpPort}`, brokerUrl: broker.kind === 'embedded' ? `mqtt://127.0.0.1:${broker.port}` : broker.m.url };
@@ -145,6 +153,14 @@ function startWorker(brokerUrl: string, token: string, stateRoot: string, from: 
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   proc.stderr!.on('data', (d: Buffer) => log(`worker ${from}: ${d.toString().trim().slice(0, 300)}`));
+  // the load generator yields to the system under test: on a shared 2-core host the agents would
+  // otherwise take the CPU the control plane needs and the bench would measure the agents
+  try {
+    setPriority(proc.pid!, 19);
+  } catch {
+    // not allowed here: the numbers then include that competition
+  }
+  children.add(proc);
   const w: Worker = { proc, count, last: null, delays: [], reconnectAt: [] };
   proc.on('message', (m) => {
     const r = m as WorkerReport;
@@ -166,7 +182,7 @@ const sqliteBytes = (dataDir: string): number =>
 type Row = Record<string, string | number>;
 
 async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
-  const row: Row = { broker: kind, N: n };
+  const row: Row = { broker: kind, N: n, 'load avg': readFileSync('/proc/loadavg', 'utf8').split(' ')[0]! };
   const work = mkdtempSync(join(tmpdir(), `ef-fleet-scale-${kind}-${n}-`));
   const dataDir = join(work, 'cp');
   const mosq = kind === 'mosquitto' ? await startMosquitto() : null;
@@ -223,6 +239,7 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     row['cp CPU s'] = procCpuSeconds(cpPid()).toFixed(0);
     row['broker RSS'] = mosqPid ? mib(procRss(mosqPid)) : '(in cp)';
     row['SQLite'] = mib(sqliteBytes(dataDir));
+    row['load avg'] = `${row['load avg']}-${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`;
     log(`${kind} N=${n}: steady state measured`);
 
     // restart: SIGTERM, start again on the same ports and data

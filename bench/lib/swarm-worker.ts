@@ -24,6 +24,8 @@ const send = (): void => {
   process.send?.(r);
 };
 const timer = setInterval(send, 1000);
+// the bench went away: take the agents down with it
+process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   if (m !== 'stop') return;
   clearInterval(timer);
