@@ -27,7 +27,7 @@ const rooms = createStandardRooms({
   ui: false,
   // this machine is shared: its load stays above the profiles' idle gate, so the gate is opened here and said so
   tuningIdle: { maxLoadPerCore: 1000 },
-  tuningTickMs: 250,
+  tuningTickMs: 250, tuningMaxConcurrentEvaluations: 1,
   ...(quick ? { tuningBenchmark: { threads: 1, warmupQueries: 10, minQueries: 100, minSeconds: 0, maxSeconds: 20, throughputBatchSize: 4, profileOps: true } } : {}),
 });
 const cp = await startControlPlane({ dataDir, httpHost: '127.0.0.1', httpPort: 0, broker: { kind: 'embedded', host: '127.0.0.1', port: 0 }, operatorToken: 'bench-token-0123456789abcdef', presenceTimeoutMs: 60_000, log: silentLogger, extensions: rooms.extensions });

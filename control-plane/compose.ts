@@ -18,6 +18,8 @@ export type StandardRoomsOptions = {
   tuningBenchmark?: Record<string, number | boolean>;
   tuningIdle?: { maxLoadPerCore?: number; idleWaitSeconds?: number };
   tuningTickMs?: number;
+  /** Evaluations in flight at once (simulated canaries sharing one host: 1). */
+  tuningMaxConcurrentEvaluations?: number;
   training?: { concurrency?: number; python?: string };
   ui?: boolean;
 };
@@ -67,6 +69,7 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
     ...(opts.tuningTickMs !== undefined ? { tickMs: opts.tuningTickMs } : {}),
     ...(opts.tuningBenchmark ? { benchmark: opts.tuningBenchmark } : {}),
     ...(opts.tuningIdle ? { idle: opts.tuningIdle } : {}),
+    ...(opts.tuningMaxConcurrentEvaluations !== undefined ? { maxConcurrentEvaluations: opts.tuningMaxConcurrentEvaluations } : {}),
     ports: () => ({
       registry,
       delivery,

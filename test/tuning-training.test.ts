@@ -26,7 +26,7 @@ const agents: AgentHandle[] = [];
 
 before(async () => {
   if (skip) return;
-  fleet = await startTestFleet('embedded', {}, (dataDir) => createStandardRooms({ dataDir, tuningBenchmark: QUICK_BENCH, tuningIdle: { maxLoadPerCore: 1000 }, tuningTickMs: 250, ui: false }).extensions);
+  fleet = await startTestFleet('embedded', {}, (dataDir) => createStandardRooms({ dataDir, tuningBenchmark: QUICK_BENCH, tuningIdle: { maxLoadPerCore: 1000 }, tuningTickMs: 250, tuningMaxConcurrentEvaluations: 1, ui: false }).extensions);
   const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 5 } })).body.token;
   const sim = SIMULATED.find((s) => s.expectProfile === 'generic-cpu')!;
   agents.push(await startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: mkdtempSync(join(tmpdir(), 'ef-tt-agent-')), enrollmentToken: token, deviceId: 'tt-canary-0', facts: sim.facts, heartbeatIntervalMs: 2000 }));

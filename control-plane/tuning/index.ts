@@ -16,6 +16,8 @@ export type TuningExtensionOptions = {
   benchmark?: Record<string, number | boolean>;
   /** Merged over profiles' idle gate. */
   idle?: Partial<EvaluationSettings>;
+  /** See TuningServiceOptions.maxConcurrentEvaluations. */
+  maxConcurrentEvaluations?: number;
 };
 
 export type TuningExtension = ControlPlaneExtension & { service: () => TuningService };
@@ -32,6 +34,7 @@ export function createTuningExtension(opts: TuningExtensionOptions): TuningExten
     service: get,
     migrations: { room: 'tuning', list: TUNING_MIGRATIONS },
     hooks: () => ({
+      onBirth: (deviceId) => service?.onBirth(deviceId),
       onReport: (deviceId, r) => {
         if (r.kind !== 'evaluation') return;
         const parsed = EvaluationReportSchema.safeParse(r);
@@ -49,6 +52,7 @@ export function createTuningExtension(opts: TuningExtensionOptions): TuningExten
         now: ctx.now,
         ...(opts.benchmark ? { benchmark: opts.benchmark } : {}),
         ...(opts.idle ? { idle: opts.idle } : {}),
+        ...(opts.maxConcurrentEvaluations !== undefined ? { maxConcurrentEvaluations: opts.maxConcurrentEvaluations } : {}),
       });
       service.resume();
       const s = service;

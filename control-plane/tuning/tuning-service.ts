@@ -48,6 +48,11 @@ export type TuningServiceOptions = {
   benchmark?: Record<string, number | boolean>;
   /** Merged over the profile's idle gate (test benches on a loaded machine). */
   idle?: Partial<EvaluationSettings>;
+  /**
+   * Evaluations in flight at once across the fleet (default: no limit beyond one per device). Simulated
+   * canaries sharing one host set 1, so one device's benchmark does not slow another's measurement.
+   */
+  maxConcurrentEvaluations?: number;
 };
 
 const ms = (m: EvaluationRow): DeviceMeasurement | null =>
@@ -331,6 +336,7 @@ export class TuningService {
         }
         continue;
       }
+      if (this.o.maxConcurrentEvaluations !== undefined && this.store.countSent() >= this.o.maxConcurrentEvaluations) continue;
       const next = open.find((e) => e.state === 'pending')!;
       await this.send(t, next, now);
     }
@@ -351,6 +357,21 @@ export class TuningService {
     } catch (err) {
       this.store.setEvaluation(e, ['sent'], { state: 'failed', reason: `not sent: ${(err as Error).message}` }, this.o.now());
       this.o.log.warn('evaluate not sent', { tuningId: t.id, deviceId: e.deviceId, modelId: e.modelId, error: String(err) });
+    }
+  }
+
+  /**
+   * The `onBirth` hook: a device that (re)connected may have missed an evaluate sent while it was away
+   * (a broker or control-plane restart, an agent restart that dropped its queue): ask it again. An
+   * agent still running that evaluation ignores the repeat.
+   */
+  onBirth(deviceId: string): void {
+    const now = this.o.now();
+    let n = 0;
+    for (const t of this.store.active()) if (t.state === 'evaluating') n += this.store.resendSentTo(t.id, deviceId, now);
+    if (n) {
+      this.o.log.info('evaluations asked for again after a birth', { deviceId, evaluations: n });
+      this.kick();
     }
   }
 

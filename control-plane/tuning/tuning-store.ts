@@ -257,6 +257,16 @@ export class TuningStore {
     return this.db.prepare(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND state = 'sent'`).run(now, tuningId).changes;
   }
 
+  /** Evaluations sent and not yet answered, across tunings. */
+  countSent(): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM tuning_evaluations WHERE state = 'sent'`).get() as { n: number }).n;
+  }
+
+  /** One device's unanswered evaluations back to pending (it reconnected and may have missed them). */
+  resendSentTo(tuningId: string, deviceId: string, now: number): number {
+    return this.db.prepare(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND device_id = ? AND state = 'sent'`).run(now, tuningId, deviceId).changes;
+  }
+
   cancelOpen(tuningId: string, now: number): void {
     this.db.prepare(`UPDATE tuning_evaluations SET state = 'cancelled', reason = 'tuning cancelled', updated_at = ? WHERE tuning_id = ? AND state IN ('pending', 'sent')`).run(now, tuningId);
   }

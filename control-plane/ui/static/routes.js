@@ -12,6 +12,8 @@ import { tokensPage } from './pages/tokens.js';
 import { trainingJobPage } from './pages/training-job.js';
 import { trainingNewPage } from './pages/training-new.js';
 import { trainingPage } from './pages/training.js';
+import { tuningPage } from './pages/tuning.js';
+import { tuningsPage } from './pages/tunings.js';
 
 export const ROUTES = [
   { pattern: /^#\/fleet$/, page: fleetPage, nav: 'fleet', link: 'Fleet' },
@@ -26,4 +28,6 @@ export const ROUTES = [
   { pattern: /^#\/rollouts$/, page: rolloutsPage, nav: 'rollouts', link: 'Rollouts' },
   { pattern: /^#\/rollouts\/new$/, page: rolloutNewPage, nav: 'rollouts', poll: false },
   { pattern: /^#\/rollouts\/([^/]+)$/, page: rolloutPage, nav: 'rollouts' },
+  { pattern: /^#\/tunings$/, page: tuningsPage, nav: 'tunings', link: 'Tunings' },
+  { pattern: /^#\/tunings\/([^/]+)$/, page: tuningPage, nav: 'tunings' },
 ];
