@@ -141,7 +141,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const fleetLog = log.child({ room: 'fleet' });
     const presence = new PresenceWriter(devices, {
       // the dashboard's health history: its once-a-minute point per device rides in the same transaction
-      inBatch: (op) => void heartbeats.record(op.deviceId, op.heartbeat, op.at),
+      inBatch: (op) => void heartbeats.recordNow(op.deviceId, op.heartbeat, op.at),
       onChanged: (c) => fleetLog.info('device presence', { deviceId: c.deviceId, state: c.status, reason: c.reason }),
       onError: (e) => fleetLog.error('birth hook failed', { error: String(e) }),
       onFlushed: (ops) => {

@@ -46,3 +46,14 @@ test('points are written in one batch at most flushMs later, without a read aski
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(count(), 2);
 });
+
+test('recordNow writes inside the caller\'s transaction, still one point per bucket', () => {
+  const { db, h } = store({ bucketMs: 1000, slots: 10 });
+  const count = () => (db.prepare('SELECT COUNT(*) AS n FROM device_heartbeat_history').get() as { n: number }).n;
+  db.transaction(() => {
+    assert.equal(h.recordNow('a', hb(1), 1000), true);
+    assert.equal(h.recordNow('a', hb(2), 1200), false);
+    assert.equal(h.recordNow('b', hb(3), 1200), true);
+  })();
+  assert.equal(count(), 2);
+});

@@ -83,6 +83,18 @@ export class HeartbeatHistory {
     return true;
   }
 
+  /**
+   * As record(), but the point is written at once: for a caller that already batches its writes in one transaction
+   * (the presence writer: heartbeats, presence and these points share its per-tick transaction).
+   */
+  recordNow(deviceId: string, hb: Heartbeat, now: number): boolean {
+    const bucket = Math.floor(now / this.bucketMs);
+    if (this.lastBucket.get(deviceId) === bucket) return false;
+    this.lastBucket.set(deviceId, bucket);
+    this.upsert.run(deviceId, bucket % this.slots, now, hb.load1, hb.cpuPercent, hb.memUsedBytes, hb.memTotalBytes, hb.temperatureC);
+    return true;
+  }
+
   /** Writes the pending points now (reads and shutdown call it). */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
