@@ -55,6 +55,7 @@ export async function modelPage({ args: [id] }) {
         ['parents', lineage.parents.length ? lineage.parents.map((p, i) => html`${i ? ', ' : ''}<a href="#/models/${encodeURIComponent(p.id)}">${p.id} v${p.version}</a>`) : 'none'],
         ['teacher', fields(lineage.teacher)],
         ['dataset', fields(lineage.dataset)],
+        ['classes', lineage.classNames ? lineage.classNames.map((n, i) => `${i} ${n}`).join(', ') : 'class ids (the labels had no names)'],
         ['float layers', lineage.floatLayers.join(', ') || 'none'],
         ['toolchain', lineage.versions ? Object.entries(lineage.versions).map(([k, v]) => `${k} ${v}`).join(', ') : '–'],
         ['runtime check', runtimeCheck(metrics.runtime)],
