@@ -52,6 +52,17 @@ export type FleetSessionOptions = {
 const ACCEPTED = 'edgefleet_mqtt_messages_accepted_total';
 const REJECTED = 'edgefleet_mqtt_messages_rejected_total';
 const REPLAYED = 'edgefleet_mqtt_messages_replayed_total';
+/** Per channel, bytes a valid payload can reach with every schema bound at its maximum, rounded up. */
+const MAX_PAYLOAD_BYTES: Record<string, number> = {
+  birth: 192 * 1024, // facts: 1,024 CPU flags of 64 characters dominate
+  status: 1024,
+  heartbeat: 8 * 1024,
+  report: 64 * 1024,
+  'xfer/req': 16 * 1024,
+  cmd: 1024 * 1024, // not a device's to send: refused as wrong-direction below
+  'xfer/data': 1024 * 1024,
+  enroll: 8 * 1024,
+};
 
 /**
  * The control plane's MQTT session: enrollment, auto-registration, presence, and the inbound side of
@@ -167,6 +178,12 @@ export class FleetSession {
   async handle(topic: string, payload: Buffer): Promise<void> {
     const t = parseTopic(topic);
     if (!t) return this.reject('unknown', 'unknown-topic', { topic });
+    // the largest valid payload of each channel is far below these; a bigger one is refused before JSON.parse, so an
+    // oversized flood costs a length check, not a parse (issue 8 items 6 and 8)
+    const max = t.kind === 'enroll' ? MAX_PAYLOAD_BYTES.enroll : MAX_PAYLOAD_BYTES[t.channel];
+    if (payload.length > max) {
+      return this.reject(t.kind === 'enroll' ? 'enroll' : t.channel, 'payload-too-large', { deviceId: t.deviceId, bytes: payload.length, max });
+    }
     if (t.kind === 'enroll') {
       if (t.direction === 'req') await this.handleEnroll(t.deviceId, payload);
       return;
