@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { intakeCommand, newCounters, commandModel } from './commands.ts';
-import { MsgIdDedup } from './dedup.ts';
+import { MsgIdDedup } from '../shared/dedup.ts';
 
 const cmd = (msgId: string, body: Record<string, unknown> = { cmd: 'rebirth' }): string => JSON.stringify({ v: 1, msgId, ts: 1, ...body });
 

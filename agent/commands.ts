@@ -1,5 +1,5 @@
 import { CommandSchema, parsePayload, type Command, type ModelRef, type Report } from '../shared/messages.ts';
-import type { MsgIdDedup } from './dedup.ts';
+import type { MsgIdDedup } from '../shared/dedup.ts';
 import type { Logger } from './log.ts';
 
 export type DeployCommand = Extract<Command, { cmd: 'deploy' }>;

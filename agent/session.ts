@@ -19,7 +19,7 @@ import {
 import { deviceTopic } from '../shared/topics.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { commandModel, intakeCommand, newCounters, reportUnsupported, type AgentCounters, type CommandContext, type CommandHandlers, type ReportBody } from './commands.ts';
-import { MsgIdDedup } from './dedup.ts';
+import { MsgIdDedup } from '../shared/dedup.ts';
 import type { HealthSample } from './health.ts';
 import type { Identity } from './identity.ts';
 import { errorMessage, type Logger } from './log.ts';

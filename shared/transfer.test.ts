@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ChunkBitmap, chunkCount, chunkRange, decodeFrame, encodeFrame, sha256Of } from './transfer.ts';
+import { ChunkBitmap, chunkCount, chunkRange, decodeFrame, encodeFrame } from './transfer.ts';
+import { sha256Hex } from './hash.ts';
 
 describe('chunk frames', () => {
   const payload = randomBytes(1000);
-  const frame = { transferId: 'abc123-256k', index: 70_000, sha256: sha256Of(payload), payload };
+  const frame = { transferId: 'abc123-256k', index: 70_000, sha256: sha256Hex(payload), payload };
 
   test('round-trip', () => {
     const bytes = encodeFrame(frame);
@@ -18,7 +19,7 @@ describe('chunk frames', () => {
   });
 
   test('an empty payload and a unicode id survive', () => {
-    const r = decodeFrame(encodeFrame({ transferId: 'modèle', index: 0, sha256: sha256Of(new Uint8Array()), payload: new Uint8Array() }));
+    const r = decodeFrame(encodeFrame({ transferId: 'modèle', index: 0, sha256: sha256Hex(new Uint8Array()), payload: new Uint8Array() }));
     assert.ok(r.success);
     assert.equal(r.data.transferId, 'modèle');
     assert.equal(r.data.payload.length, 0);
@@ -51,7 +52,7 @@ describe('chunk frames', () => {
     bytes[bytes.length - 1]! ^= 1;
     const r = decodeFrame(bytes);
     assert.ok(r.success);
-    assert.notEqual(sha256Of(r.data.payload), r.data.sha256);
+    assert.notEqual(sha256Hex(r.data.payload), r.data.sha256);
   });
 
   test('encode refuses what cannot be framed', () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema } from './ids.ts';
 
@@ -72,10 +71,6 @@ export function decodeFrame(bytes: Uint8Array): FrameResult {
   o += 4;
   if (buf.length - o !== len) return { success: false, error: `frame payload is ${buf.length - o} bytes, header says ${len}` };
   return { success: true, data: { transferId, index, sha256, payload: buf.subarray(o) } };
-}
-
-export function sha256Of(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function chunkCount(sizeBytes: number, chunkSize: number): number {

@@ -7,11 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { startAgent, type AgentHandle } from '../agent/index.ts';
 import { createDeliveryExtension, type FrameFilter } from '../control-plane/delivery/index.ts';
 import { ModelManifestSchema, PROTOCOL_VERSION, newMsgId } from '../shared/messages.ts';
-import { generateSigningKeyPair, sha256Hex, signManifest } from '../shared/signing.ts';
+import { generateSigningKeyPair, signManifest } from '../shared/signing.ts';
 import type { DeliverySource } from '../shared/transfer.ts';
 import { BROKER_KINDS, startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
 import { makeDeliveryTestModels, type DeliveryTestModels } from './helpers/models.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 const MiB = 1024 * 1024;
 const work = mkdtempSync(join(tmpdir(), 'ef-delivery-'));

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeEvalSet } from '../shared/evalset.ts';
 import { signedModelPayload, type ModelVersion } from '../shared/registry.ts';
-import { sha256Hex, verifyPayload } from '../shared/signing.ts';
+import { verifyPayload } from '../shared/signing.ts';
 import { RegistryInputError, RegistryIntegrityError, createRegistryExtension, toDeliverySource, type RegistryExtension } from '../control-plane/registry/index.ts';
 import { DeliverySourceSchema } from '../shared/transfer.ts';
 import { startTestFleet, type TestFleet } from './helpers/control-plane.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 /** Hand registration, signatures, versions, filters, verified downloads and tamper detection (no trainer). */
 

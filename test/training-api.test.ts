@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { createRegistryExtension } from '../control-plane/registry/index.ts';
 import { createTrainingExtension } from '../control-plane/training/index.ts';
 import { signedModelPayload, type ModelVersion, type TrainingJobView } from '../shared/registry.ts';
-import { sha256Hex, verifyPayload } from '../shared/signing.ts';
+import { verifyPayload } from '../shared/signing.ts';
 import { DeliverySourceSchema } from '../shared/transfer.ts';
 import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 /** Training jobs through the HTTP API with the real trainer on tiny configs, into the registry. */
 

@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PROTOCOL_VERSION, ModelManifestSchema, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
-import { generateSigningKeyPair, sha256Hex, signManifest } from '../../shared/signing.ts';
-import { chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
+import { generateSigningKeyPair, signManifest } from '../../shared/signing.ts';
+import { chunkCount, chunkRange, encodeFrame } from '../../shared/transfer.ts';
 import type { CommandContext, ReportBody } from '../commands.ts';
 import { silentLogger } from '../log.ts';
 import { DeliveryAgent, manifestProblem } from './delivery-agent.ts';
 import { Download, type TransferSpec } from './download.ts';
 import { ModelStore } from './model-store.ts';
+import { sha256Hex } from '../../shared/hash.ts';
 
 const keys = generateSigningKeyPair();
 const CHUNK = 1024;
@@ -19,7 +20,7 @@ const CHUNK = 1024;
 function specOf(bytes: Buffer, transferId = 't1'): TransferSpec {
   const chunkSha256 = Array.from({ length: chunkCount(bytes.length, CHUNK) }, (_, i) => {
     const { start, end } = chunkRange(i, bytes.length, CHUNK);
-    return sha256Of(bytes.subarray(start, end));
+    return sha256Hex(bytes.subarray(start, end));
   });
   return { transferId, sizeBytes: bytes.length, chunkSize: CHUNK, sha256: sha256Hex(bytes), chunkSha256 };
 }

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChunkBitmap, chunkCount, chunkRange, sha256Of, type ChunkFrame } from '../../shared/transfer.ts';
+import { ChunkBitmap, chunkCount, chunkRange, type ChunkFrame } from '../../shared/transfer.ts';
 import type { Logger } from '../log.ts';
+import { sha256Hex, sha256Stream } from '../../shared/hash.ts';
 
 /** What a download needs to know of one file; it comes from the signed manifest, so the hashes are trusted. */
 export type TransferSpec = { transferId: string; sizeBytes: number; chunkSize: number; sha256: string; chunkSha256: readonly string[] };
@@ -125,7 +125,7 @@ export class Download {
       this.stats.duplicates++;
       return;
     }
-    if (frame.payload.length !== end - start || sha256Of(frame.payload) !== this.spec.chunkSha256[i]) {
+    if (frame.payload.length !== end - start || sha256Hex(frame.payload) !== this.spec.chunkSha256[i]) {
       this.stats.corrupt++;
       this.inflight.delete(i);
       this.o.log.warn('chunk failed its hash check; asking again', { transferId: this.spec.transferId, chunk: i, corrupt: this.stats.corrupt });
@@ -201,7 +201,7 @@ export class Download {
         if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
         await this.data?.sync();
         this.o.onVerifying?.();
-        const sha = await fileSha256(this.dataPath);
+        const { sha256: sha } = await sha256Stream(createReadStream(this.dataPath, { highWaterMark: 1 << 20 }));
         if (sha === this.spec.sha256) return this.dataPath;
         if (attempt >= 2) throw new Error(`file sha256 ${sha} does not match the manifest's ${this.spec.sha256} after ${attempt + 1} attempts`);
         const bad = await this.recheckChunks();
@@ -218,7 +218,7 @@ export class Download {
     for (let i = 0; i < this.total; i++) {
       const { start, end } = chunkRange(i, this.spec.sizeBytes, this.spec.chunkSize);
       const { bytesRead } = await this.data!.read(buf, 0, end - start, start);
-      if (sha256Of(buf.subarray(0, bytesRead)) !== this.spec.chunkSha256[i]) {
+      if (sha256Hex(buf.subarray(0, bytesRead)) !== this.spec.chunkSha256[i]) {
         this.bitmap.clear(i);
         bad++;
       }
@@ -250,10 +250,4 @@ export class Download {
     await d?.close().catch(() => {});
     await b?.close().catch(() => {});
   }
-}
-
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const part of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(part as Buffer);
-  return h.digest('hex');
 }

@@ -1,14 +1,16 @@
-import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { XferRequest } from '../../shared/messages.ts';
 import { BoundedMap } from '../../shared/bounded-map.ts';
 import { ThrottledLog } from '../../shared/throttled-log.ts';
 import { deviceTopic } from '../../shared/topics.ts';
-import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
+import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkRange, encodeFrame } from '../../shared/transfer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeliveryStore, TransferRow } from './delivery-store.ts';
+import { sha256Stream } from '../../shared/hash.ts';
+import { MsgIdDedup } from '../../shared/dedup.ts';
 
 export type RegisteredTransfer = { transferId: string; sizeBytes: number; chunkSize: number; sha256: string; chunkSha256: string[] };
 
@@ -49,7 +51,7 @@ export class TransferServer {
   private readonly servedIndexes = new BoundedMap<string, Set<number>>(MAX_TRACKED);
   private readonly refusals: ThrottledLog;
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
-  private readonly seen = new Set<string>();
+  private readonly seen = new MsgIdDedup(10_000);
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly maxInFlight: number;
@@ -97,14 +99,12 @@ export class TransferServer {
     return { ...(this.stats.get(`${deviceId}\0${transferId}`) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 }) };
   }
 
-  /** Answers one `xfer/req`: each requested chunk is read, checked against its registered hash and published as one frame. */
+  /** Answers one `xfer/req`: each requested chunk is read and published as one frame carrying its registered hash, which the agent checks. */
   async handleRequest(deviceId: string, req: XferRequest): Promise<void> {
-    if (this.seen.has(req.msgId)) {
+    if (!this.seen.firstTime(req.msgId)) {
       this.d.metrics.inc('edgefleet_mqtt_messages_replayed_total', 'MQTT messages dropped as a msgId seen before (QoS 1 re-delivery or replay), by channel', { channel: 'xfer/req' });
       return;
     }
-    this.seen.add(req.msgId);
-    if (this.seen.size > 10_000) for (const id of [...this.seen].slice(0, 5_000)) this.seen.delete(id);
     let st: ServedStats | null = null;
     const refuse = (reason: string, fields: Record<string, unknown> = {}): void => {
       if (st) st.refused++;
@@ -186,22 +186,9 @@ export class TransferServer {
 
 const view = (t: TransferRow): RegisteredTransfer => ({ transferId: t.id, sizeBytes: t.sizeBytes, chunkSize: t.chunkSize, sha256: t.sha256, chunkSha256: t.chunkSha256 });
 
+/** The file's hash and its chunk hashes, over the `size` bytes `stat` saw. */
 async function hashFile(path: string, size: number, chunkSize: number): Promise<{ sha256: string; chunkSha256: string[] }> {
-  const whole = createHash('sha256');
-  const chunkSha256: string[] = [];
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(chunkSize);
-    for (let i = 0; i < chunkCount(size, chunkSize); i++) {
-      const { start, end } = chunkRange(i, size, chunkSize);
-      const { bytesRead } = await fh.read(buf, 0, end - start, start);
-      if (bytesRead !== end - start) throw new TransferError(`${path}: file shrank while hashing`);
-      const part = buf.subarray(0, bytesRead);
-      whole.update(part);
-      chunkSha256.push(sha256Of(part));
-    }
-  } finally {
-    await fh.close();
-  }
-  return { sha256: whole.digest('hex'), chunkSha256 };
+  const h = await sha256Stream(createReadStream(path, { start: 0, end: size - 1, highWaterMark: chunkSize }), chunkSize);
+  if (h.size !== size) throw new TransferError(`${path}: file shrank while hashing`);
+  return { sha256: h.sha256, chunkSha256: h.chunkSha256 };
 }

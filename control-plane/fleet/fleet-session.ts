@@ -27,6 +27,7 @@ import type { PresenceWriter } from './presence-writer.ts';
 import { checkId } from '../../shared/ids.ts';
 import { ThrottledLog } from '../../shared/throttled-log.ts';
 import { decideProfile } from './registration.ts';
+import { MsgIdDedup } from '../../shared/dedup.ts';
 
 export type FleetSessionOptions = {
   brokerUrl: string;
@@ -70,7 +71,8 @@ const MAX_PAYLOAD_BYTES: Record<string, number> = {
  */
 export class FleetSession {
   private client: MqttClient | null = null;
-  private readonly seen = new Map<string, number>(); // msgId -> time, bounded
+  // QoS 1 re-deliveries come within seconds; 50,000 ids cover minutes of a 10,000-device fleet's traffic
+  private readonly seen = new MsgIdDedup(50_000);
   private readonly enrolling = new Set<string>(); // device ids whose broker grant is in flight (bounded by the grant queue)
   private readonly now: () => number;
 
@@ -161,18 +163,9 @@ export class FleetSession {
     this.o.metrics.inc(ACCEPTED, 'MQTT messages accepted, by channel', { channel });
   }
 
-  /** QoS 1 may deliver twice; a message id seen in the last 10 minutes is dropped. */
+  /** QoS 1 may deliver twice: a message id seen lately is dropped. */
   private duplicate(msgId: string): boolean {
-    const t = this.now();
-    if (this.seen.has(msgId)) return true;
-    this.seen.set(msgId, t);
-    if (this.seen.size > 50_000) {
-      for (const [k, at] of this.seen) {
-        if (at > t - 600_000 && this.seen.size <= 25_000) break;
-        this.seen.delete(k);
-      }
-    }
-    return false;
+    return !this.seen.firstTime(msgId);
   }
 
   async handle(topic: string, payload: Buffer): Promise<void> {

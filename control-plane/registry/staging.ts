@@ -1,19 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256Stream } from '../../shared/hash.ts';
 
 /** One file copied into a staging folder and hashed there, waiting to become part of a version folder. */
 export type Staged = { staged: string; name: string; sha256: string; size: number };
 
+/** A registry file's hash and size, through the one file hasher in shared/hash.ts. */
 export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: h.digest('hex'), size };
+  const { sha256, size } = await sha256Stream(createReadStream(path, { highWaterMark: 1 << 20 }));
+  return { sha256, size };
 }
 
 /**

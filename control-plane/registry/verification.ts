@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { signedModelPayload, type CompanionRole, type ModelVersion, type VerifyReport } from '../../shared/registry.ts';
-import { sha256Hex, verifyPayload } from '../../shared/signing.ts';
+import { verifyPayload } from '../../shared/signing.ts';
 import type { Logger } from '../log.ts';
 import { hashFile } from './staging.ts';
+import { sha256Hex } from '../../shared/hash.ts';
 
 /** Files up to this size are served from the very bytes that were hashed; larger ones are hashed, then streamed. */
 const SERVE_FROM_MEMORY_MAX = 64 << 20;

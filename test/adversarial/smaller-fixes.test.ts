@@ -10,8 +10,9 @@ import { DeliveryAgent } from '../../agent/delivery/delivery-agent.ts';
 import { createStandardRooms } from '../../control-plane/compose.ts';
 import { createLogger, silentLogger } from '../../control-plane/log.ts';
 import { ModelManifestSchema, PROTOCOL_VERSION, newMsgId, type Report } from '../../shared/messages.ts';
-import { generateSigningKeyPair, sha256Hex, signManifest } from '../../shared/signing.ts';
-import { chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
+import { generateSigningKeyPair, signManifest } from '../../shared/signing.ts';
+import { sha256Hex } from '../../shared/hash.ts';
+import { chunkCount, chunkRange, encodeFrame } from '../../shared/transfer.ts';
 import { startTestFleet, type TestFleet } from '../helpers/control-plane.ts';
 
 /**
@@ -67,7 +68,7 @@ describe('smaller fixes', () => {
         signManifest(
           {
             modelId: 'too-big', version: 1, profileId: 'generic-cpu', recipeId: 'generic-cpu', kind: 'int8', sizeBytes: data.length, chunkSize,
-            sha256: sha256Hex(data), chunkSha256: Array.from({ length: n }, (_, i) => sha256Of(chunk(i))), companions: [], transferId,
+            sha256: sha256Hex(data), chunkSha256: Array.from({ length: n }, (_, i) => sha256Hex(chunk(i))), companions: [], transferId,
             benchmark: { threads: 1, warmupQueries: 0, minQueries: 1, minSeconds: 0, maxSeconds: 1, throughputBatchSize: 1, profileOps: false },
             runtime: 'onnxruntime-cpu', centralAccuracy: null, expiresAt: Date.now() + 600_000,
           },
@@ -85,7 +86,7 @@ describe('smaller fixes', () => {
         deviceId: 'dev-enospc', stateDir, logger: process.env.EDGEFLEET_TEST_LOGS ? createLogger() : silentLogger, signingPublicKey: keys.publicKeyPem,
         report: async (r) => void reports.push({ v: 1, msgId: newMsgId(), ts: Date.now(), ...r } as Report),
         requestChunks: async (id, chunks) => {
-          for (const i of chunks) setImmediate(() => agent.transferData(encodeFrame({ transferId: id, index: i, sha256: sha256Of(chunk(i)), payload: chunk(i) }), ctx));
+          for (const i of chunks) setImmediate(() => agent.transferData(encodeFrame({ transferId: id, index: i, sha256: sha256Hex(chunk(i)), payload: chunk(i) }), ctx));
         },
         activeModel: () => null, setActiveModel: () => {}, publishBirth: async () => {},
       };

@@ -1,4 +1,7 @@
-/** Remembers the last `capacity` message ids (QoS 1 re-deliveries repeat an id); the oldest is forgotten first. */
+/**
+ * The one msgId dedup cache (agent commands, fleet session, transfer server): remembers the last
+ * `capacity` message ids (QoS 1 re-deliveries repeat an id); the least recently seen is forgotten first.
+ */
 export class MsgIdDedup {
   private readonly seen = new Set<string>();
   constructor(private readonly capacity = 1024) {
@@ -7,7 +10,7 @@ export class MsgIdDedup {
   /** True the first time an id is seen, false for a duplicate. */
   firstTime(msgId: string): boolean {
     if (this.seen.has(msgId)) {
-      // refresh: a id still being re-delivered stays remembered
+      // refresh: an id still being re-delivered stays remembered
       this.seen.delete(msgId);
       this.seen.add(msgId);
       return false;
