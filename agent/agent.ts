@@ -103,7 +103,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   if (options.factsOverride !== undefined && options.factsOverride !== null) {
     const merged = applyFactsOverride(facts, options.factsOverride, options.factsOverrideSource ?? 'factsOverride');
     if (!merged.ok) throw new AgentConfigError(merged.error);
-    facts = merged.facts;
+    facts = merged.value;
   }
 
   const agentVersion = options.agentVersion ?? AGENT_VERSION;

@@ -78,7 +78,7 @@ export function intakeCommand(payload: Uint8Array | string, dedup: MsgIdDedup, c
   const parsed = parsePayload(CommandSchema, payload);
   if (!parsed.ok) {
     counters.commandsInvalid++;
-    return { kind: 'invalid', reason: parsed.reason };
+    return { kind: 'invalid', reason: parsed.error };
   }
   if (!dedup.firstTime(parsed.value.msgId)) {
     counters.commandsDuplicate++;

@@ -133,7 +133,7 @@ async function converse(client: MqttClient, opts: EnrollOptions, password: strin
   client.on('message', (topic, payload) => {
     if (topic !== resTopic) return;
     const parsed = parsePayload(EnrollResponseSchema, payload);
-    if (!parsed.ok) return log.warn('enrollment: ignoring malformed answer', { reason: parsed.reason });
+    if (!parsed.ok) return log.warn('enrollment: ignoring malformed answer', { reason: parsed.error });
     if (parsed.value.ok && parsed.value.deviceId !== opts.deviceId) {
       return log.warn('enrollment: ignoring answer for another device', { answeredFor: parsed.value.deviceId });
     }

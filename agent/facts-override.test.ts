@@ -24,7 +24,7 @@ const X86: DeviceFacts = {
 const profiles = (() => {
   const r = loadProfilesFromDir();
   assert.ok(r.ok);
-  return r.profiles;
+  return r.value;
 })();
 
 test('deep merge: objects merge key by key, arrays and scalars replace', () => {
@@ -34,13 +34,13 @@ test('deep merge: objects merge key by key, arrays and scalars replace', () => {
 test('an x86 box poses as a Raspberry Pi 5 and as a Jetson', () => {
   const pi = applyFactsOverride(X86, { arch: 'arm64', cpu: { flags: ['fp', 'asimd', 'ASIMDDP'], cores: 4 }, deviceTreeModel: 'Raspberry Pi 5 Model B Rev 1.0' }, 'pi5.json');
   assert.ok(pi.ok);
-  assert.equal(pi.facts.cpu.brand, 'EPYC', 'untouched fields survive');
-  assert.deepEqual(pi.facts.cpu.flags, ['fp', 'asimd', 'asimddp']);
-  assert.equal(matchProfile(pi.facts, profiles)?.profileId, 'armv82-dotprod');
+  assert.equal(pi.value.cpu.brand, 'EPYC', 'untouched fields survive');
+  assert.deepEqual(pi.value.cpu.flags, ['fp', 'asimd', 'asimddp']);
+  assert.equal(matchProfile(pi.value, profiles)?.profileId, 'armv82-dotprod');
 
   const jetson = applyFactsOverride(X86, { arch: 'arm64', tegraRelease: '# R36 (release), REVISION: 3.0', hasTrtexec: true, cpu: { flags: ['asimddp'] } }, 'jetson.json');
   assert.ok(jetson.ok);
-  assert.equal(matchProfile(jetson.facts, profiles)?.profileId, 'jetson-trt-int8');
+  assert.equal(matchProfile(jetson.value, profiles)?.profileId, 'jetson-trt-int8');
   assert.equal(matchProfile(X86, profiles)?.profileId, 'x86-64-vnni');
 });
 
@@ -69,7 +69,7 @@ test('override files: unreadable, not JSON, not an object', () => {
     writeFileSync(join(dir, 'arr.json'), '[]');
     assert.equal(loadFactsOverrideFile(join(dir, 'arr.json')).ok, false);
     writeFileSync(join(dir, 'ok.json'), '{"arch":"arm64"}');
-    assert.deepEqual(loadFactsOverrideFile(join(dir, 'ok.json')), { ok: true, override: { arch: 'arm64' } });
+    assert.deepEqual(loadFactsOverrideFile(join(dir, 'ok.json')), { ok: true, value: { arch: 'arm64' } });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DeviceFactsSchema, type DeviceFacts } from '../shared/facts.ts';
+import type { Result } from '../shared/result.ts';
 
 /**
  * A facts override is a partial facts object deep-merged over the probed facts: objects merge key by key,
  * arrays and scalars replace. This is how one x86 box poses as a Raspberry Pi 5 or a Jetson in tests.
  */
 export type FactsOverride = Record<string, unknown>;
-export type OverrideResult = { ok: true; facts: DeviceFacts } | { ok: false; error: string };
+export type OverrideResult = Result<DeviceFacts>;
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -51,10 +52,10 @@ export function applyFactsOverride(base: DeviceFacts, override: unknown, source:
     // the matcher compares lower-case flags; keep the override honest to what a probe would produce
     parsed.data.cpu.flags = parsed.data.cpu.flags.map((f) => f.toLowerCase());
   }
-  return { ok: true, facts: parsed.data };
+  return { ok: true, value: parsed.data };
 }
 
-export type LoadOverrideResult = { ok: true; override: FactsOverride } | { ok: false; error: string };
+export type LoadOverrideResult = Result<FactsOverride>;
 
 /** Reads a `--facts` file; the error names the file and what is wrong with it. */
 export function loadFactsOverrideFile(path: string): LoadOverrideResult {
@@ -71,5 +72,5 @@ export function loadFactsOverrideFile(path: string): LoadOverrideResult {
     return { ok: false, error: `${path}: not valid JSON (${(e as Error).message})` };
   }
   if (!isPlainObject(json)) return { ok: false, error: `${path}: (root): facts override must be a JSON object` };
-  return { ok: true, override: json };
+  return { ok: true, value: json };
 }

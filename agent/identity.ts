@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { formatZodError } from '../shared/messages.ts';
 import { checkId } from '../shared/ids.ts';
 import { isValidDeviceId } from '../shared/topics.ts';
+import type { Result } from '../shared/result.ts';
 
 /**
  * The agent's state folder:
@@ -28,7 +29,6 @@ export type Identity = z.infer<typeof IdentitySchema>;
 
 const PendingSchema = z.object({ deviceId: z.string(), password: z.string().min(32), createdAt: z.number() });
 
-export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export function generateDeviceId(): string {
   return `dev-${randomBytes(6).toString('hex')}`;

@@ -90,7 +90,7 @@ function readOverride(file: string | undefined): FactsOverride | undefined {
   if (!file) return undefined;
   const loaded = loadFactsOverrideFile(file);
   if (!loaded.ok) throw new AgentConfigError(loaded.error);
-  return loaded.override;
+  return loaded.value;
 }
 
 async function runProbe(cli: ReturnType<typeof parseCli>): Promise<number> {
@@ -100,17 +100,17 @@ async function runProbe(cli: ReturnType<typeof parseCli>): Promise<number> {
   if (override && cli.factsFile) {
     const merged = applyFactsOverride(probed, override, cli.factsFile);
     if (!merged.ok) throw new AgentConfigError(merged.error);
-    facts = merged.facts;
+    facts = merged.value;
   }
   const profiles = loadProfilesFromDir(...(cli.profilesDir ? [cli.profilesDir] : []));
   const out = profiles.ok
     ? {
         facts,
-        profile: matchProfile(facts, profiles.profiles, cli.profile ?? null),
-        candidates: profiles.profiles.map((p) => ({ id: p.id, priority: p.priority, failedRules: failedRules(p.match, facts) })),
+        profile: matchProfile(facts, profiles.value, cli.profile ?? null),
+        candidates: profiles.value.map((p) => ({ id: p.id, priority: p.priority, failedRules: failedRules(p.match, facts) })),
         warnings,
       }
-    : { facts, profile: null, profileErrors: profiles.errors, warnings };
+    : { facts, profile: null, profileErrors: profiles.error, warnings };
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   return profiles.ok ? 0 : EXIT_USAGE;
 }

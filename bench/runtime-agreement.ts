@@ -4,8 +4,8 @@ import * as ort from 'onnxruntime-node';
 import { agreement, argmaxRows, evalSetBatch, parseEvalSet } from '../shared/evalset.ts';
 const dir = process.argv[2]!;
 const ev = parseEvalSet(readFileSync(join(dir, 'evalset.bin')));
-if (!ev.success) throw new Error(ev.error);
-const e = ev.data;
+if (!ev.ok) throw new Error(ev.error);
+const e = ev.value;
 for (const f of readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()) {
   const ref = new Uint8Array(readFileSync(join(dir, f.replace('.onnx', '.refpred.bin'))));
   const row: string[] = [f.padEnd(44)];

@@ -65,8 +65,8 @@ async function main(): Promise<void> {
   const d = res.durations as { teacher?: number; studentHard?: number; distill?: number; recipes?: Record<string, { ptq?: number; qat?: number }> };
 
   const evalSet = parseEvalSet(readFileSync(join(outDir, 'evalset.bin')));
-  if (!evalSet.success) throw new Error(evalSet.error);
-  const es = evalSet.data;
+  if (!evalSet.ok) throw new Error(evalSet.error);
+  const es = evalSet.value;
   const shape1 = [1, es.channels, es.height, es.width];
   const shape64 = [64, es.channels, es.height, es.width];
 

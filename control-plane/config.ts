@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { formatZodError } from '../shared/messages.ts';
 import type { ControlPlaneOptions } from './server.ts';
+import type { Result } from '../shared/result.ts';
 
 /** Every setting has an env var and a flag; flags win. */
 const EnvSchema = z.object({
@@ -53,9 +54,7 @@ const FLAG_TO_ENV: Record<string, keyof z.input<typeof EnvSchema>> = {
   'log-level': 'EDGEFLEET_LOG_LEVEL',
 };
 
-export type ParsedConfig =
-  | { ok: true; options: Omit<ControlPlaneOptions, 'log'>; logLevel: 'debug' | 'info' | 'warn' | 'error'; help: boolean }
-  | { ok: false; error: string };
+export type ParsedConfig = Result<{ options: Omit<ControlPlaneOptions, 'log'>; logLevel: 'debug' | 'info' | 'warn' | 'error'; help: boolean }>;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedConfig {
   let flags: Record<string, string | boolean | undefined>;
@@ -90,5 +89,5 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedConfi
     ...(c.EDGEFLEET_OPERATOR_TOKEN ? { operatorToken: c.EDGEFLEET_OPERATOR_TOKEN } : {}),
     ...(c.EDGEFLEET_PROFILES_DIR ? { profilesDir: c.EDGEFLEET_PROFILES_DIR } : {}),
   };
-  return { ok: true, options, logLevel: c.EDGEFLEET_LOG_LEVEL, help: flags.help === true };
+  return { ok: true, value: { options, logLevel: c.EDGEFLEET_LOG_LEVEL, help: flags.help === true } };
 }

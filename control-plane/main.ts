@@ -10,18 +10,18 @@ if (!parsed.ok) {
   process.stderr.write(`${parsed.error}\n\n${CONFIG_HELP}`);
   process.exit(2);
 }
-if (parsed.help) {
+if (parsed.value.help) {
   process.stdout.write(CONFIG_HELP);
   process.exit(0);
 }
-const log = createLogger({ level: parsed.logLevel, fields: { service: 'control-plane' } });
+const log = createLogger({ level: parsed.value.logLevel, fields: { service: 'control-plane' } });
 try {
-  const rooms = createStandardRooms({ dataDir: parsed.options.dataDir });
-  const cp = await startControlPlane({ ...parsed.options, log, extensions: rooms.extensions });
-  mkdirSync(parsed.options.dataDir, { recursive: true });
+  const rooms = createStandardRooms({ dataDir: parsed.value.options.dataDir });
+  const cp = await startControlPlane({ ...parsed.value.options, log, extensions: rooms.extensions });
+  mkdirSync(parsed.value.options.dataDir, { recursive: true });
   // where the CLI and the quick start find the token without it appearing in logs
-  writeFileSync(join(parsed.options.dataDir, 'operator-token'), cp.ctx.operatorToken + '\n', { mode: 0o600 });
-  writeFileSync(join(parsed.options.dataDir, 'endpoints.json'), JSON.stringify({ http: cp.httpUrl, broker: cp.brokerUrl }) + '\n');
+  writeFileSync(join(parsed.value.options.dataDir, 'operator-token'), cp.ctx.operatorToken + '\n', { mode: 0o600 });
+  writeFileSync(join(parsed.value.options.dataDir, 'endpoints.json'), JSON.stringify({ http: cp.httpUrl, broker: cp.brokerUrl }) + '\n');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

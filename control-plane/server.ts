@@ -69,8 +69,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const log = opts.log ?? createLogger();
   const now = opts.now ?? Date.now;
   const loaded = loadProfilesFromDir(opts.profilesDir);
-  if (!loaded.ok) throw new ConfigError(`device profiles are invalid:\n  ${loaded.errors.join('\n  ')}`);
-  const profiles = loaded.profiles;
+  if (!loaded.ok) throw new ConfigError(`device profiles are invalid:\n  ${loaded.error.join('\n  ')}`);
+  const profiles = loaded.value;
 
   // the data folder holds the database, the signing key and the operator token: owner only (issue 8 item 4)
   try {

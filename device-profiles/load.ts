@@ -12,8 +12,8 @@ export function loadProfilesFromDir(dir: string = BUILTIN_PROFILES_DIR): Profile
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
   } catch (e) {
-    return { ok: false, errors: [`${dir}: cannot read profile folder (${(e as Error).message})`] };
+    return { ok: false, error: [`${dir}: cannot read profile folder (${(e as Error).message})`] };
   }
-  if (names.length === 0) return { ok: false, errors: [`${dir}: no *.json profile files`] };
+  if (names.length === 0) return { ok: false, error: [`${dir}: no *.json profile files`] };
   return parseProfileFiles(names.map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') })));
 }

@@ -19,11 +19,11 @@ test('encode then parse round-trips, little-endian header', () => {
   assert.deepEqual([...bytes.subarray(4, 8)], [1, 0, 0, 0]);
   assert.deepEqual([...bytes.subarray(8, 12)], [2, 0, 0, 0]);
   const r = parseEvalSet(bytes);
-  assert.ok(r.success);
-  assert.equal(r.data.count, 2);
-  assert.equal(r.data.width, 3);
-  assert.deepEqual([...r.data.labels], [3, 9]);
-  assert.deepEqual([...r.data.pixels], [...sample.pixels]);
+  assert.ok(r.ok);
+  assert.equal(r.value.count, 2);
+  assert.equal(r.value.width, 3);
+  assert.deepEqual([...r.value.labels], [3, 9]);
+  assert.deepEqual([...r.value.pixels], [...sample.pixels]);
 });
 
 test('parses from a Buffer slice with a non-zero byteOffset', () => {
@@ -31,8 +31,8 @@ test('parses from a Buffer slice with a non-zero byteOffset', () => {
   const big = Buffer.alloc(bytes.length + 7);
   big.set(bytes, 7);
   const r = parseEvalSet(big.subarray(7));
-  assert.ok(r.success);
-  assert.equal(r.data.numClasses, 10);
+  assert.ok(r.ok);
+  assert.equal(r.value.numClasses, 10);
 });
 
 test('rejects bad magic, version, length and labels', () => {
@@ -66,6 +66,6 @@ test('argmax and agreement', () => {
 
 function failure(bytes: Uint8Array): string {
   const r = parseEvalSet(bytes);
-  assert.equal(r.success, false);
-  return r.success ? '' : r.error;
+  assert.equal(r.ok, false);
+  return r.ok ? '' : r.error;
 }

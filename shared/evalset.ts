@@ -1,3 +1,4 @@
+import { err, ok, type Result } from './result.ts';
 /**
  * The eval-set file the trainer ships with each model, parsed and encoded without I/O.
  * Little-endian: "EFEV", u32 version=1, u32 count, u32 channels, u32 height, u32 width,
@@ -19,33 +20,33 @@ export type EvalSet = {
   pixels: Uint8Array;
 };
 
-export type EvalSetResult = { success: true; data: EvalSet } | { success: false; error: string };
+export type EvalSetResult = Result<EvalSet>;
 
 export function parseEvalSet(bytes: Uint8Array): EvalSetResult {
-  if (bytes.byteLength < EVALSET_HEADER_BYTES) return { success: false, error: 'eval set truncated: no header' };
+  if (bytes.byteLength < EVALSET_HEADER_BYTES) return err('eval set truncated: no header');
   const magic = String.fromCharCode(bytes[0]!, bytes[1]!, bytes[2]!, bytes[3]!);
-  if (magic !== EVALSET_MAGIC) return { success: false, error: `not an eval set (magic ${JSON.stringify(magic)})` };
+  if (magic !== EVALSET_MAGIC) return err(`not an eval set (magic ${JSON.stringify(magic)})`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(4, true);
-  if (version !== EVALSET_VERSION) return { success: false, error: `unsupported eval-set version ${version}` };
+  if (version !== EVALSET_VERSION) return err(`unsupported eval-set version ${version}`);
   const count = dv.getUint32(8, true);
   const channels = dv.getUint32(12, true);
   const height = dv.getUint32(16, true);
   const width = dv.getUint32(20, true);
   const numClasses = dv.getUint32(24, true);
-  if (channels < 1 || height < 1 || width < 1) return { success: false, error: 'eval set has an empty image shape' };
-  if (numClasses < 1 || numClasses > 256) return { success: false, error: `numClasses ${numClasses} not in 1..256` };
+  if (channels < 1 || height < 1 || width < 1) return err('eval set has an empty image shape');
+  if (numClasses < 1 || numClasses > 256) return err(`numClasses ${numClasses} not in 1..256`);
   const pixelCount = count * channels * height * width;
   const expected = EVALSET_HEADER_BYTES + count + pixelCount;
   if (!Number.isSafeInteger(expected) || bytes.byteLength !== expected) {
-    return { success: false, error: `eval set has ${bytes.byteLength} bytes, header says ${expected}` };
+    return err(`eval set has ${bytes.byteLength} bytes, header says ${expected}`);
   }
   const labels = bytes.subarray(EVALSET_HEADER_BYTES, EVALSET_HEADER_BYTES + count);
   for (let i = 0; i < count; i++) {
-    if (labels[i]! >= numClasses) return { success: false, error: `label ${labels[i]} at ${i} >= numClasses ${numClasses}` };
+    if (labels[i]! >= numClasses) return err(`label ${labels[i]} at ${i} >= numClasses ${numClasses}`);
   }
   const pixels = bytes.subarray(EVALSET_HEADER_BYTES + count, expected);
-  return { success: true, data: { count, channels, height, width, numClasses, labels, pixels } };
+  return ok({ count, channels, height, width, numClasses, labels, pixels });
 }
 
 export function encodeEvalSet(set: EvalSet): Uint8Array {

@@ -6,7 +6,7 @@ import { failedRules, matchProfile } from './matcher.ts';
 
 const loaded = loadProfilesFromDir();
 assert.ok(loaded.ok, 'built-in profiles load');
-const profiles = loaded.profiles;
+const profiles = loaded.value;
 
 const facts = (f: DeviceFactsInput) => DeviceFactsSchema.parse(f);
 const armFlags = 'fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp'.split(' ');

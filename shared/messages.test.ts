@@ -16,13 +16,13 @@ test('messages: a valid birth parses and gets defaults', () => {
 test('messages: malformed payloads are refused with the field named', () => {
   assert.deepEqual(parsePayload(BirthSchema, 'not json{'), { ok: false, reason: 'payload is not valid JSON' });
   const wrongVersion = parsePayload(StatusSchema, JSON.stringify({ v: 2, state: 'online', ts: 1 }));
-  assert.ok(!wrongVersion.ok && wrongVersion.reason.startsWith('v:'));
+  assert.ok(!wrongVersion.ok && wrongVersion.error.startsWith('v:'));
   const badHb = parsePayload(HeartbeatSchema, JSON.stringify({ v: 1, msgId: newMsgId(), ts: 1, type: 'heartbeat', agentVersion: 'x', uptimeSeconds: 1, load1: -1, cpuPercent: null, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null }));
-  assert.ok(!badHb.ok && badHb.reason.includes('load1'));
+  assert.ok(!badHb.ok && badHb.error.includes('load1'));
   const badCmd = parsePayload(CommandSchema, JSON.stringify({ v: 1, msgId: newMsgId(), ts: 1, cmd: 'format-disk' }));
-  assert.ok(!badCmd.ok && badCmd.reason.startsWith('cmd:'));
+  assert.ok(!badCmd.ok && badCmd.error.startsWith('cmd:'));
   const badReport = parsePayload(ReportSchema, JSON.stringify({ v: 1, msgId: newMsgId(), ts: 1, kind: 'install-state', rolloutId: null, model: { modelId: 'm', version: 1 }, state: 'exploded' }));
-  assert.ok(!badReport.ok && badReport.reason.startsWith('state:'));
+  assert.ok(!badReport.ok && badReport.error.startsWith('state:'));
 });
 
 test('topics: parse, and the isolation rules allow only a device\'s own subtree in the right direction', () => {

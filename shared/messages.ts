@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema, TransferIdSchema, TuningIdSchema } from './ids.ts';
 import { DeviceFactsSchema } from './facts.ts';
 import { BenchmarkSettingsSchema, EvaluationSettingsSchema } from './profile.ts';
+import { err, ok, type Result } from './result.ts';
 
 /** Every MQTT message carries the contract version, a unique id (for de-duplication of QoS 1 re-deliveries) and a time. */
 export const PROTOCOL_VERSION = 1 as const;
@@ -201,19 +202,19 @@ export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
 export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type ParseResult<T> = Result<T>;
 
-/** Parses a raw MQTT payload: JSON first, then the schema; the reason names the first bad field. */
+/** Parses a raw MQTT payload: JSON first, then the schema; the error names the first bad field. */
 export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array | string): ParseResult<T> {
   let json: unknown;
   try {
     json = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
   } catch {
-    return { ok: false, reason: 'payload is not valid JSON' };
+    return err('payload is not valid JSON');
   }
   const parsed = schema.safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  return { ok: false, reason: formatZodError(parsed.error) };
+  if (parsed.success) return ok(parsed.data);
+  return err(formatZodError(parsed.error));
 }
 
 export function formatZodError(error: z.ZodError): string {

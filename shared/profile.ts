@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RecipeSchema } from './recipe.ts';
+import { err, ok, type Result } from './result.ts';
 
 /** Rules over probed facts. Every rule given must hold; an empty rule set matches anything (the fallback). */
 export const MatchRulesSchema = z
@@ -83,7 +84,7 @@ export type BenchmarkSettings = z.infer<typeof BenchmarkSettingsSchema>;
 export type DeviceProfile = z.infer<typeof DeviceProfileSchema>;
 
 export type ProfileFile = { name: string; text: string };
-export type ProfileLoadResult = { ok: true; profiles: DeviceProfile[] } | { ok: false; errors: string[] };
+export type ProfileLoadResult = Result<DeviceProfile[], string[]>;
 
 /** Names the file and the field of each problem, e.g. `x86.json: recipe.activations.dtype: Invalid option`. */
 export function parseProfileFiles(files: readonly ProfileFile[]): ProfileLoadResult {
@@ -118,9 +119,9 @@ export function parseProfileFiles(files: readonly ProfileFile[]): ProfileLoadRes
     seen.set(parsed.data.id, file.name);
     profiles.push(parsed.data);
   }
-  if (errors.length) return { ok: false, errors };
+  if (errors.length) return err(errors);
   if (!profiles.some((p) => Object.keys(p.match).length === 0)) {
-    return { ok: false, errors: ['(profiles): no fallback profile (one with empty match rules) is defined'] };
+    return err(['(profiles): no fallback profile (one with empty match rules) is defined']);
   }
-  return { ok: true, profiles };
+  return ok(profiles);
 }

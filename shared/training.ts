@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RecipeSchema } from './recipe.ts';
+import { err, ok, type Result } from './result.ts';
 
 /**
  * The trainer's contract: the job spec it reads (JSON, --spec file or stdin) and every JSON line it
@@ -343,9 +344,7 @@ export type ErrorLine = z.infer<typeof ErrorLineSchema>;
 export type TrainerLine = z.infer<typeof TrainerLineSchema>;
 export type LayerDiagnostic = z.infer<typeof LayerDiagnosticSchema>;
 
-export type ParsedTrainerLine =
-  | { success: true; data: TrainerLine }
-  | { success: false; error: string; line: string };
+export type ParsedTrainerLine = Result<TrainerLine>;
 
 /** Parse one stdout line of the trainer. Never throws. */
 export function parseTrainerLine(line: string): ParsedTrainerLine {
@@ -353,9 +352,9 @@ export function parseTrainerLine(line: string): ParsedTrainerLine {
   try {
     raw = JSON.parse(line);
   } catch {
-    return { success: false, error: 'not JSON', line };
+    return err('not JSON');
   }
   const r = TrainerLineSchema.safeParse(raw);
-  if (r.success) return { success: true, data: r.data };
-  return { success: false, error: z.prettifyError(r.error), line };
+  if (r.success) return ok(r.data);
+  return err(z.prettifyError(r.error));
 }

@@ -11,18 +11,18 @@ describe('chunk frames', () => {
   test('round-trip', () => {
     const bytes = encodeFrame(frame);
     const r = decodeFrame(bytes);
-    assert.ok(r.success);
-    assert.equal(r.data.transferId, frame.transferId);
-    assert.equal(r.data.index, 70_000);
-    assert.equal(r.data.sha256, frame.sha256);
-    assert.deepEqual(Buffer.from(r.data.payload), payload);
+    assert.ok(r.ok);
+    assert.equal(r.value.transferId, frame.transferId);
+    assert.equal(r.value.index, 70_000);
+    assert.equal(r.value.sha256, frame.sha256);
+    assert.deepEqual(Buffer.from(r.value.payload), payload);
   });
 
   test('an empty payload and a unicode id survive', () => {
     const r = decodeFrame(encodeFrame({ transferId: 'modèle', index: 0, sha256: sha256Hex(new Uint8Array()), payload: new Uint8Array() }));
-    assert.ok(r.success);
-    assert.equal(r.data.transferId, 'modèle');
-    assert.equal(r.data.payload.length, 0);
+    assert.ok(r.ok);
+    assert.equal(r.value.transferId, 'modèle');
+    assert.equal(r.value.payload.length, 0);
   });
 
   test('truncated and garbled frames are refused with a reason', () => {
@@ -42,7 +42,7 @@ describe('chunk frames', () => {
     cases.push([noId, /empty transferId/]);
     for (const [b, re] of cases) {
       const r = decodeFrame(b);
-      assert.equal(r.success, false);
+      assert.equal(r.ok, false);
       assert.match((r as { error: string }).error, re);
     }
   });
@@ -51,8 +51,8 @@ describe('chunk frames', () => {
     const bytes = encodeFrame(frame);
     bytes[bytes.length - 1]! ^= 1;
     const r = decodeFrame(bytes);
-    assert.ok(r.success);
-    assert.notEqual(sha256Hex(r.data.payload), r.data.sha256);
+    assert.ok(r.ok);
+    assert.notEqual(sha256Hex(r.value.payload), r.value.sha256);
   });
 
   test('encode refuses what cannot be framed', () => {
@@ -82,19 +82,19 @@ describe('chunk bitmap', () => {
     const b = new ChunkBitmap(13);
     for (const i of [0, 5, 8, 12]) b.set(i);
     const loaded = ChunkBitmap.fromBytes(13, Uint8Array.from(b.bytes));
-    assert.ok(loaded.success);
-    assert.equal(loaded.data.count, 4);
-    assert.deepEqual(loaded.data.missing().length, 9);
-    for (const i of loaded.data.missing()) loaded.data.set(i);
-    assert.equal(loaded.data.complete, true);
+    assert.ok(loaded.ok);
+    assert.equal(loaded.value.count, 4);
+    assert.deepEqual(loaded.value.missing().length, 9);
+    for (const i of loaded.value.missing()) loaded.value.set(i);
+    assert.equal(loaded.value.complete, true);
   });
 
   test('a bitmap of the wrong length is refused; stray bits past the end are ignored', () => {
-    assert.equal(ChunkBitmap.fromBytes(13, new Uint8Array(3)).success, false);
+    assert.equal(ChunkBitmap.fromBytes(13, new Uint8Array(3)).ok, false);
     const loaded = ChunkBitmap.fromBytes(10, Uint8Array.from([0xff, 0xff]));
-    assert.ok(loaded.success);
-    assert.equal(loaded.data.count, 10);
-    assert.equal(loaded.data.complete, true);
+    assert.ok(loaded.ok);
+    assert.equal(loaded.value.count, 10);
+    assert.equal(loaded.value.complete, true);
   });
 
   test('chunk arithmetic', () => {

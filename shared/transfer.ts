@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DeviceIdSchema, ModelIdSchema, ProfileIdSchema, RecipeIdSchema, RolloutIdSchema } from './ids.ts';
+import { err, ok, type Result } from './result.ts';
 
 /**
  * Chunk transfer, without I/O: the binary frame on `devices/{id}/xfer/data` and the bitmap of received chunks
@@ -26,7 +27,7 @@ const MAGIC_BYTES = [0x45, 0x46, 0x58, 0x46];
 const FIXED_BYTES = 4 + 1 + 1 + 4 + 32 + 4;
 
 export type ChunkFrame = { transferId: string; index: number; sha256: string; payload: Uint8Array };
-export type FrameResult = { success: true; data: ChunkFrame } | { success: false; error: string };
+export type FrameResult = Result<ChunkFrame>;
 
 export function encodeFrame(frame: ChunkFrame): Buffer {
   const id = Buffer.from(frame.transferId, 'utf8');
@@ -53,13 +54,13 @@ export function encodeFrame(frame: ChunkFrame): Buffer {
 /** Parses a frame; the error says what was wrong (truncated, bad magic, length mismatch). `payload` is a view, not a copy. */
 export function decodeFrame(bytes: Uint8Array): FrameResult {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 6) return { success: false, error: `frame truncated: ${buf.length} bytes, no header` };
-  if (!MAGIC_BYTES.every((b, i) => buf[i] === b)) return { success: false, error: `not a chunk frame (magic ${buf.subarray(0, 4).toString('hex')})` };
-  if (buf[4] !== FRAME_VERSION) return { success: false, error: `unsupported frame version ${buf[4]}` };
+  if (buf.length < 6) return err(`frame truncated: ${buf.length} bytes, no header`);
+  if (!MAGIC_BYTES.every((b, i) => buf[i] === b)) return err(`not a chunk frame (magic ${buf.subarray(0, 4).toString('hex')})`);
+  if (buf[4] !== FRAME_VERSION) return err(`unsupported frame version ${buf[4]}`);
   const idLen = buf[5]!;
-  if (idLen === 0) return { success: false, error: 'frame has an empty transferId' };
+  if (idLen === 0) return err('frame has an empty transferId');
   const headerLen = FIXED_BYTES + idLen;
-  if (buf.length < headerLen) return { success: false, error: `frame truncated: ${buf.length} bytes, header needs ${headerLen}` };
+  if (buf.length < headerLen) return err(`frame truncated: ${buf.length} bytes, header needs ${headerLen}`);
   let o = 6;
   const transferId = buf.toString('utf8', o, o + idLen);
   o += idLen;
@@ -69,8 +70,8 @@ export function decodeFrame(bytes: Uint8Array): FrameResult {
   o += 32;
   const len = buf.readUInt32BE(o);
   o += 4;
-  if (buf.length - o !== len) return { success: false, error: `frame payload is ${buf.length - o} bytes, header says ${len}` };
-  return { success: true, data: { transferId, index, sha256, payload: buf.subarray(o) } };
+  if (buf.length - o !== len) return err(`frame payload is ${buf.length - o} bytes, header says ${len}`);
+  return ok({ transferId, index, sha256, payload: buf.subarray(o) });
 }
 
 export function chunkCount(sizeBytes: number, chunkSize: number): number {
@@ -104,9 +105,9 @@ export class ChunkBitmap {
   }
 
   /** A saved bitmap, or an error when it cannot belong to a download of `size` chunks. */
-  static fromBytes(size: number, bytes: Uint8Array): { success: true; data: ChunkBitmap } | { success: false; error: string } {
-    if (bytes.length !== Math.ceil(size / 8)) return { success: false, error: `bitmap has ${bytes.length} bytes, ${size} chunks need ${Math.ceil(size / 8)}` };
-    return { success: true, data: new ChunkBitmap(size, bytes) };
+  static fromBytes(size: number, bytes: Uint8Array): Result<ChunkBitmap> {
+    if (bytes.length !== Math.ceil(size / 8)) return err(`bitmap has ${bytes.length} bytes, ${size} chunks need ${Math.ceil(size / 8)}`);
+    return ok(new ChunkBitmap(size, bytes));
   }
 
   has(i: number): boolean {

@@ -66,7 +66,7 @@ describe('agent release tarball (plain JavaScript, Node 20 only)', () => {
   const profiles = loadProfilesFromDir();
   const expected = (facts: unknown): string => {
     assert.ok(profiles.ok);
-    return matchProfile(DeviceFactsSchema.parse(facts), profiles.profiles)?.profileId ?? 'none';
+    return matchProfile(DeviceFactsSchema.parse(facts), profiles.value)?.profileId ?? 'none';
   };
   let models: ReturnType<typeof makeDeliveryTestModels>;
   before(() => {

@@ -31,8 +31,8 @@ after(() => {
 
 test(`generic-cpu with two layers in float agrees >= 99% with PyTorch in onnxruntime on this host (${hostCpu().label})`, async () => {
   const parsed = parseEvalSet(readFileSync(join(dir, 'evalset.bin')));
-  assert.ok(parsed.success);
-  const ev = parsed.data;
+  assert.ok(parsed.ok);
+  const ev = parsed.value;
   const ref = new Uint8Array(readFileSync(join(dir, 'model.refpred.bin')));
   assert.ok(new Set(ref).size > 1, 'the model predicts more than one class');
   const optimized = join(dir, 'optimized.onnx');

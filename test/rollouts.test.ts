@@ -21,10 +21,10 @@ const AGENTS = 20;
 let badEvalSet = '';
 if (models) {
   const parsed = parseEvalSet(readFileSync(models.evalSet));
-  assert.ok(parsed.success);
-  const labels = parsed.data.labels.map((l, i) => (l + 1 + (i % 7)) % parsed.data.numClasses);
+  assert.ok(parsed.ok);
+  const labels = parsed.value.labels.map((l, i) => (l + 1 + (i % 7)) % parsed.value.numClasses);
   badEvalSet = join(work, 'evalset-wrong-labels.bin');
-  writeFileSync(badEvalSet, encodeEvalSet({ ...parsed.data, labels }));
+  writeFileSync(badEvalSet, encodeEvalSet({ ...parsed.value, labels }));
 }
 
 for (const kind of BROKER_KINDS) {

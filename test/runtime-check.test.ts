@@ -42,8 +42,8 @@ async function register(name: string, file: string, refpred: string): Promise<Mo
 /** Accuracy of a registered file recomputed here, in this process, at the agent's session settings. */
 async function recompute(path: string): Promise<{ accuracy: number; agreement: number }> {
   const ev = parseEvalSet(readFileSync(models!.evalSet));
-  assert.ok(ev.success);
-  const e = ev.data;
+  assert.ok(ev.ok);
+  const e = ev.value;
   const s = await ort.InferenceSession.create(path, ortSessionOptions(1, hostKernelFacts()));
   let correct = 0;
   for (let i = 0; i < e.count; i++) {

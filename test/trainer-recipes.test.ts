@@ -54,8 +54,8 @@ before(async () => {
   assert.deepEqual(invalid, [], 'every trainer line matches the shared schema');
   assert.ok(run.ok, `trainer failed: ${JSON.stringify(run.error)}`);
   const parsed = parseEvalSet(readFileSync(join(dir, 'evalset.bin')));
-  assert.ok(parsed.success);
-  evalSet = parsed.data;
+  assert.ok(parsed.ok);
+  evalSet = parsed.value;
 });
 
 after(() => {

@@ -29,8 +29,8 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
     if (!models) return t.skip('/usr/bin/python3 with onnx is not available to build test models');
     // through the shared eval-set file codec, as the set arrives from the control plane
     const decoded = parseEvalSet(encodeEvalSet({ ...evalSet(60), numClasses: 10 }));
-    assert.ok(decoded.success);
-    const ev = decoded.data;
+    assert.ok(decoded.ok);
+    const ev = decoded.value;
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 10);
     const started = Date.now();
@@ -38,12 +38,12 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
     const wallMs = Date.now() - started;
     clearInterval(ticker);
     assert.ok(out.ok, out.ok ? '' : out.error);
-    const r = out.result;
+    const r = out.value.result;
     const l = r.latencyMs;
     assert.equal(r.runtime, 'onnxruntime-cpu');
     assert.ok(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, JSON.stringify(l));
     assert.ok(l.count >= SETTINGS.minQueries && l.count >= ev.count);
-    assert.equal(out.evaluated, ev.count);
+    assert.equal(out.value.evaluated, ev.count);
     assert.ok(r.accuracy !== null && r.accuracy >= 0 && r.accuracy <= 1);
     assert.equal(r.agreement, r.accuracy, 'reference = labels, so agreement equals accuracy');
     assert.ok(r.peakRssBytes > 0 && r.fileSizeBytes > 0 && r.sessionCreateMs > 0);
@@ -59,9 +59,9 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
     if (!models) return t.skip('no test models');
     const out = await runBenchmark({ modelPath: models.matmulInteger, settings: SETTINGS });
     assert.ok(out.ok, out.ok ? '' : out.error);
-    assert.equal(out.result.throughputBatchSize, 1);
-    assert.ok((out.result.integerKernelShare ?? 0) > 0.5, JSON.stringify(out.result.topOps));
-    assert.equal(out.result.accuracy, null);
+    assert.equal(out.value.result.throughputBatchSize, 1);
+    assert.ok((out.value.result.integerKernelShare ?? 0) > 0.5, JSON.stringify(out.value.result.topOps));
+    assert.equal(out.value.result.accuracy, null);
   });
 
   test('a corrupt or missing model is a clear error, not a crash', async () => {
@@ -102,11 +102,11 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
     writeFileSync(model, 'x');
     const out = await runBenchmark({ modelPath: model, settings: SETTINGS, runtime: 'tensorrt', trtexecPath: fake });
     assert.ok(out.ok, out.ok ? '' : out.error);
-    assert.equal(out.result.runtime, 'tensorrt');
-    assert.equal(out.trtexecVersion, '8400');
-    assert.equal(out.result.latencyMs.p50, 0.401947);
-    assert.equal(out.result.latencyMs.p90, 0.420288, 'p99 bounds p90 when TensorRT prints no p90');
-    assert.equal(out.result.throughputPerSecond, 41087.7);
+    assert.equal(out.value.result.runtime, 'tensorrt');
+    assert.equal(out.value.trtexecVersion, '8400');
+    assert.equal(out.value.result.latencyMs.p50, 0.401947);
+    assert.equal(out.value.result.latencyMs.p90, 0.420288, 'p99 bounds p90 when TensorRT prints no p90');
+    assert.equal(out.value.result.throughputPerSecond, 41087.7);
 
     const failing = join(dir, 'trtexec-fail');
     writeFileSync(failing, '#!/bin/sh\necho "&&&& FAILED TensorRT.trtexec [TensorRT v8601] # trtexec --onnx=x"\nexit 1\n');
@@ -118,6 +118,6 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
   test('tensorrt without trtexec falls back to onnxruntime CPU', async (t) => {
     if (!models) return t.skip('no test models');
     const out = await runBenchmark({ modelPath: models.matmulInteger, settings: { ...SETTINGS, profileOps: false }, runtime: 'tensorrt', trtexecPath: null });
-    assert.ok(out.ok && out.result.runtime === 'onnxruntime-cpu');
+    assert.ok(out.ok && out.value.result.runtime === 'onnxruntime-cpu');
   });
 });

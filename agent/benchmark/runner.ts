@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { findTrtexec } from '../probe.ts';
 import { runTrtexec } from './trtexec.ts';
 import type { EvalSet, Phase, WorkerMessage, WorkerRequest, WorkerResult } from './types.ts';
+import type { Result } from '../../shared/result.ts';
 
 export type { EvalSet } from './types.ts';
 
@@ -34,9 +35,7 @@ export type BenchmarkOptions = {
   logger?: Logger;
 };
 
-export type BenchmarkOutcome =
-  | { ok: true; result: BenchmarkResult; evaluated: number; trtexecVersion: string | null }
-  | { ok: false; error: string };
+export type BenchmarkOutcome = Result<{ result: BenchmarkResult; evaluated: number; trtexecVersion: string | null }>;
 
 /** Next to this module: from source a plain-JS entry that registers tsx and imports worker.ts; in the release tarball (scripts/release-agent.ts) the bundled worker itself. */
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -60,9 +59,9 @@ export async function runBenchmark(opts: BenchmarkOptions): Promise<BenchmarkOut
   return runOnnxRuntime(opts);
 }
 
-function validate(raw: unknown): { ok: true; result: BenchmarkResult } | { ok: false; error: string } {
+function validate(raw: unknown): Result<BenchmarkResult> {
   const parsed = BenchmarkResultSchema.safeParse(raw);
-  return parsed.success ? { ok: true, result: parsed.data } : { ok: false, error: `benchmark produced an invalid result: ${formatZodError(parsed.error)}` };
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: `benchmark produced an invalid result: ${formatZodError(parsed.error)}` };
 }
 
 async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome> {
@@ -83,9 +82,9 @@ async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome>
   const hardTimeoutMs = opts.hardTimeoutMs ?? (opts.settings.maxSeconds + 60) * 1000;
 
   try {
-    const outcome = await new Promise<{ ok: true; result: WorkerResult } | { ok: false; error: string }>((resolve) => {
+    const outcome = await new Promise<Result<WorkerResult>>((resolve) => {
       let settled = false;
-      const finish = (v: { ok: true; result: WorkerResult } | { ok: false; error: string }): void => {
+      const finish = (v: Result<WorkerResult>): void => {
         if (settled) return;
         settled = true;
         clearTimeout(hard);
@@ -102,17 +101,17 @@ async function runOnnxRuntime(opts: BenchmarkOptions): Promise<BenchmarkOutcome>
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'progress') opts.onProgress?.({ phase: m.phase, queries: m.queries });
-        else if (m.type === 'result') finish({ ok: true, result: m.result });
+        else if (m.type === 'result') finish({ ok: true, value: m.result });
         else finish({ ok: false, error: m.message });
       });
       worker.on('error', (e) => finish({ ok: false, error: `benchmark worker crashed: ${e.message}` }));
       worker.on('exit', (code, signal) => finish({ ok: false, error: `benchmark process exited (${signal ?? `code ${code}`}) before reporting${stderr ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''}` }));
     });
     if (!outcome.ok) return outcome;
-    const { evaluated, ...rest } = outcome.result;
+    const { evaluated, ...rest } = outcome.value;
     // peak RSS is the benchmark process's own (Node runtime + onnxruntime session), sampled there
     const v = validate({ runtime: 'onnxruntime-cpu', ...rest });
-    return v.ok ? { ok: true, result: v.result, evaluated, trtexecVersion: null } : v;
+    return v.ok ? { ok: true, value: { result: v.value, evaluated, trtexecVersion: null } } : v;
   } finally {
     rmSync(profileDir, { recursive: true, force: true });
   }
@@ -165,5 +164,5 @@ async function runTensorRt(opts: BenchmarkOptions, trtexecPath: string): Promise
     integerKernelShare: null,
     topOps: [],
   });
-  return v.ok ? { ok: true, result: v.result, evaluated: 0, trtexecVersion: summary.version } : v;
+  return v.ok ? { ok: true, value: { result: v.value, evaluated: 0, trtexecVersion: summary.version } } : v;
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Result } from '../../shared/result.ts';
 
 /** The summary trtexec prints after a run. Older TensorRT (8.4 and before) prints only percentile(99%); p90 is then null. */
 export type TrtexecSummary = {
@@ -29,14 +30,14 @@ function statsLine(text: string, label: string): Record<string, number> | null {
   return out;
 }
 
-export type ParseTrtexecResult = { ok: true; summary: TrtexecSummary } | { ok: false; reason: string };
+export type ParseTrtexecResult = Result<TrtexecSummary>;
 
 export function parseTrtexecOutput(text: string): ParseTrtexecResult {
   const lat = statsLine(text, 'Latency');
   const qps = /Throughput: ([\d.eE+-]+) qps/.exec(text);
   if (!lat || lat['min'] === undefined || lat['max'] === undefined || lat['mean'] === undefined || lat['median'] === undefined || !qps) {
     const failed = /&&&& FAILED[^\n]*/.exec(text)?.[0];
-    return { ok: false, reason: failed ? `trtexec failed: ${failed}` : 'no "Throughput:" / "Latency: min = ..." summary in trtexec output' };
+    return { ok: false, error: failed ? `trtexec failed: ${failed}` : 'no "Throughput:" / "Latency: min = ..." summary in trtexec output' };
   }
   const gpu = statsLine(text, 'GPU Compute Time');
   const version = /\[TensorRT v(\d+)\]/.exec(text)?.[1] ?? null;
@@ -44,7 +45,7 @@ export function parseTrtexecOutput(text: string): ParseTrtexecResult {
   const wall = /Total Host Walltime: ([\d.]+) s/.exec(text);
   return {
     ok: true,
-    summary: {
+    value: {
       version,
       throughputQps: Number(qps[1]),
       latencyMs: {
@@ -114,7 +115,7 @@ export async function runTrtexec(opts: {
   const parsed = parseTrtexecOutput(output);
   if (code !== 0 || !parsed.ok) {
     const tail = output.trim().split('\n').slice(-5).join(' | ');
-    throw new Error(`trtexec exited with code ${code}: ${parsed.ok ? '' : parsed.reason}; last lines: ${tail}`.slice(0, 900));
+    throw new Error(`trtexec exited with code ${code}: ${parsed.ok ? '' : parsed.error}; last lines: ${tail}`.slice(0, 900));
   }
-  return { summary: parsed.summary, peakRssBytes: peakKb * 1024, output };
+  return { summary: parsed.value, peakRssBytes: peakKb * 1024, output };
 }

@@ -99,8 +99,8 @@ describe('download', () => {
     const { decodeFrame } = await import('../../shared/transfer.ts');
     const feed = (d: Download, i: number, corrupt = false): void => {
       const f = decodeFrame(frame(i, corrupt));
-      assert.ok(f.success);
-      d.accept(f.data);
+      assert.ok(f.ok);
+      d.accept(f.value);
     };
 
     // first run: serves 8 chunks then is stopped

@@ -14,6 +14,7 @@ import { errorMessage } from '../log.ts';
 import { Download, DownloadTimeoutError, type DownloadStats, type TransferSpec } from './download.ts';
 import { ModelStore, type CompanionRole, type InstalledModel } from './model-store.ts';
 import { pathInside } from './store-paths.ts';
+import type { Result } from '../../shared/result.ts';
 
 export type DeliveryAgentOptions = {
   /** Chunks asked for per request (default 16, at most 64). */
@@ -38,7 +39,7 @@ export type DeliveryAgentOptions = {
 };
 
 type Job = { manifest: ModelManifest; rolloutId: string | null };
-type BenchOutcome = { ok: true; result: BenchmarkResult; baseline: BenchmarkResult | null } | { ok: false; error: string };
+type BenchOutcome = Result<{ result: BenchmarkResult; baseline: BenchmarkResult | null }>;
 const JobFileSchema = z.object({ manifest: ModelManifestSchema, rolloutId: z.string().max(64).nullable() });
 
 const MiB = 1024 * 1024;
@@ -198,17 +199,17 @@ export class DeliveryAgent {
 
   transferData(payload: Buffer, ctx: CommandContext): void {
     const f = decodeFrame(payload);
-    if (!f.success) {
+    if (!f.ok) {
       this.badFrames++;
       ctx.logger.warn('bad transfer frame dropped', { error: f.error, badFrames: this.badFrames });
       return;
     }
-    const d = this.downloads.get(f.data.transferId);
+    const d = this.downloads.get(f.value.transferId);
     if (!d) {
       this.strayFrames++;
       return;
     }
-    d.accept(f.data);
+    d.accept(f.value);
   }
 
   async rollback(cmd: RollbackCommand, ctx: CommandContext): Promise<void> {
@@ -243,7 +244,7 @@ export class DeliveryAgent {
     const run = async (): Promise<void> => {
       const r = await this.benchmark(installed, ctx);
       if (!r.ok) await this.say(ctx, { rolloutId: null }, cmd.model, 'failed', { reason: r.error });
-      else await ctx.report({ kind: 'benchmark', rolloutId: null, model: cmd.model, result: r.result, baseline: r.baseline });
+      else await ctx.report({ kind: 'benchmark', rolloutId: null, model: cmd.model, result: r.value.result, baseline: r.value.baseline });
     };
     this.chain = this.chain.then(run, run).catch((e: unknown) => ctx.logger.error('benchmark failed', { error: errorMessage(e) }));
     await this.chain;
@@ -287,7 +288,7 @@ export class DeliveryAgent {
         const bench = await this.benchmarkFiles(ref, m, files, ctx);
         rmSync(dir, { recursive: true, force: true });
         if (signal.aborted) return;
-        if (bench.ok) await tell('done', { result: bench.result, loadPerCore: load.loadPerCore });
+        if (bench.ok) await tell('done', { result: bench.value.result, loadPerCore: load.loadPerCore });
         else await tell('failed', { reason: bench.error });
       } catch (e) {
         rmSync(dir, { recursive: true, force: true });
@@ -372,7 +373,7 @@ export class DeliveryAgent {
         rmSync(this.jobFile(ref), { force: true });
         return;
       }
-      await ctx.report({ kind: 'benchmark', rolloutId: job.rolloutId, model: ref, result: bench.result, baseline: bench.baseline });
+      await ctx.report({ kind: 'benchmark', rolloutId: job.rolloutId, model: ref, result: bench.value.result, baseline: bench.value.baseline });
 
       this.store.setActive(ref, this.o.now());
       ctx.setActiveModel(ref);
@@ -497,8 +498,8 @@ export class DeliveryAgent {
     const evalPath = files.evalset;
     if (evalPath) {
       const parsed = parseEvalSet(new Uint8Array(readFileSync(evalPath)));
-      if (!parsed.success) return { ok: false, error: `eval set: ${parsed.error}` };
-      evalSet = parsed.data;
+      if (!parsed.ok) return { ok: false, error: `eval set: ${parsed.error}` };
+      evalSet = parsed.value;
     }
     const refPath = files['reference-predictions'];
     const referencePredictions = refPath ? new Uint8Array(readFileSync(refPath)) : null;
@@ -517,11 +518,11 @@ export class DeliveryAgent {
     const basePath = files['fp32-baseline'];
     if (basePath && !this.abort.signal.aborted) {
       const b = await runBenchmark({ modelPath: basePath, ...common });
-      if (b.ok) baseline = b.result;
+      if (b.ok) baseline = b.value.result;
       else ctx.logger.warn('fp32 baseline benchmark failed; reporting without a baseline', { modelId: m.ref.modelId, version: m.ref.version, error: b.error });
     }
-    ctx.logger.info('benchmark done', { modelId: m.ref.modelId, version: m.ref.version, p50Ms: result.result.latencyMs.p50, baselineP50Ms: baseline?.latencyMs.p50 ?? null, accuracy: result.result.accuracy });
-    return { ok: true, result: result.result, baseline };
+    ctx.logger.info('benchmark done', { modelId: m.ref.modelId, version: m.ref.version, p50Ms: result.value.result.latencyMs.p50, baselineP50Ms: baseline?.latencyMs.p50 ?? null, accuracy: result.value.result.accuracy });
+    return { ok: true, value: { result: result.value.result, baseline } };
   }
 }
 

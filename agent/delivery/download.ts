@@ -95,7 +95,7 @@ export class Download {
     let bitmap: ChunkBitmap | null = null;
     if (existsSync(metaPath) && existsSync(this.dataPath) && readFileSync(metaPath, 'utf8') === meta) {
       const loaded = ChunkBitmap.fromBytes(this.total, readFileSync(join(dir, 'bitmap')));
-      if (loaded.success) bitmap = loaded.data;
+      if (loaded.ok) bitmap = loaded.value;
       else this.o.log.warn('resume bitmap unusable; starting over', { transferId: this.spec.transferId, error: loaded.error });
     }
     if (!bitmap) {

@@ -189,7 +189,7 @@ export class FleetSession {
     switch (channel) {
       case 'birth': {
         const p = parsePayload(BirthSchema, payload);
-        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
         if (p.value.deviceId !== deviceId) return this.reject(channel, 'device-id-mismatch', { deviceId, claimed: p.value.deviceId });
         if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         const decision = decideProfile(p.value.facts, this.o.profiles(), dev.profileOverride, p.value.profileHint);
@@ -202,14 +202,14 @@ export class FleetSession {
       }
       case 'status': {
         const p = parsePayload(StatusSchema, payload);
-        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
         this.o.presence.enqueue({ kind: 'status', deviceId, status: p.value.state, stamp: p.value.ts, reason: p.value.state === 'offline' ? 'will-or-goodbye' : 'status', at: now });
         this.accept(channel);
         return;
       }
       case 'heartbeat': {
         const p = parsePayload(HeartbeatSchema, payload);
-        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
         if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         this.o.presence.enqueue({ kind: 'heartbeat', deviceId, heartbeat: p.value, at: now });
         this.accept(channel);
@@ -217,7 +217,7 @@ export class FleetSession {
       }
       case 'report': {
         const p = parsePayload(ReportSchema, payload);
-        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
         if (this.duplicate(p.value.msgId)) return this.replayed(channel);
         this.accept(channel);
         this.o.onReport?.(deviceId, p.value);
@@ -225,7 +225,7 @@ export class FleetSession {
       }
       case 'xfer/req': {
         const p = parsePayload(XferRequestSchema, payload);
-        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.reason });
+        if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
         this.accept(channel);
         this.o.onXferRequest?.(deviceId, p.value);
         return;
@@ -242,7 +242,7 @@ export class FleetSession {
       await answer({ v: PROTOCOL_VERSION, ok: false, error });
     };
     const p = parsePayload(EnrollRequestSchema, payload);
-    if (!p.ok) return refuse('invalid-payload', `invalid enrollment request: ${p.reason}`);
+    if (!p.ok) return refuse('invalid-payload', `invalid enrollment request: ${p.error}`);
     const req = p.value;
     if (req.deviceId !== topicDeviceId) return refuse('device-id-mismatch', 'deviceId in the payload differs from the topic');
     // the one id rule, plus this control plane's own broker login: a device id is a broker username (issue 8 item 2)

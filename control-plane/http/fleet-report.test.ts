@@ -9,8 +9,8 @@ import { fleetReport } from './fleet-routes.ts';
 
 const NOW = 1_700_000_000_000;
 const loaded = loadProfilesFromDir();
-if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-const profiles = loaded.profiles;
+if (!loaded.ok) throw new Error(loaded.error.join('\n'));
+const profiles = loaded.value;
 
 /** 1,000 devices with every mix the report counts: statuses, profiles (and none), versions, never seen, revoked. */
 function populated(): { devices: DeviceStore; ctx: ControlPlaneContext } {

@@ -164,8 +164,8 @@ export class ModelRegistry {
     if (req.companions.evalset) {
       await checkFile(req.companions.evalset, 'companions.evalset');
       const parsed = parseEvalSet(await readFile(req.companions.evalset));
-      if (!parsed.success) throw new RegistryInputError('companions.evalset', `${req.companions.evalset}: ${parsed.error}`);
-      evalCount = parsed.data.count;
+      if (!parsed.ok) throw new RegistryInputError('companions.evalset', `${req.companions.evalset}: ${parsed.error}`);
+      evalCount = parsed.value.count;
     }
     if (req.companions.referencePredictions) {
       await checkFile(req.companions.referencePredictions, 'companions.referencePredictions');

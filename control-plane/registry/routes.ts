@@ -71,16 +71,16 @@ export function registerRegistryRoutes(table: RouteTable, registry: ModelRegistr
   const serve = async (id: string, version: number, companion?: CompanionRole): Promise<Response> => {
     const f = await registry.openVerified(id, version, companion);
     if (!f) throw notFound('model version', `${id} v${version}`);
-    if (!f.ok) throw new ApiError(409, 'integrity-failure', `refusing to serve ${id} v${version}: ${f.problem}; see GET /models/${id}/versions/${version}/verify`);
+    if (!f.ok) throw new ApiError(409, 'integrity-failure', `refusing to serve ${id} v${version}: ${f.error}; see GET /models/${id}/versions/${version}/verify`);
     const name = companion === undefined ? `${id}-v${version}.onnx` : `${id}-v${version}-${companion}.bin`;
     const headers = {
       'content-type': 'application/octet-stream',
-      'content-length': String(f.size),
+      'content-length': String(f.value.size),
       'content-disposition': `attachment; filename="${name}"`,
-      'x-edgefleet-sha256': f.sha256,
-      'repr-digest': `sha-256=:${Buffer.from(f.sha256, 'hex').toString('base64')}:`,
+      'x-edgefleet-sha256': f.value.sha256,
+      'repr-digest': `sha-256=:${Buffer.from(f.value.sha256, 'hex').toString('base64')}:`,
     };
-    const body = f.bytes ? new Uint8Array(f.bytes) : (Readable.toWeb(createReadStream(f.path)) as ReadableStream<Uint8Array>);
+    const body = f.value.bytes ? new Uint8Array(f.value.bytes) : (Readable.toWeb(createReadStream(f.value.path)) as ReadableStream<Uint8Array>);
     return new Response(body, { status: 200, headers });
   };
 

@@ -27,7 +27,7 @@ process.on('message', (m: { type: 'run'; request: RuntimeEvalRequest }) => {
 async function run(req: RuntimeEvalRequest): Promise<void> {
   for (const job of req.models) {
     try {
-      post({ type: 'model', key: job.key, ok: true, ...(await evaluate(job, req.threads)) });
+      post({ type: 'model', key: job.key, ok: true, value: await evaluate(job, req.threads) });
     } catch (e) {
       post({ type: 'model', key: job.key, ok: false, error: e instanceof Error ? e.message : String(e) });
     }
@@ -36,8 +36,8 @@ async function run(req: RuntimeEvalRequest): Promise<void> {
 
 async function evaluate(job: RuntimeEvalRequest['models'][number], threads: number): Promise<{ evaluated: number; accuracy: number; agreement: number | null; predictions: Uint8Array }> {
   const parsed = parseEvalSet(readFileSync(job.evalsetPath));
-  if (!parsed.success) throw new Error(`eval set ${job.evalsetPath}: ${parsed.error}`);
-  const ev = parsed.data;
+  if (!parsed.ok) throw new Error(`eval set ${job.evalsetPath}: ${parsed.error}`);
+  const ev = parsed.value;
   const ref = job.referencePredictionsPath ? new Uint8Array(readFileSync(job.referencePredictionsPath)) : null;
   if (ref && ref.length !== ev.count) throw new Error(`reference predictions: ${ref.length} for ${ev.count} eval samples`);
   let session: ort.InferenceSession;

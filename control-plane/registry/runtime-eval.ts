@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { u8s8Saturates } from '../../shared/kernels.ts';
 import { ORT_GRAPH_OPTIMIZATION_LEVEL } from '../../shared/ort-session.ts';
 import type { HostCpu, RuntimeCheck } from '../../shared/registry.ts';
+import type { Result } from '../../shared/result.ts';
 
 /** Default: a model whose onnxruntime top-1 agrees with PyTorch's on fewer than 99% of eval samples is flagged. */
 export const DEFAULT_RUNTIME_AGREEMENT_THRESHOLD = 0.99;
@@ -11,7 +12,7 @@ export const DEFAULT_RUNTIME_AGREEMENT_THRESHOLD = 0.99;
 export type RuntimeEvalModel = { key: string; modelPath: string; evalsetPath: string; referencePredictionsPath: string | null };
 export type RuntimeEvalRequest = { threads: number; models: RuntimeEvalModel[] };
 export type RuntimeEvalMeasured = { evaluated: number; accuracy: number; agreement: number | null; predictions: Uint8Array };
-export type RuntimeEvalOutcome = ({ ok: true } & RuntimeEvalMeasured) | { ok: false; error: string };
+export type RuntimeEvalOutcome = Result<RuntimeEvalMeasured>;
 export type RuntimeEvalWorkerMessage = ({ type: 'model'; key: string } & RuntimeEvalOutcome) | { type: 'done' } | { type: 'fatal'; message: string };
 
 const ENTRY = fileURLToPath(new URL('./runtime-eval-entry.mjs', import.meta.url));
@@ -50,7 +51,7 @@ export async function runRuntimeEval(req: RuntimeEvalRequest, opts: { timeoutMs:
     child.on('message', (m: RuntimeEvalWorkerMessage) => {
       if (m.type === 'model') {
         const { type: _t, key, ...outcome } = m;
-        results.set(key, outcome.ok ? { ...outcome, predictions: new Uint8Array(outcome.predictions) } : outcome);
+        results.set(key, outcome.ok ? { ok: true, value: { ...outcome.value, predictions: new Uint8Array(outcome.value.predictions) } } : outcome);
       } else if (m.type === 'done') finish('the runtime check process gave no answer for this model');
       else finish(`runtime check failed: ${m.message}`);
     });
@@ -65,14 +66,15 @@ export async function runRuntimeEval(req: RuntimeEvalRequest, opts: { timeoutMs:
 export function runtimeCheck(o: RuntimeEvalOutcome, ctx: { host: HostCpu; threshold: number; threads: number; measuredAt: number }): RuntimeCheck {
   const base = { engine: 'onnxruntime-node' as const, ortVersion: ORT_VERSION, graphOptimizationLevel: ORT_GRAPH_OPTIMIZATION_LEVEL, threads: ctx.threads, host: ctx.host, u8u8Remedy: u8s8Saturates(ctx.host.arch, ctx.host.isaFlags), threshold: ctx.threshold, measuredAt: ctx.measuredAt };
   if (!o.ok) return { ...base, evaluated: 0, accuracy: null, agreement: null, flagged: true, reason: o.error };
-  const low = o.agreement !== null && o.agreement < ctx.threshold;
+  const v = o.value;
+  const low = v.agreement !== null && v.agreement < ctx.threshold;
   return {
     ...base,
-    evaluated: o.evaluated,
-    accuracy: o.accuracy,
-    agreement: o.agreement,
+    evaluated: v.evaluated,
+    accuracy: v.accuracy,
+    agreement: v.agreement,
     flagged: low,
-    reason: low ? `top-1 agreement with PyTorch ${pct(o.agreement!)} on ${ctx.host.label} is below ${pct(ctx.threshold)}: this CPU's onnxruntime kernels do not compute what PyTorch computed` : null,
+    reason: low ? `top-1 agreement with PyTorch ${pct(v.agreement!)} on ${ctx.host.label} is below ${pct(ctx.threshold)}: this CPU's onnxruntime kernels do not compute what PyTorch computed` : null,
   };
 }
 

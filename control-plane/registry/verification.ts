@@ -5,6 +5,7 @@ import { verifyPayload } from '../../shared/signing.ts';
 import type { Logger } from '../log.ts';
 import { hashFile } from './staging.ts';
 import { sha256Hex } from '../../shared/hash.ts';
+import type { Result } from '../../shared/result.ts';
 
 /** Files up to this size are served from the very bytes that were hashed; larger ones are hashed, then streamed. */
 const SERVE_FROM_MEMORY_MAX = 64 << 20;
@@ -16,9 +17,7 @@ export class RegistryIntegrityError extends Error {
   }
 }
 
-export type VerifiedFile =
-  | { ok: true; path: string; sha256: string; size: number; bytes?: Buffer }
-  | { ok: false; problem: string };
+export type VerifiedFile = Result<{ path: string; sha256: string; size: number; bytes?: Buffer }>;
 
 /** Recomputes the file's and companions' hashes and checks the signature against the record (paths absolute). */
 export async function verifyVersion(m: ModelVersion, publicKeyPem: string, log: Logger): Promise<VerifyReport> {
@@ -67,10 +66,10 @@ export async function openVerifiedFile(m: ModelVersion, companion: CompanionRole
   const { id, version } = m;
   if (!verifyPayload(signedModelPayload(m), m.signature, publicKeyPem)) {
     log.error('refused to serve a model whose record does not match its signature', { modelId: id, version });
-    return { ok: false, problem: 'the stored model record does not match its signature' };
+    return { ok: false, error: 'the stored model record does not match its signature' };
   }
   const target = companion === undefined ? { path: m.filePath, sha256: m.sha256, size: m.size } : m.companions.find((c) => c.role === companion);
-  if (!target) return { ok: false, problem: `model version has no ${companion} companion` };
+  if (!target) return { ok: false, error: `model version has no ${companion} companion` };
   let bytes: Buffer | undefined;
   let actual: string;
   try {
@@ -82,11 +81,11 @@ export async function openVerifiedFile(m: ModelVersion, companion: CompanionRole
       actual = (await hashFile(target.path)).sha256;
     }
   } catch (e) {
-    return { ok: false, problem: `file unreadable: ${(e as Error).message}` };
+    return { ok: false, error: `file unreadable: ${(e as Error).message}` };
   }
   if (actual !== target.sha256) {
     log.error('refused to serve a tampered file', { modelId: id, version, companion: companion ?? null, expected: target.sha256, actual });
-    return { ok: false, problem: `${companion ?? 'model'} file changed on disk: sha256 ${actual}, registered ${target.sha256}` };
+    return { ok: false, error: `${companion ?? 'model'} file changed on disk: sha256 ${actual}, registered ${target.sha256}` };
   }
-  return { ok: true, path: target.path, sha256: target.sha256, size: target.size, ...(bytes ? { bytes } : {}) };
+  return { ok: true, value: { path: target.path, sha256: target.sha256, size: target.size, ...(bytes ? { bytes } : {}) } };
 }

@@ -5,10 +5,9 @@ import type { Recipe } from '../../shared/recipe.ts';
 import type { TrainingJobCreate } from '../../shared/registry.ts';
 import { TrainingJobSpecSchema, type TrainingJobSpec } from '../../shared/training.ts';
 import { formatZodError } from '../../shared/messages.ts';
+import type { FieldError, Result } from '../../shared/result.ts';
 
-export type BuiltSpec =
-  | { success: true; spec: TrainingJobSpec; profileMap: Record<string, string | null> }
-  | { success: false; field: string; message: string };
+export type BuiltSpec = Result<{ spec: TrainingJobSpec; profileMap: Record<string, string | null> }, FieldError>;
 
 /** `job-<utc yyyymmddhhmmss>-<hex>`: sortable, and inside the trainer's jobId alphabet. */
 export function newJobId(now: number): string {
@@ -26,7 +25,7 @@ export function buildTrainerSpec(req: TrainingJobCreate, profiles: readonly Devi
   const add = (r: Recipe, field: string, profileId: string | null): BuiltSpec | null => {
     const seen = recipes.get(r.id);
     if (seen && canonicalJson(seen) !== canonicalJson(r)) {
-      return { success: false, field, message: `recipe id "${r.id}" is given twice with different settings` };
+      return { ok: false, error: { field, message: `recipe id "${r.id}" is given twice with different settings` } };
     }
     recipes.set(r.id, r);
     if (profileMap[r.id] == null) profileMap[r.id] = profileId;
@@ -34,7 +33,7 @@ export function buildTrainerSpec(req: TrainingJobCreate, profiles: readonly Devi
   };
   for (const [i, pid] of (req.profiles ?? []).entries()) {
     const p = profiles.find((x) => x.id === pid);
-    if (!p) return { success: false, field: `profiles.${i}`, message: `unknown profile "${pid}" (known: ${profiles.map((x) => x.id).join(', ')})` };
+    if (!p) return { ok: false, error: { field: `profiles.${i}`, message: `unknown profile "${pid}" (known: ${profiles.map((x) => x.id).join(', ')})` } };
     const bad = add(p.recipe, `profiles.${i}`, p.id);
     if (bad) return bad;
   }
@@ -70,7 +69,7 @@ export function buildTrainerSpec(req: TrainingJobCreate, profiles: readonly Devi
     // the body schema already checked each part; what is left is how they combine
     const first = parsed.error.issues[0];
     const at = first?.path.length ? first.path.join('.') : '(root)';
-    return { success: false, field: ['training', 'distill', 'qat', 'ptq', 'mixedPrecision'].includes(String(first?.path[0])) ? `hyperparameters.${at}` : at, message: formatZodError(parsed.error) };
+    return { ok: false, error: { field: ['training', 'distill', 'qat', 'ptq', 'mixedPrecision'].includes(String(first?.path[0])) ? `hyperparameters.${at}` : at, message: formatZodError(parsed.error) } };
   }
-  return { success: true, spec: parsed.data, profileMap };
+  return { ok: true, value: { spec: parsed.data, profileMap } };
 }

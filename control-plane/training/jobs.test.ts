@@ -18,7 +18,7 @@ import type { RunTrainerOptions, RunTrainerResult } from './run-trainer.ts';
 
 const loaded = loadProfilesFromDir();
 assert.ok(loaded.ok);
-const profiles: readonly DeviceProfile[] = loaded.profiles;
+const profiles: readonly DeviceProfile[] = loaded.value;
 
 const request = (over: Record<string, unknown> = {}) =>
   TrainingJobCreateSchema.parse({
@@ -72,8 +72,8 @@ function harness(run: NonNullable<TrainingQueueOptions['run']>, over: Partial<Tr
 
 const submit = (q: TrainingQueue, over: Record<string, unknown> = {}): TrainingJobView => {
   const r = q.submit(request(over));
-  assert.ok(r.success, JSON.stringify(r));
-  return r.job;
+  assert.ok(r.ok, JSON.stringify(r));
+  return r.value;
 };
 
 async function until<T>(fn: () => T | null | undefined | false, what: string): Promise<T> {
@@ -89,19 +89,19 @@ async function until<T>(fn: () => T | null | undefined | false, what: string): P
 test('the spec builder: profiles bring recipes, explicit recipes join them once, errors name the field', () => {
   const x86 = profiles.find((p) => p.id === 'x86-64-vnni')!;
   const built = buildTrainerSpec(request({ profiles: ['x86-64-vnni', 'jetson-trt-int8'], recipes: [x86.recipe] }), profiles, 'j1', '/out/j1');
-  assert.ok(built.success);
-  assert.deepEqual(built.spec.recipes.map((r) => r.id), ['x86-64-vnni', 'jetson-trt-int8']);
-  assert.deepEqual(built.profileMap, { 'x86-64-vnni': 'x86-64-vnni', 'jetson-trt-int8': 'jetson-trt-int8' });
-  assert.equal(built.spec.outputDir, '/out/j1');
-  assert.equal(built.spec.training.batchSize, 128, 'trainer defaults applied');
+  assert.ok(built.ok);
+  assert.deepEqual(built.value.spec.recipes.map((r) => r.id), ['x86-64-vnni', 'jetson-trt-int8']);
+  assert.deepEqual(built.value.profileMap, { 'x86-64-vnni': 'x86-64-vnni', 'jetson-trt-int8': 'jetson-trt-int8' });
+  assert.equal(built.value.spec.outputDir, '/out/j1');
+  assert.equal(built.value.spec.training.batchSize, 128, 'trainer defaults applied');
 
   const custom = { ...x86.recipe, id: 'my-recipe' };
   const own = buildTrainerSpec(request({ profiles: undefined, recipes: [custom] }), profiles, 'j2', '/out/j2');
-  assert.ok(own.success);
-  assert.deepEqual(own.profileMap, { 'my-recipe': null }, 'a recipe no profile owns goes to no profile');
+  assert.ok(own.ok);
+  assert.deepEqual(own.value.profileMap, { 'my-recipe': null }, 'a recipe no profile owns goes to no profile');
 
   const unknown = buildTrainerSpec(request({ profiles: ['nope'] }), profiles, 'j3', '/o');
-  assert.deepEqual(unknown.success ? null : unknown.field, 'profiles.0');
+  assert.deepEqual(unknown.ok ? null : unknown.error.field, 'profiles.0');
 });
 
 test('a job left running by a crashed control plane is interrupted at start; queued ones run', async () => {

@@ -8,6 +8,7 @@ import type { JobArtifacts } from '../registry/model-registry.ts';
 import { runTrainer, type RunTrainerOptions, type RunTrainerResult } from './run-trainer.ts';
 import { buildTrainerSpec, newJobId } from './jobs-spec.ts';
 import { jobView, type Finish, type TrainingJobRow, type TrainingJobStore } from './jobs-store.ts';
+import type { FieldError, Result } from '../../shared/result.ts';
 
 export const LOG_TAIL_LINES = 50;
 /** Epoch-end points kept per job (every phase and recipe together). */
@@ -36,7 +37,7 @@ export type TrainingQueueOptions = {
   run?: (opts: RunTrainerOptions) => Promise<RunTrainerResult>;
 };
 
-export type SubmitResult = { success: true; job: TrainingJobView } | { success: false; field: string; message: string };
+export type SubmitResult = Result<TrainingJobView, FieldError>;
 
 /** Live state of a running job, kept in memory and written through to SQLite (throttled). */
 class LiveJob {
@@ -134,18 +135,19 @@ export class TrainingQueue {
     const id = newJobId(now);
     const outputDir = join(this.o.dataDir, 'artifacts', 'jobs', id);
     const built = buildTrainerSpec(req, this.o.profiles(), id, outputDir);
-    if (!built.success) return built;
-    this.o.store.insert({ id, name: req.name, request: req, spec: built.spec, profileMap: built.profileMap }, now);
-    this.o.log.info('training job queued', { jobId: id, name: req.name, recipes: built.spec.recipes.map((r) => r.id) });
+    if (!built.ok) return built;
+    const { spec, profileMap } = built.value;
+    this.o.store.insert({ id, name: req.name, request: req, spec, profileMap }, now);
+    this.o.log.info('training job queued', { jobId: id, name: req.name, recipes: spec.recipes.map((r) => r.id) });
     setImmediate(() => this.pump());
-    return { success: true, job: this.view(id)! };
+    return { ok: true, value: this.view(id)! };
   }
 
   /** A new job with the same request as a finished one (interrupted, failed, cancelled or succeeded). */
   retry(id: string): SubmitResult | null {
     const row = this.o.store.get(id);
     if (!row) return null;
-    if (!TERMINAL_JOB_STATES.includes(row.state)) return { success: false, field: 'state', message: `job "${id}" is ${row.state}; only an ended job can be retried` };
+    if (!TERMINAL_JOB_STATES.includes(row.state)) return { ok: false, error: { field: 'state', message: `job "${id}" is ${row.state}; only an ended job can be retried` } };
     return this.submit(row.request);
   }
 

@@ -1,14 +1,14 @@
 import { TrainingJobCreatedSchema, TrainingJobListSchema, TrainingJobViewSchema } from '../../shared/api/models.ts';
-import { TrainingJobCreateSchema, TrainingJobListQuerySchema } from '../../shared/registry.ts';
+import { TrainingJobCreateSchema, TrainingJobListQuerySchema, type TrainingJobView } from '../../shared/registry.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
 import type { Logger } from '../log.ts';
 import type { InspectDataset } from './inspect-dataset.ts';
 import type { SubmitResult, TrainingQueue } from './jobs.ts';
 
-const created = (r: SubmitResult): SubmitResult & { success: true } => {
-  if (!r.success) throw new ApiError(400, 'bad-request', `bad body: ${r.field}: ${r.message}`, [{ path: r.field.split('.'), message: r.message }]);
-  return r;
+const created = (r: SubmitResult): TrainingJobView => {
+  if (!r.ok) throw new ApiError(400, 'bad-request', `bad body: ${r.error.field}: ${r.error.message}`, [{ path: r.error.field.split('.'), message: r.error.message }]);
+  return r.value;
 };
 
 export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue, inspect: InspectDataset | null, log: Logger): void {
@@ -28,7 +28,7 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue, 
         throw new ApiError(400, 'bad-request', `bad body: ${check.field}: ${check.message}`, [{ path: check.field.split('.'), message: check.message }]);
       }
       if (check && !check.ok) log.warn('dataset check unavailable; queued unchecked', { reason: check.message });
-      const job = created(queue.submit(body)).job;
+      const job = created(queue.submit(body));
       return c.json({ ...job, datasetSummary: check?.ok ? check.value : null }, 201);
     },
   });
@@ -83,8 +83,8 @@ export function registerTrainingRoutes(table: RouteTable, queue: TrainingQueue, 
     handler: (c, { params }) => {
       const r = queue.retry(params.id!);
       if (r === null) throw notFound('training job', params.id!);
-      if (!r.success && r.field === 'state') throw new ApiError(409, 'conflict', r.message);
-      return c.json(created(r).job, 201);
+      if (!r.ok && r.error.field === 'state') throw new ApiError(409, 'conflict', r.error.message);
+      return c.json(created(r), 201);
     },
   });
 }

@@ -103,12 +103,12 @@ export function runTrainer(opts: RunTrainerOptions): Promise<RunTrainerResult> {
     lines.on('line', (line) => {
       if (line.trim() === '') return;
       const parsed = parseTrainerLine(line);
-      if (!parsed.success) {
+      if (!parsed.ok) {
         invalidLines++;
-        opts.onInvalidLine?.({ line: parsed.line, error: parsed.error });
+        opts.onInvalidLine?.({ line, error: parsed.error });
         return;
       }
-      const msg = parsed.data;
+      const msg = parsed.value;
       if (msg.type === 'artifact') artifacts.push(msg);
       else if (msg.type === 'result') result = msg;
       else if (msg.type === 'error') errorLine = msg;

@@ -131,11 +131,11 @@ export class TuningService {
     this.o.log.info('tuning created', { tuningId: id, profiles, source: req.candidates ? 'candidates' : 'training' });
     if (!req.candidates) {
       const r = this.o.ports.training!.submit(this.trainingRequest(id, req, profiles));
-      if (!r.success) {
-        this.store.update(id, { state: 'failed', error: { code: 'bad-training-request', message: `${r.field}: ${r.message}` }, finishedAt: now }, now);
-        throw new TuningError('bad-request', `bad body: ${r.field}: ${r.message}`);
+      if (!r.ok) {
+        this.store.update(id, { state: 'failed', error: { code: 'bad-training-request', message: `${r.error.field}: ${r.error.message}` }, finishedAt: now }, now);
+        throw new TuningError('bad-request', `bad body: ${r.error.field}: ${r.error.message}`);
       }
-      this.store.update(id, { trainingJobId: r.job.id }, now);
+      this.store.update(id, { trainingJobId: r.value.id }, now);
     }
     this.kick();
     return this.view(id)!;
@@ -235,9 +235,9 @@ export class TuningService {
     if (job.state === 'interrupted' && !t.notes.some((n) => n.startsWith('training interrupted'))) {
       // a control-plane restart interrupts the trainer: train again once
       const r = training.retry(job.id);
-      if (r?.success) {
-        this.store.update(t.id, { trainingJobId: r.job.id }, now);
-        this.store.addNote(t.id, `training interrupted (${job.id}, control-plane restart?): resubmitted as ${r.job.id}`, now);
+      if (r?.ok) {
+        this.store.update(t.id, { trainingJobId: r.value.id }, now);
+        this.store.addNote(t.id, `training interrupted (${job.id}, control-plane restart?): resubmitted as ${r.value.id}`, now);
         return;
       }
     }

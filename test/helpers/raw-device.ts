@@ -27,7 +27,7 @@ export async function enrollRaw(url: string, token: string, deviceId: string): P
       client.on('message', (_t, payload) => {
         const r = parsePayload(EnrollResponseSchema, payload);
         if (r.ok) resolve(r.value);
-        else reject(new Error(r.reason));
+        else reject(new Error(r.error));
       });
     });
     const granted = await client.subscribeAsync(enrollResponseTopic(deviceId), { qos: 1 });
