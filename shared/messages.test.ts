@@ -14,7 +14,7 @@ test('messages: a valid birth parses and gets defaults', () => {
 });
 
 test('messages: malformed payloads are refused with the field named', () => {
-  assert.deepEqual(parsePayload(BirthSchema, 'not json{'), { ok: false, reason: 'payload is not valid JSON' });
+  assert.deepEqual(parsePayload(BirthSchema, 'not json{'), { ok: false, error: 'payload is not valid JSON' });
   const wrongVersion = parsePayload(StatusSchema, JSON.stringify({ v: 2, state: 'online', ts: 1 }));
   assert.ok(!wrongVersion.ok && wrongVersion.error.startsWith('v:'));
   const badHb = parsePayload(HeartbeatSchema, JSON.stringify({ v: 1, msgId: newMsgId(), ts: 1, type: 'heartbeat', agentVersion: 'x', uptimeSeconds: 1, load1: -1, cpuPercent: null, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null }));

@@ -35,6 +35,12 @@ export const GatesSchema = z
     maxLatencyRegressionPercent: z.number().min(0).max(100_000).nullable().default(null),
     /** A device whose eval-set accuracy is more than this (absolute, 0..1) below the central int8 accuracy counts as failed. */
     maxAccuracyDrop: z.number().min(0).max(1).nullable().default(null),
+    /**
+     * An absolute floor (0..1): a device whose eval-set accuracy (or, when the device cannot measure it,
+     * the model's central accuracy) is below it counts as failed. The relative gate above passes a model
+     * that is equally bad everywhere; this one does not.
+     */
+    minAccuracy: z.number().min(0).max(1).nullable().default(null),
     /** A device that has not reached active or failed this long after its deploy is timed out (a failure). */
     deviceTimeoutSeconds: z.number().int().min(5).max(7 * 24 * 3600).default(1800),
   })
@@ -48,7 +54,7 @@ export const RolloutCreateSchema = z
     /** Only devices with these labels (all must match). */
     labels: z.record(z.string().min(1).max(63), z.string().max(128)).refine((r) => Object.keys(r).length <= 64, 'at most 64 labels').default({}),
     waves: WavesSchema.default({ canary: { count: 1 }, then: { percents: [100] } }),
-    gates: GatesSchema.default({ maxFailurePercent: 20, minFinished: 1, maxLatencyRegressionPercent: null, maxAccuracyDrop: null, deviceTimeoutSeconds: 1800 }),
+    gates: GatesSchema.default({ maxFailurePercent: 20, minFinished: 1, maxLatencyRegressionPercent: null, maxAccuracyDrop: null, minAccuracy: null, deviceTimeoutSeconds: 1800 }),
     /** When a gate trips, roll the devices already on the new model back to their previous one. */
     rollbackOnAbort: z.boolean().default(true),
   })

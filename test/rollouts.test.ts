@@ -162,6 +162,27 @@ for (const kind of BROKER_KINDS) {
       assert.equal(back.currentModel.modelId, 'cnn-x86-64-vnni');
     });
 
+    test('a model at chance level passes the relative accuracy gate but not the absolute floor (minAccuracy)', async () => {
+      // central and on-device accuracy agree (both near chance), so only the floor can stop it
+      const bad = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'armv82-dotprod', centralAccuracy: 0.11, companions: { evalset: badEvalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      const created = await fleet.api('/rollouts', {
+        method: 'POST',
+        json: { models: [{ modelId: bad.id, version: bad.version, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } }, gates: { maxFailurePercent: 0, maxAccuracyDrop: 0.2, minAccuracy: 0.5 } },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.summary.gates.minAccuracy, 0.5);
+      const id = created.body.summary.id as string;
+      const aborted = await waitFor('rollout aborted by the floor', async () => {
+        const r = await rollout(id);
+        return r.summary.state === 'aborted' ? r : null;
+      }, 120_000, 250);
+      assert.match(aborted.summary.abortReason, /accuracy \d+\.\d% is below the floor of 50\.0%/);
+      const canary = aborted.devices.find((d: { wave: number }) => d.wave === 0);
+      assert.equal(canary.state, 'failed');
+      assert.ok(canary.accuracy < 0.5, `device accuracy ${canary.accuracy}`);
+      assert.ok(aborted.devices.filter((d: { wave: number }) => d.wave > 0).every((d: { state: string }) => d.state === 'pending'), 'nothing sent past the canary');
+    });
+
     test('pause holds the next wave, resume finishes it, a manual rollback returns every device to its previous model', async () => {
       const v2 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'generic-cpu', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
       const created = await fleet.api('/rollouts', {
@@ -206,6 +227,11 @@ for (const kind of BROKER_KINDS) {
       assert.equal(waves.status, 400);
       assert.match(waves.body.message, /waves\.then/);
       assert.equal((await fleet.api('/rollouts/ro-nope')).status, 404);
+      // a model quantized for one profile's recipe is refused for another, saying why and what to do
+      const wrong = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'cnn-generic-cpu', version: 1, profileId: 'armv82-dotprod' }] } });
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.body.message, /models\.0\.profileId: cnn-generic-cpu v1 was quantized with the recipe of profile "generic-cpu", not "armv82-dotprod"/);
+      assert.match(wrong.body.message, /"profiles": \["armv82-dotprod"\]/);
     });
   });
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { BenchmarkResult, InstallState, ModelRef } from '../../shared/messages.ts';
 import type { RolloutCreate } from '../../shared/rollouts.ts';
-import { ApiError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { DeviceStore } from '../store/devices.ts';
+import { RolloutError } from './errors.ts';
 import type { RolloutDeviceRow, RolloutRow, RolloutStore } from './rollout-store.ts';
-import { FINISHED, assignWaves, deviceMeasurementVerdict, planWaves, step, type Action, type DeviceRolloutState } from './state-machine.ts';
+import { assignWaves, onDeviceEvent, planWaves, step, type Action, type DeviceDecision } from './state-machine.ts';
 
 /** What rollouts need from the registry and from delivery; wired in control-plane/rollouts/index.ts. */
 export type RolloutPorts = {
@@ -16,15 +16,6 @@ export type RolloutPorts = {
   rollback(deviceId: string, rolloutId: string, to: ModelRef | null): Promise<void>;
   /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */
   p50On(deviceId: string, model: ModelRef): number | null;
-};
-
-const INSTALL_TO_ROLLOUT: Partial<Record<InstallState, DeviceRolloutState>> = {
-  queued: 'sent',
-  downloading: 'downloading',
-  verifying: 'verifying',
-  benchmarking: 'benchmarking',
-  failed: 'failed',
-  'rolled-back': 'rolled-back',
 };
 
 /**
@@ -42,11 +33,17 @@ export class RolloutService {
   ) {}
 
   create(spec: RolloutCreate): RolloutRow {
-    const models = spec.models.map((m) => {
+    const models = spec.models.map((m, i) => {
       const info = this.ports.modelInfo(m);
-      if (!info) throw new ApiError(400, 'bad-request', `bad body: models: model ${m.modelId} version ${m.version} is not in the registry`);
+      if (!info) throw new RolloutError('invalid', `model ${m.modelId} version ${m.version} is not in the registry`, `models.${i}`);
       if (info.profileId !== null && info.profileId !== m.profileId) {
-        throw new ApiError(400, 'bad-request', `bad body: models: ${m.modelId} v${m.version} was built for profile ${info.profileId}, not ${m.profileId}`);
+        throw new RolloutError(
+          'invalid',
+          `${m.modelId} v${m.version} was quantized with the recipe of profile "${info.profileId}", not "${m.profileId}": each profile's devices run their own int8 recipe ` +
+            `(activation/weight types, per-channel scales, runtime), so a model is built per profile. Train one for it: a job spec with "profiles": ["${m.profileId}"] ` +
+            `(edgefleet train job.json, or POST /training-jobs), then roll out the version that job registers; see the README, "Models are built per recipe".`,
+          `models.${i}.profileId`,
+        );
       }
       return m;
     });
@@ -75,7 +72,7 @@ export class RolloutService {
 
   pause(id: string): RolloutRow {
     const r = this.mustGet(id);
-    if (r.state !== 'running') throw new ApiError(409, 'conflict', `rollout ${id} is ${r.state}, not running`);
+    if (r.state !== 'running') throw new RolloutError('conflict', `rollout ${id} is ${r.state}, not running`);
     this.store.setState(id, 'paused', this.now());
     this.store.event(id, 'paused', null, null, this.now());
     return this.store.get(id)!;
@@ -83,7 +80,7 @@ export class RolloutService {
 
   resume(id: string): RolloutRow {
     const r = this.mustGet(id);
-    if (r.state !== 'paused') throw new ApiError(409, 'conflict', `rollout ${id} is ${r.state}, not paused`);
+    if (r.state !== 'paused') throw new RolloutError('conflict', `rollout ${id} is ${r.state}, not paused`);
     this.store.setState(id, 'running', this.now());
     this.store.event(id, 'resumed', null, null, this.now());
     void this.evaluate(id);
@@ -92,7 +89,7 @@ export class RolloutService {
 
   async abort(id: string, reason = 'aborted by operator'): Promise<RolloutRow> {
     const r = this.mustGet(id);
-    if (r.state !== 'running' && r.state !== 'paused') throw new ApiError(409, 'conflict', `rollout ${id} is already ${r.state}`);
+    if (r.state !== 'running' && r.state !== 'paused') throw new RolloutError('conflict', `rollout ${id} is already ${r.state}`);
     await this.apply(r, [{ kind: 'abort', reason }]);
     return this.store.get(id)!;
   }
@@ -100,7 +97,7 @@ export class RolloutService {
   /** Manual rollback: every device on the new model goes back to the one it had before. */
   async rollback(id: string): Promise<RolloutRow> {
     const r = this.mustGet(id);
-    if (r.state === 'rolled-back') throw new ApiError(409, 'conflict', `rollout ${id} is already rolled back`);
+    if (r.state === 'rolled-back') throw new RolloutError('conflict', `rollout ${id} is already rolled back`);
     const now = this.now();
     this.store.setState(id, 'rolled-back', now, r.abortReason ?? 'rolled back by operator');
     this.store.event(id, 'rollback', null, 'by operator', now);
@@ -116,59 +113,33 @@ export class RolloutService {
   async onInstallState(deviceId: string, model: ModelRef, state: InstallState, reason: string | null, rolloutId: string | null): Promise<void> {
     const d = this.match(deviceId, model, rolloutId);
     if (!d) return;
-    const now = this.now();
-    if (!d.sameModel) {
-      // the agent reactivated its previous model for this rollout: that is the rollback finishing
-      if (state === 'active' || state === 'rolled-back') {
-        this.store.updateDevice(d.rolloutId, deviceId, { state: 'rolled-back' }, now);
-        this.store.event(d.rolloutId, 'device-rolled-back', deviceId, `${model.modelId} v${model.version} active again`, now);
-        await this.evaluate(d.rolloutId);
-      }
-      return;
-    }
-    if (state === 'active') {
-      // active counts once the device's own measurements are in too
-      const settled = FINISHED.has(d.row.state);
-      this.store.updateDevice(d.rolloutId, deviceId, { installed: true, ...(d.row.measured && !settled ? { state: 'active' as const } : {}) }, now);
-      if (d.row.state === 'failed' && d.row.measured) {
-        // it failed its gate before it switched over: now that it has, take it back
-        const r = this.store.get(d.rolloutId)!;
-        await this.sendRollback(r, { ...d.row, installed: true });
-      }
-    } else {
-      const next = INSTALL_TO_ROLLOUT[state];
-      if (!next || FINISHED.has(d.row.state)) {
-        if (next === 'rolled-back') this.store.updateDevice(d.rolloutId, deviceId, { state: 'rolled-back' }, now);
-        else return;
-      } else {
-        this.store.updateDevice(d.rolloutId, deviceId, { state: next, ...(next === 'failed' ? { reason: reason ?? 'install failed' } : {}) }, now);
-      }
-    }
-    this.store.event(d.rolloutId, `device-${state}`, deviceId, reason, now);
-    await this.evaluate(d.rolloutId);
+    await this.carryOut(d.rolloutId, d.row, onDeviceEvent(d.row, { kind: 'install', state, reason, sameModel: d.sameModel, model: `${model.modelId} v${model.version}` }, this.store.get(d.rolloutId)!.gates));
   }
 
   async onBenchmark(deviceId: string, model: ModelRef, result: BenchmarkResult, baseline: BenchmarkResult | null, rolloutId: string | null): Promise<void> {
     const d = this.match(deviceId, model, rolloutId);
     if (!d || !d.sameModel) return;
     const r = this.store.get(d.rolloutId)!;
+    const event = {
+      kind: 'benchmark' as const,
+      p50Ms: result.latencyMs.p50,
+      accuracy: result.accuracy,
+      speedup: baseline && result.latencyMs.p50 > 0 ? baseline.latencyMs.p50 / result.latencyMs.p50 : null,
+      previousP50Ms: d.row.previousModel ? this.ports.p50On(deviceId, d.row.previousModel) : null,
+      centralAccuracy: this.ports.modelInfo(model)?.centralAccuracy ?? null,
+    };
+    await this.carryOut(d.rolloutId, d.row, onDeviceEvent(d.row, event, r.gates));
+  }
+
+  /** Persists what the state machine decided about one device, then acts on it. */
+  private async carryOut(rolloutId: string, row: RolloutDeviceRow, decision: DeviceDecision): Promise<void> {
     const now = this.now();
-    const previousP50 = d.row.previousModel ? this.ports.p50On(deviceId, d.row.previousModel) : null;
-    const central = this.ports.modelInfo(model)?.centralAccuracy ?? null;
-    const verdict = deviceMeasurementVerdict({ p50Ms: result.latencyMs.p50, accuracy: result.accuracy, previousP50Ms: previousP50, centralAccuracy: central }, r.gates);
-    const speedup = baseline && result.latencyMs.p50 > 0 ? baseline.latencyMs.p50 / result.latencyMs.p50 : null;
-    const measured = { measured: true, p50Ms: result.latencyMs.p50, accuracy: result.accuracy, speedup };
-    if (verdict) {
-      this.store.updateDevice(d.rolloutId, deviceId, { ...measured, state: 'failed', reason: verdict }, now);
-      this.store.event(d.rolloutId, 'device-gate', deviceId, verdict, now);
-      // a device already running the model that failed its gate goes back now, whatever the rollout does
-      // next; one that has not switched over yet goes back when it reports active
-      if (d.row.installed) await this.sendRollback(r, { ...d.row, state: 'failed' });
-    } else {
-      this.store.updateDevice(d.rolloutId, deviceId, { ...measured, ...(d.row.installed && !FINISHED.has(d.row.state) ? { state: 'active' as const } : {}) }, now);
-      this.store.event(d.rolloutId, 'device-measured', deviceId, `p50 ${result.latencyMs.p50.toFixed(3)} ms`, now);
+    if (decision.patch) this.store.updateDevice(rolloutId, row.deviceId, decision.patch, now);
+    for (const e of decision.events) this.store.event(rolloutId, e.kind, row.deviceId, e.detail, now);
+    for (const a of decision.actions) {
+      if (a.kind === 'rollback') await this.sendRollback(this.store.get(rolloutId)!, row);
+      else await this.evaluate(rolloutId);
     }
-    await this.evaluate(d.rolloutId);
   }
 
   /** A device that registers (or comes back) after a rollout started gets its model. */
@@ -208,7 +179,7 @@ export class RolloutService {
 
   private mustGet(id: string): RolloutRow {
     const r = this.store.get(id);
-    if (!r) throw new ApiError(404, 'not-found', `rollout "${id}" not found`);
+    if (!r) throw new RolloutError('not-found', `rollout "${id}" not found`);
     return r;
   }
 

@@ -3,11 +3,28 @@ import { z } from 'zod';
 import { decimalInt } from '../../shared/http.ts';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
 import type { ControlPlaneContext } from '../context.ts';
-import { notFound } from '../http/errors.ts';
+import { ApiError, notFound } from '../http/errors.ts';
+import { RolloutError } from './errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
 import { modelReport, rolloutReport, toCsv } from './reports.ts';
 import type { RolloutService } from './rollout-service.ts';
 import type { RolloutStore } from './rollout-store.ts';
+
+/** The rollout service's refusals, in HTTP: the only place they become status codes. */
+export function toApiError(e: RolloutError): ApiError {
+  if (e.kind === 'not-found') return new ApiError(404, 'not-found', e.message);
+  if (e.kind === 'conflict') return new ApiError(409, 'conflict', e.message);
+  const field = e.field ?? 'body';
+  return new ApiError(400, 'bad-request', `bad body: ${field}: ${e.message}`, [{ path: field.split('.'), message: e.message }]);
+}
+
+async function domain<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw e instanceof RolloutError ? toApiError(e) : e;
+  }
+}
 
 const FormatQuery = z.object({ format: z.enum(['json', 'csv']).default('json') });
 
@@ -31,7 +48,7 @@ export function registerRolloutRoutes(
     body: RolloutCreateSchema,
     response: RolloutViewSchema,
     status: 201,
-    handler: (c, { body }) => c.json(view(service.create(body).id), 201),
+    handler: async (c, { body }) => c.json(view((await domain(() => service.create(body))).id), 201),
   });
   table.add({
     method: 'get',
@@ -59,10 +76,12 @@ export function registerRolloutRoutes(
       response: RolloutViewSchema,
       handler: async (c, { params }) => {
         const id = params.id!;
-        if (action === 'pause') service.pause(id);
-        else if (action === 'resume') service.resume(id);
-        else if (action === 'abort') await service.abort(id);
-        else await service.rollback(id);
+        await domain(async () => {
+          if (action === 'pause') service.pause(id);
+          else if (action === 'resume') service.resume(id);
+          else if (action === 'abort') await service.abort(id);
+          else await service.rollback(id);
+        });
         return c.json(view(id));
       },
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GatesSchema, WavesSchema } from '../../shared/rollouts.ts';
-import { assignWaves, deviceMeasurementVerdict, failureGate, planWaves, step, type Rollout, type RolloutDevice } from './state-machine.ts';
+import { assignWaves, deviceMeasurementVerdict, failureGate, onDeviceEvent, planWaves, step, type DeviceEvent, type DeviceProgress, type Rollout, type RolloutDevice } from './state-machine.ts';
 
 const gates = GatesSchema.parse({ maxFailurePercent: 20, minFinished: 1, deviceTimeoutSeconds: 60 });
 const waves = (w: unknown) => WavesSchema.parse(w);
@@ -71,4 +71,60 @@ test('deviceMeasurementVerdict: latency regression and accuracy drop', () => {
   assert.match(deviceMeasurementVerdict({ p50Ms: 1.5, previousP50Ms: 1, accuracy: 0.9, centralAccuracy: 0.9 }, g)!, /latency regression 50%/);
   assert.match(deviceMeasurementVerdict({ p50Ms: 1, previousP50Ms: null, accuracy: 0.8, centralAccuracy: 0.9 }, g)!, /accuracy drop 10\.0 points/);
   assert.equal(deviceMeasurementVerdict({ p50Ms: 9, previousP50Ms: 1, accuracy: 0.1, centralAccuracy: 0.9 }, GatesSchema.parse({})), null, 'gates off by default');
+});
+
+test('deviceMeasurementVerdict: the absolute accuracy floor (minAccuracy)', () => {
+  const floor = GatesSchema.parse({ minAccuracy: 0.5 });
+  const cases: [string, { accuracy: number | null; centralAccuracy: number | null }, RegExp | null][] = [
+    // a model at chance level everywhere: the relative gate sees no drop, the floor does
+    ['chance level on device and centrally', { accuracy: 0.11, centralAccuracy: 0.11 }, /device eval-set accuracy 11\.0% is below the floor of 50\.0%/],
+    ['above the floor', { accuracy: 0.86, centralAccuracy: 0.87 }, null],
+    ['exactly at the floor passes', { accuracy: 0.5, centralAccuracy: 0.9 }, null],
+    ['no device accuracy: central one decides (fail)', { accuracy: null, centralAccuracy: 0.2 }, /central accuracy \(the device measured none\) 20\.0% is below/],
+    ['no device accuracy: central one decides (pass)', { accuracy: null, centralAccuracy: 0.8 }, null],
+    ['no accuracy at all cannot pass a floor', { accuracy: null, centralAccuracy: null }, /no accuracy to hold against the floor of 50\.0%/],
+  ];
+  for (const [name, m, want] of cases) {
+    const v = deviceMeasurementVerdict({ p50Ms: 1, previousP50Ms: null, ...m }, floor);
+    if (want === null) assert.equal(v, null, name);
+    else assert.match(v ?? '', want, name);
+  }
+  assert.equal(deviceMeasurementVerdict({ p50Ms: 1, previousP50Ms: null, accuracy: 0.11, centralAccuracy: 0.11 }, GatesSchema.parse({ maxAccuracyDrop: 0.02 })), null, 'without a floor the chance-level model passes the relative gate');
+});
+
+test('onDeviceEvent: every install state and benchmark, as patch, events and actions', () => {
+  const g = GatesSchema.parse({ maxAccuracyDrop: 0.05, minAccuracy: 0.5 });
+  const row = (state: DeviceProgress['state'], installed = false, measured = false): DeviceProgress => ({ state, installed, measured });
+  const install = (state: string, sameModel = true, reason: string | null = null): DeviceEvent => ({ kind: 'install', state: state as never, reason, sameModel, model: 'm v1' });
+  const bench = (accuracy: number | null, centralAccuracy: number | null = 0.9): DeviceEvent => ({ kind: 'benchmark', p50Ms: 2, accuracy, speedup: 1.5, previousP50Ms: null, centralAccuracy });
+  const E = { kind: 'evaluate' } as const;
+  const R = { kind: 'rollback' } as const;
+  const cases: [string, DeviceProgress, DeviceEvent, ReturnType<typeof onDeviceEvent>][] = [
+    ['queued -> sent', row('sent'), install('queued'), { patch: { state: 'sent' }, events: [{ kind: 'device-queued', detail: null }], actions: [E] }],
+    ['downloading', row('sent'), install('downloading'), { patch: { state: 'downloading' }, events: [{ kind: 'device-downloading', detail: null }], actions: [E] }],
+    ['install failure keeps its reason', row('verifying'), install('failed', true, 'bad signature'), { patch: { state: 'failed', reason: 'bad signature' }, events: [{ kind: 'device-failed', detail: 'bad signature' }], actions: [E] }],
+    ['install failure without a reason', row('verifying'), install('failed'), { patch: { state: 'failed', reason: 'install failed' }, events: [{ kind: 'device-failed', detail: null }], actions: [E] }],
+    ['active before its benchmark: installed, not active yet', row('benchmarking'), install('active'), { patch: { installed: true }, events: [{ kind: 'device-active', detail: null }], actions: [E] }],
+    ['active after a passing benchmark: active', row('benchmarking', false, true), install('active'), { patch: { installed: true, state: 'active' }, events: [{ kind: 'device-active', detail: null }], actions: [E] }],
+    ['active after a failed gate: goes back now', row('failed', false, true), install('active'), { patch: { installed: true }, events: [{ kind: 'device-active', detail: null }], actions: [R, E] }],
+    ['late progress on a finished device changes nothing', row('active', true, true), install('downloading'), { patch: null, events: [], actions: [] }],
+    ['a finished device can still be rolled back', row('active', true, true), install('rolled-back'), { patch: { state: 'rolled-back' }, events: [{ kind: 'device-rolled-back', detail: null }], actions: [E] }],
+    ['previous model active again: the rollback finished', row('failed', true, true), install('active', false), { patch: { state: 'rolled-back' }, events: [{ kind: 'device-rolled-back', detail: 'm v1 active again' }], actions: [E] }],
+    ['previous model downloading: nothing', row('failed', true, true), install('downloading', false), { patch: null, events: [], actions: [] }],
+    ['benchmark passes, installed: active', row('benchmarking', true), bench(0.88), { patch: { measured: true, p50Ms: 2, accuracy: 0.88, speedup: 1.5, state: 'active' }, events: [{ kind: 'device-measured', detail: 'p50 2.000 ms' }], actions: [E] }],
+    ['benchmark passes, not switched yet: measured only', row('benchmarking'), bench(0.88), { patch: { measured: true, p50Ms: 2, accuracy: 0.88, speedup: 1.5 }, events: [{ kind: 'device-measured', detail: 'p50 2.000 ms' }], actions: [E] }],
+    [
+      'benchmark under the floor, installed: failed and rolled back',
+      row('benchmarking', true),
+      bench(0.11, 0.11),
+      { patch: { measured: true, p50Ms: 2, accuracy: 0.11, speedup: 1.5, state: 'failed', reason: 'device eval-set accuracy 11.0% is below the floor of 50.0%' }, events: [{ kind: 'device-gate', detail: 'device eval-set accuracy 11.0% is below the floor of 50.0%' }], actions: [R, E] },
+    ],
+    [
+      'benchmark drop, not switched yet: failed, rolled back when it reports active',
+      row('benchmarking'),
+      bench(0.8),
+      { patch: { measured: true, p50Ms: 2, accuracy: 0.8, speedup: 1.5, state: 'failed', reason: 'accuracy drop 10.0 points (device 80.0% vs central 90.0%) > 5.0' }, events: [{ kind: 'device-gate', detail: 'accuracy drop 10.0 points (device 80.0% vs central 90.0%) > 5.0' }], actions: [E] },
+    ],
+  ];
+  for (const [name, r, e, want] of cases) assert.deepEqual(onDeviceEvent(r, e, g), want, name);
 });

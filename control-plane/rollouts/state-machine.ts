@@ -1,3 +1,4 @@
+import type { InstallState } from '../../shared/messages.ts';
 import type { Gates, Waves } from '../../shared/rollouts.ts';
 
 /**
@@ -95,7 +96,8 @@ export function failureGate(devices: readonly RolloutDevice[], gates: Gates): Ga
 
 /**
  * Judges one device's benchmark against the gates that concern its own numbers. Returns the reason
- * it fails, or null.
+ * it fails, or null. The accuracy floor uses the device's own accuracy, or the model's central one
+ * when the device cannot measure it (trtexec runs on random data); with neither it cannot pass.
  */
 export function deviceMeasurementVerdict(
   m: { p50Ms: number; accuracy: number | null; previousP50Ms: number | null; centralAccuracy: number | null },
@@ -113,7 +115,82 @@ export function deviceMeasurementVerdict(
       return `accuracy drop ${(drop * 100).toFixed(1)} points (device ${(m.accuracy * 100).toFixed(1)}% vs central ${(m.centralAccuracy * 100).toFixed(1)}%) > ${(gates.maxAccuracyDrop * 100).toFixed(1)}`;
     }
   }
+  if (gates.minAccuracy !== null) {
+    const acc = m.accuracy ?? m.centralAccuracy;
+    const source = m.accuracy !== null ? 'device eval-set accuracy' : 'central accuracy (the device measured none)';
+    if (acc === null) return `no accuracy to hold against the floor of ${(gates.minAccuracy * 100).toFixed(1)}% (neither the device nor the registry measured one)`;
+    if (acc < gates.minAccuracy) return `${source} ${(acc * 100).toFixed(1)}% is below the floor of ${(gates.minAccuracy * 100).toFixed(1)}%`;
+  }
   return null;
+}
+
+/** What the service knows of one device in one rollout when an event about it arrives. */
+export type DeviceProgress = { state: DeviceRolloutState; installed: boolean; measured: boolean };
+
+/** An event from a device, already matched to one rollout device. */
+export type DeviceEvent =
+  /** An install-state report; `sameModel` is false when it concerns the device's previous model (a rollback finishing). */
+  | { kind: 'install'; state: InstallState; reason: string | null; sameModel: boolean; model: string }
+  /** The device's own benchmark of the rollout's model, with what the gates compare it against. */
+  | { kind: 'benchmark'; p50Ms: number; accuracy: number | null; speedup: number | null; previousP50Ms: number | null; centralAccuracy: number | null };
+
+export type DevicePatch = { state?: DeviceRolloutState; reason?: string | null; installed?: boolean; measured?: boolean; p50Ms?: number; accuracy?: number | null; speedup?: number | null };
+/** `rollback`: send the device back to its previous model; `evaluate`: run step() for the rollout. */
+export type DeviceAction = { kind: 'rollback' } | { kind: 'evaluate' };
+export type DeviceDecision = { patch: DevicePatch | null; events: { kind: string; detail: string | null }[]; actions: DeviceAction[] };
+
+const INSTALL_TO_ROLLOUT: Partial<Record<InstallState, DeviceRolloutState>> = {
+  queued: 'sent',
+  downloading: 'downloading',
+  verifying: 'verifying',
+  benchmarking: 'benchmarking',
+  failed: 'failed',
+  'rolled-back': 'rolled-back',
+};
+
+const NOTHING: DeviceDecision = { patch: null, events: [], actions: [] };
+const EVALUATE: DeviceAction = { kind: 'evaluate' };
+
+/**
+ * One device event into a patch of its rollout row, the events to record and what to do. A device
+ * counts as active only once it reported the model active AND its own measurements passed the gates;
+ * a device that fails its gate goes back to its previous model as soon as it runs the new one.
+ */
+export function onDeviceEvent(row: DeviceProgress, event: DeviceEvent, gates: Gates): DeviceDecision {
+  if (event.kind === 'benchmark') {
+    const verdict = deviceMeasurementVerdict({ p50Ms: event.p50Ms, accuracy: event.accuracy, previousP50Ms: event.previousP50Ms, centralAccuracy: event.centralAccuracy }, gates);
+    const measured = { measured: true, p50Ms: event.p50Ms, accuracy: event.accuracy, speedup: event.speedup };
+    if (verdict) {
+      // one that has not switched over yet goes back when it reports active
+      return { patch: { ...measured, state: 'failed', reason: verdict }, events: [{ kind: 'device-gate', detail: verdict }], actions: row.installed ? [{ kind: 'rollback' }, EVALUATE] : [EVALUATE] };
+    }
+    return {
+      patch: { ...measured, ...(row.installed && !FINISHED.has(row.state) ? { state: 'active' as const } : {}) },
+      events: [{ kind: 'device-measured', detail: `p50 ${event.p50Ms.toFixed(3)} ms` }],
+      actions: [EVALUATE],
+    };
+  }
+  if (!event.sameModel) {
+    // the agent reactivated its previous model for this rollout: that is the rollback finishing
+    if (event.state !== 'active' && event.state !== 'rolled-back') return NOTHING;
+    return { patch: { state: 'rolled-back' }, events: [{ kind: 'device-rolled-back', detail: `${event.model} active again` }], actions: [EVALUATE] };
+  }
+  const recorded = { kind: `device-${event.state}`, detail: event.reason };
+  if (event.state === 'active') {
+    const settled = FINISHED.has(row.state);
+    return {
+      patch: { installed: true, ...(row.measured && !settled ? { state: 'active' as const } : {}) },
+      events: [recorded],
+      // it failed its gate before it switched over: now that it has, take it back
+      actions: row.state === 'failed' && row.measured ? [{ kind: 'rollback' }, EVALUATE] : [EVALUATE],
+    };
+  }
+  const next = INSTALL_TO_ROLLOUT[event.state];
+  if (!next || FINISHED.has(row.state)) {
+    // a finished device only moves on to rolled-back; other late reports change nothing
+    return next === 'rolled-back' ? { patch: { state: 'rolled-back' }, events: [recorded], actions: [EVALUATE] } : NOTHING;
+  }
+  return { patch: { state: next, ...(next === 'failed' ? { reason: event.reason ?? 'install failed' } : {}) }, events: [recorded], actions: [EVALUATE] };
 }
 
 /**

@@ -5,7 +5,7 @@ import { ModelGetSchema } from '../../../shared/api/models.ts';
 import { FINISHED_ROLLOUT_STATES, RolloutListSchema, RolloutViewSchema, type RolloutView } from '../../../shared/api/rollouts.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
-import { renderJson, renderTable } from '../format.ts';
+import { ago, renderJson, renderTable, type Column } from '../format.ts';
 import { genericColumns } from './generic.ts';
 
 const TERMINAL = new Set<string>(FINISHED_ROLLOUT_STATES);
@@ -29,6 +29,32 @@ export function renderRollout(r: RolloutView): string {
   return lines.join('\n') + '\n';
 }
 
+type RolloutSummary = RolloutView['summary'];
+
+/** ISO time (UTC, to the second) and how long ago, e.g. `2026-12-02 06:10:04Z (3m ago)`. */
+export function when(ts: number | null | undefined, now = Date.now()): string {
+  if (ts === null || ts === undefined) return '-';
+  return `${new Date(ts).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${ago(ts, now)})`;
+}
+
+const ROLLOUT_COLUMNS: Column<RolloutSummary>[] = [
+  { header: 'ID', value: (r) => r.id },
+  { header: 'NAME', value: (r) => r.name || '-' },
+  { header: 'STATE', value: (r) => r.state },
+  { header: 'WAVE', value: (r) => r.currentWave },
+  { header: 'DEVICES', value: (r) => r.devices },
+  { header: 'MODELS', value: (r) => r.models.map((m) => `${m.modelId}@${m.version} -> ${m.profileId}`).join(', ') },
+  { header: 'CREATED', value: (r) => when(r.createdAt) },
+  { header: 'FINISHED', value: (r) => when(r.finishedAt) },
+];
+
+/** The name a rollout created from the CLI gets when none is given: what goes where, and when. */
+export function defaultRolloutName(models: readonly { modelId: string; version: number; profileId: string }[], now = Date.now()): string {
+  const what = models.map((m) => `${m.modelId}@${m.version} to ${m.profileId}`).join(', ');
+  const stamp = new Date(now).toISOString().slice(0, 16).replace('T', ' ');
+  return `${what.length > 100 ? `${what.slice(0, 97)}...` : what} (${stamp}Z)`;
+}
+
 export function registerRolloutCommands(program: Command, ctx: CliContext): void {
   const rollout = program.command('rollout').description('roll a model out to a profile in waves, watch it, pause, resume, abort, roll back');
 
@@ -37,6 +63,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
     .description('start a rollout (POST /rollouts); flags fill in or override the spec file')
     .argument('[spec]', 'rollout spec JSON file ("-" for stdin), as in GET /openapi.json')
     .option('--model <id[@version]>', 'model to roll out (repeatable); the newest version when none is given', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--name <name>', 'rollout name (default: the models, their profiles and the time)')
     .option('--profile <id>', 'profile for a model built for none (fp32 fallbacks); default: the profile the model was built for')
     .option('--canary <n>', 'devices in the first wave', '1')
     .option('--waves <percents>', 'cumulative percents after the canary, e.g. 10,50,100', '100')
@@ -48,7 +75,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
     .action(
       async (
         spec: string | undefined,
-        o: { model: string[]; profile?: string; canary: string; waves: string; label: string[]; maxFailurePercent: string; maxAccuracyDrop?: string; maxLatencyRegression?: string; json?: boolean },
+        o: { model: string[]; name?: string; profile?: string; canary: string; waves: string; label: string[]; maxFailurePercent: string; maxAccuracyDrop?: string; maxLatencyRegression?: string; json?: boolean },
         cmd: Command,
       ) => {
         const client = ctx.client(cmd);
@@ -64,17 +91,23 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
           const models = [];
           for (const m of o.model) {
             const [id, v] = m.split('@') as [string, string | undefined];
-            const found = await client.typed(ModelGetSchema, 'GET', `/models/${encodeURIComponent(id)}${v ? `?version=${encodeURIComponent(v)}` : ''}`);
+            if (v !== undefined && !/^[1-9]\d*$/.test(v)) throw new CliError(EXIT.usage, `--model ${m}: the version after @ must be a positive integer`);
+            const found = await client.typed(ModelGetSchema, 'GET', `/models/${encodeURIComponent(id)}${v ? `?version=${v}` : ''}`);
             // ?version= answers that version; without it, the model with its versions, newest first
             const chosen = 'versions' in found ? found.versions[0] : found;
             const version = chosen?.version;
-            const built = chosen?.profileId ?? null;
-            const profileId = o.profile ?? built;
-            if (!version || !profileId) throw new CliError(EXIT.usage, `--model ${m}: give --profile for a model built for no profile`);
+            if (!version) throw new CliError(EXIT.usage, `--model ${m}: the registry lists no version of ${id}`);
+            const profileId = o.profile ?? chosen?.profileId ?? null;
+            if (!profileId) throw new CliError(EXIT.usage, `--model ${m}: ${id} v${version} was built for no profile (an fp32 baseline?): say where it goes with --profile <id>`);
             models.push({ modelId: id, version, profileId });
           }
           body.models = models;
         }
+        if (!Array.isArray(body.models) || body.models.length === 0) {
+          throw new CliError(EXIT.usage, '--model is required (--model <id[@version]>, repeatable), or a spec file with "models"');
+        }
+        if (o.name !== undefined) body.name = o.name;
+        else if (!body.name) body.name = defaultRolloutName(body.models as { modelId: string; version: number; profileId: string }[]);
         const percents = o.waves.split(',').map(Number);
         if (percents.some((p) => !(p > 0 && p <= 100))) throw new CliError(EXIT.usage, `--waves "${o.waves}": give percents between 1 and 100, comma-separated`);
         body.waves ??= { canary: { count: Math.max(1, Number(o.canary) || 1) }, then: { percents } };
@@ -95,8 +128,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
     .option('--json', 'print the API response as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const body = await optionalRoute(WHAT, () => ctx.client(cmd).typed(RolloutListSchema, 'GET', '/rollouts'));
-      const rows = body.items.map((r) => ({ id: r.id, name: r.name, state: r.state, wave: r.currentWave, devices: r.devices, models: r.models.map((m) => `${m.modelId}@${m.version}`).join(' '), created: new Date(r.createdAt).toISOString(), abortReason: r.abortReason ?? '' }));
-      ctx.io.stdout.write(o.json ? renderJson(body) : rows.length ? renderTable(rows, genericColumns(rows, 8)) : '(none)\n');
+      ctx.io.stdout.write(o.json ? renderJson(body) : body.items.length ? renderTable(body.items, ROLLOUT_COLUMNS) : '(none)\n');
     });
 
   rollout
