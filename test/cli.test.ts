@@ -8,6 +8,8 @@ import { startAgent, type AgentHandle } from '../agent/index.ts';
 import { runCli } from '../control-plane/cli/program.ts';
 import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
+import { makeDeliveryTestModels } from './helpers/models.ts';
+import { createStandardRooms } from '../control-plane/compose.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'edgefleet.mjs');
 const HOME = mkdtempSync(join(tmpdir(), 'ef-cli-home-'));
@@ -248,6 +250,74 @@ describe('edgefleet CLI against a real control plane', () => {
         assert.ok([0, 5].includes(r.code), `${args.join(' ')} exited ${r.code}: ${r.err}`);
       }
     }
+  });
+});
+
+const modelsDir = mkdtempSync(join(tmpdir(), 'ef-cli-models-'));
+const cliModels = makeDeliveryTestModels(modelsDir);
+
+describe('edgefleet rollout against a real control plane with a registry', { skip: cliModels ? false : 'needs /usr/bin/python3 with torch and onnx' }, () => {
+  let fleet: TestFleet;
+  let conn: string[];
+  let agent: AgentHandle | null = null;
+  const sim = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!;
+
+  before(async () => {
+    const bench = { threads: 1, warmupQueries: 2, minQueries: 10, minSeconds: 0, maxSeconds: 10, throughputBatchSize: 4, profileOps: false };
+    fleet = await startTestFleet('embedded', {}, (dataDir) => createStandardRooms({ dataDir, rolloutBenchmark: bench, rolloutTickMs: 250, ui: false }).extensions);
+    conn = ['--server', fleet.cp.httpUrl, '--token', fleet.token];
+    const t = await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 1 } });
+    agent = await startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: mkdtempSync(join(tmpdir(), 'ef-cli-ro-agent-')), enrollmentToken: t.body.token, deviceId: 'cli-ro-x86', facts: sim.facts, heartbeatIntervalMs: 5000 });
+    await waitFor('the device online', async () => (await fleet.api('/devices?status=online&limit=1')).body.total === 1);
+    for (const version of [1, 2]) {
+      const r = await fleet.api('/models', { method: 'POST', json: { name: 'cnn', file: cliModels!.int8, kind: 'int8', profileId: 'x86-64-vnni', centralAccuracy: 0.9, companions: { evalset: cliModels!.evalSet } } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.version, version);
+    }
+  });
+  after(async () => {
+    await agent?.stop({ graceful: false }).catch(() => {});
+    await fleet?.stop();
+  });
+
+  test('rollout create: no --model is the CLI\'s own usage error, not the server\'s wording', async () => {
+    const r = await cli([...conn, 'rollout', 'create']);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /--model is required/);
+    assert.doesNotMatch(r.err, /expected array/);
+    assert.equal((await fleet.api('/rollouts')).body.items.length, 0, 'nothing was sent');
+  });
+
+  test('rollout create --model X --profile P takes the newest version and names the rollout; a model for another recipe is refused with the reason', async () => {
+    const r = await cli([...conn, 'rollout', 'create', '--model', 'cnn-x86-64-vnni', '--profile', 'x86-64-vnni', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const created = JSON.parse(r.out);
+    assert.deepEqual(created.summary.models, [{ modelId: 'cnn-x86-64-vnni', version: 2, profileId: 'x86-64-vnni' }]);
+    assert.match(created.summary.name, /^cnn-x86-64-vnni@2 to x86-64-vnni \(\d{4}-\d\d-\d\d \d\d:\d\dZ\)$/);
+
+    const pinned = await cli([...conn, 'rollout', 'create', '--model', 'cnn-x86-64-vnni@1', '--name', 'back to one', '--json']);
+    assert.equal(pinned.code, 0, pinned.err);
+    assert.deepEqual(JSON.parse(pinned.out).summary.models, [{ modelId: 'cnn-x86-64-vnni', version: 1, profileId: 'x86-64-vnni' }], 'the profile it was built for by default');
+    assert.equal(JSON.parse(pinned.out).summary.name, 'back to one');
+
+    const wrong = await cli([...conn, 'rollout', 'create', '--model', 'cnn-x86-64-vnni', '--profile', 'armv82-dotprod']);
+    assert.equal(wrong.code, 2, wrong.err);
+    assert.match(wrong.err, /quantized with the recipe of profile "x86-64-vnni", not "armv82-dotprod"/);
+    assert.match(wrong.err, /"profiles": \["armv82-dotprod"\]/);
+    const badVersion = await cli([...conn, 'rollout', 'create', '--model', 'cnn-x86-64-vnni@latest']);
+    assert.equal(badVersion.code, 2);
+    assert.match(badVersion.err, /positive integer/);
+  });
+
+  test('rollout ls: human headers, ISO and relative times, no epoch milliseconds', async () => {
+    const r = await cli([...conn, 'rollout', 'ls']);
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ID\s+NAME\s+STATE\s+WAVE\s+DEVICES\s+MODELS\s+CREATED\s+FINISHED$/);
+    assert.equal(lines.length, 3, r.out);
+    assert.ok(lines.some((l) => /^ro-\S+\s+back to one\s+\S+\s+\d+\s+1\s+cnn-x86-64-vnni@1 -> x86-64-vnni\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\d+[smhd] ago\)/.test(l)), r.out);
+    assert.doesNotMatch(r.out, /\b\d{13}\b/, 'no epoch milliseconds');
+    assert.doesNotMatch(lines[0]!, /[a-z][A-Z]/, 'no camelCase headers');
   });
 });
 
