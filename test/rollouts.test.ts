@@ -122,6 +122,10 @@ for (const kind of BROKER_KINDS) {
       assert.ok(value(/^edgefleet_reports_ingested_total\{kind="benchmark"\} (\d+)$/m) > 0, 'benchmark reports counted (since the restart)');
       assert.ok(value(/^edgefleet_delivery_bytes_served_total (\d+)$/m) > 0, 'transfer bytes counted');
       assert.equal(value(/^edgefleet_model_versions (\d+)$/m), 4);
+      // the histograms through prom-client: benchmarks on the devices, report handling, HTTP by route
+      assert.ok(value(/^edgefleet_benchmark_duration_seconds_count\{runtime="onnxruntime-cpu",profile="x86-64-vnni"\} (\d+)$/m) > 0, 'benchmark durations observed');
+      assert.ok(value(/^edgefleet_mqtt_handling_seconds_count\{channel="report"\} (\d+)$/m) > 0, 'report handling observed');
+      assert.ok(value(/^edgefleet_http_request_duration_seconds_count\{method="GET",route="\/rollouts\/:id",status="200"\} (\d+)$/m) > 0);
     });
 
     test('a failure in the canary trips the gate, stops the rollout and rolls the canary back', async () => {

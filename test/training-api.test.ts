@@ -221,6 +221,9 @@ test('a job runs the real trainer end to end into registered, signed model versi
   const metrics = job.metrics as { teacherFp32: number; studentFp32: number; recipes: Record<string, { qatInt8: number }> };
   assert.equal(typeof metrics.teacherFp32, 'number');
   assert.equal(typeof metrics.recipes['x86-64-vnni']?.qatInt8, 'number');
+  // every phase that ended is in the training-phase histogram (prom-client), the teacher and distillation among them
+  const prom = (await fleet.api('/metrics')).text;
+  for (const phase of ['teacher', 'distill', 'qat']) assert.match(prom, new RegExp(`^edgefleet_training_phase_duration_seconds_count\\{phase="${phase}"\\} [1-9]\\d*$`, 'm'), phase);
 
   // one int8 (QAT) version per requested profile recipe, PTQ comparisons, fp32 student and teacher baselines
   const ids = job.models.map((m) => m.id).sort();

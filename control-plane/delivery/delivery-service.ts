@@ -9,6 +9,7 @@ import type { ControlPlaneContext } from '../context.ts';
 import { silentLogger } from '../log.ts';
 import { DeliveryStore } from './delivery-store.ts';
 import { TransferServer, type FrameFilter, type RegisteredTransfer } from './transfer-server.ts';
+import { LONG_BUCKETS } from '../metrics.ts';
 
 export type DeliverOptions = {
   rolloutId?: string | null;
@@ -53,6 +54,8 @@ const MAX_PLAUSIBLE_SPEEDUP = 100;
  */
 export class DeliveryService {
   readonly events = new EventEmitter<DeliveryEvents>();
+  /** When each (device, model version) reported "benchmarking", for the benchmark-duration histogram. */
+  private readonly benchStarted = new Map<string, number>();
   private bound: { ctx: ControlPlaneContext; store: DeliveryStore; server: TransferServer } | null = null;
   private refusals: ThrottledLog = new ThrottledLog(silentLogger);
 
@@ -215,7 +218,13 @@ export class DeliveryService {
       if (speedup !== null && (speedup < MIN_PLAUSIBLE_SPEEDUP || speedup > MAX_PLAUSIBLE_SPEEDUP)) return refuse('implausible-speedup', { speedup });
     }
     ctx.metrics.inc('edgefleet_reports_ingested_total', 'Device reports stored, by kind', { kind: r.kind });
+    const benchKey = `${deviceId}\0${r.model.modelId}\0${r.model.version}`;
     if (r.kind === 'install-state') {
+      if (r.state === 'benchmarking') {
+        // bounded: a device that never reports its benchmark must not grow this forever
+        if (this.benchStarted.size >= 10_000) this.benchStarted.delete(this.benchStarted.keys().next().value!);
+        this.benchStarted.set(benchKey, at);
+      }
       const { changed, capped } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at }, MAX_EVENTS_PER_INSTALL);
       if (capped) refuse('events-capped', { max: MAX_EVENTS_PER_INSTALL });
       if (!changed && r.state === 'downloading') return;
@@ -223,6 +232,18 @@ export class DeliveryService {
       log('install state', { deviceId, rolloutId: r.rolloutId, modelId: r.model.modelId, version: r.model.version, state: r.state, reason: r.reason, progress: r.progress });
       this.emitSafely('install-state', { deviceId, model: r.model, state: r.state, reason: r.reason, rolloutId: r.rolloutId, progress: r.progress });
       return;
+    }
+    const started = this.benchStarted.get(benchKey);
+    if (started !== undefined) {
+      this.benchStarted.delete(benchKey);
+      // from the device's "benchmarking" report to its result, on the control plane's clock (device clocks drift)
+      ctx.metrics.observe(
+        'edgefleet_benchmark_duration_seconds',
+        'On-device benchmark duration (int8 model and its fp32 baseline), from the benchmarking report to the result, by runtime and profile',
+        { runtime: r.result.runtime, profile: ctx.devices.get(deviceId)?.profileId ?? 'none' },
+        (at - started) / 1000,
+        LONG_BUCKETS,
+      );
     }
     const speedup = r.baseline && r.result.latencyMs.p50 > 0 ? r.baseline.latencyMs.p50 / r.result.latencyMs.p50 : null;
     store.addBenchmark({ deviceId, modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, result: r.result, baseline: r.baseline, speedup, at });

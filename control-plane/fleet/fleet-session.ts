@@ -99,11 +99,16 @@ export class FleetSession {
       clean: true,
     });
     this.client = client;
+    const handling = this.o.metrics.histogram('edgefleet_mqtt_handling_seconds', 'Time to handle one inbound MQTT message (parse, checks, store, callbacks), by channel', ['channel']);
     client.on('message', (topic, payload) => {
-      void this.handle(topic, payload).catch((e: unknown) => {
-        this.o.metrics.inc(REJECTED, 'MQTT messages rejected, by reason', { channel: 'any', reason: 'internal-error' });
-        this.o.log.error('message handler failed', { topic, error: String(e) });
-      });
+      const t = parseTopic(topic);
+      const done = handling.startTimer({ channel: !t ? 'unknown' : t.kind === 'enroll' ? 'enroll' : t.channel });
+      void this.handle(topic, payload)
+        .catch((e: unknown) => {
+          this.o.metrics.inc(REJECTED, 'MQTT messages rejected, by reason', { channel: 'any', reason: 'internal-error' });
+          this.o.log.error('message handler failed', { topic, error: String(e) });
+        })
+        .finally(() => done());
     });
     const subscribe = async (): Promise<void> => {
       const granted = await client.subscribeAsync([...CONTROL_PLANE_SUBSCRIPTIONS], { qos: 1 });

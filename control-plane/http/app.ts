@@ -27,10 +27,13 @@ export function createHttpApp(ctx: ControlPlaneContext, extend: ((table: RouteTa
   // first, so every answer carries them: API, dashboard, docs, 401s, 404s and errors
   app.use('*', securityHeaders());
 
+  const latency = ctx.metrics.histogram('edgefleet_http_request_duration_seconds', 'HTTP request latency, by method, route (the route pattern, e.g. /devices/:id) and status', ['method', 'route', 'status']);
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
     ctx.metrics.inc('edgefleet_http_requests_total', 'HTTP requests, by method and status', { method: c.req.method, status: String(c.res.status) });
+    // after next() the route path is the matched route's pattern ('*' when none matched): bounded label values
+    latency.observe({ method: c.req.method, route: c.req.routePath, status: String(c.res.status) }, (performance.now() - started) / 1000);
     if (c.res.status >= 500) ctx.log.error('http request failed', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) });
   });
 

@@ -77,9 +77,9 @@ export function registerFleetRoutes(table: RouteTable, ctx: ControlPlaneContext)
     tag: 'system',
     summary: 'Prometheus metrics',
     produces: ['text/plain'],
-    handler: (c) => {
-      const body = ctx.metrics.render();
-      return c.text(body, 200, { 'content-type': 'text/plain; version=0.0.4' });
+    handler: async (c) => {
+      const body = await ctx.metrics.render();
+      return c.text(body, 200, { 'content-type': ctx.metrics.contentType });
     },
   });
 

@@ -4,6 +4,7 @@ import { TrainingQueue, type ModelSink, type TrainingQueueOptions } from './jobs
 import { TRAINING_MIGRATIONS, TrainingJobStore } from './jobs-store.ts';
 import { createDatasetInspector, type InspectDataset } from './inspect-dataset.ts';
 import { registerTrainingRoutes } from './routes.ts';
+import { LONG_BUCKETS } from '../metrics.ts';
 
 export { TrainingQueue, LOG_TAIL_LINES, type ModelSink, type SubmitResult } from './jobs.ts';
 export { TRAINING_MIGRATIONS, TrainingJobStore, jobView } from './jobs-store.ts';
@@ -59,6 +60,7 @@ export function createTrainingExtension(opts: TrainingExtensionOptions): Trainin
         profiles: () => ctx.profiles,
         log: ctx.log.child({ room: 'training' }),
         now: ctx.now,
+        onPhaseEnd: (phase, seconds) => ctx.metrics.observe('edgefleet_training_phase_duration_seconds', 'Training phase duration (teacher, distill, qat per recipe, export, ...), by phase', { phase }, seconds, LONG_BUCKETS),
       });
       queue.start();
     },

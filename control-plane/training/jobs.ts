@@ -35,6 +35,8 @@ export type TrainingQueueOptions = {
   now: () => number;
   /** The trainer adapter; tests may pass a fake. */
   run?: (opts: RunTrainerOptions) => Promise<RunTrainerResult>;
+  /** A trainer phase (teacher, distill, qat, ...) ended after this many seconds (the training-phase histogram). */
+  onPhaseEnd?: (phase: string, seconds: number) => void;
 };
 
 export type SubmitResult = Result<TrainingJobView, FieldError>;
@@ -48,6 +50,8 @@ class LiveJob {
   pendingReason: 'cancel' | 'shutdown' | null = null;
   readonly abort = new AbortController();
   done: Promise<void> = Promise.resolve();
+  /** When the current phase's first progress line arrived. */
+  phaseStartedAt: number | null = null;
   constructor(readonly row: TrainingJobRow) {}
 
   tail(level: JobLogEntry['level'], message: string, ts: number): void {
@@ -225,9 +229,16 @@ export class TrainingQueue {
     const now = this.o.now();
     const jobId = live.row.id;
     switch (l.type) {
-      case 'progress':
-        this.schedulePersist(live, live.onProgress(l, now));
+      case 'progress': {
+        const before = live.progress;
+        const newPhase = live.onProgress(l, now);
+        if (newPhase) {
+          if (before && live.phaseStartedAt !== null) this.o.onPhaseEnd?.(before.phase, (now - live.phaseStartedAt) / 1000);
+          live.phaseStartedAt = now;
+        }
+        this.schedulePersist(live, newPhase);
         return;
+      }
       case 'log': {
         const fields = l.fields && Object.keys(l.fields).length ? ` ${JSON.stringify(l.fields)}` : '';
         live.tail(l.level, l.message + fields, now);
@@ -279,6 +290,8 @@ export class TrainingQueue {
     if (live.timer) clearTimeout(live.timer);
 
     const end = (f: Finish): void => {
+      // the last phase ends with the trainer; a phase cut short by a failure or cancel is not a duration
+      if (f.state === 'succeeded' && live.progress && live.phaseStartedAt !== null) this.o.onPhaseEnd?.(live.progress.phase, (this.o.now() - live.phaseStartedAt) / 1000);
       this.o.store.finish(jobId, f, this.o.now(), live.logTail, live.progress);
       const fields = { state: f.state, ...(f.error ? { error: f.error } : {}), ...(f.models ? { models: f.models.map((m) => `${m.id}@${m.version}`) } : {}) };
       if (f.state === 'succeeded' || f.state === 'cancelled') log.info('training job ended', fields);
