@@ -108,6 +108,16 @@ describe('benchmark runner (onnxruntime CPU in a worker thread)', () => {
     assert.equal(out.value.result.latencyMs.p90, 0.420288, 'p99 bounds p90 when TensorRT prints no p90');
     assert.equal(out.value.result.throughputPerSecond, 41087.7);
 
+    // a trtexec that also writes --exportTimes: the percentiles come from the trace, through the agent's statistics
+    const withTimes = join(dir, 'trtexec-times');
+    const times = fileURLToPath(new URL('./fixtures/trtexec-times-8.6-orin.json', import.meta.url));
+    writeFileSync(withTimes, `#!/bin/sh\nfor a in "$@"; do case "$a" in --exportTimes=*) cp '${times}' "\${a#--exportTimes=}";; esac; done\ncat '${fixture}'\n`);
+    chmodSync(withTimes, 0o755);
+    const traced = await runBenchmark({ modelPath: model, settings: SETTINGS, runtime: 'tensorrt', trtexecPath: withTimes });
+    assert.ok(traced.ok, traced.ok ? '' : traced.error);
+    assert.deepEqual(traced.value.result.latencyMs, { p50: 0.4129, p90: 0.4212, p99: 0.4721, mean: 0.4142, min: 0.396, max: 0.5005, count: 400 });
+    assert.ok(Math.abs(traced.value.result.throughputPerSecond - 400 / 0.17337) < 0.01, 'queries over the trace walltime');
+
     const failing = join(dir, 'trtexec-fail');
     writeFileSync(failing, '#!/bin/sh\necho "&&&& FAILED TensorRT.trtexec [TensorRT v8601] # trtexec --onnx=x"\nexit 1\n');
     chmodSync(failing, 0o755);

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseTrtexecTimes, type TrtexecTimes } from './trtexec-times.ts';
 import type { Result } from '../../shared/result.ts';
 
 /** The summary trtexec prints after a run. Older TensorRT (8.4 and before) prints only percentile(99%); p90 is then null. */
@@ -64,7 +67,11 @@ export function parseTrtexecOutput(text: string): ParseTrtexecResult {
   };
 }
 
-export type TrtexecRun = { summary: TrtexecSummary; peakRssBytes: number; output: string };
+/**
+ * `times`: the per-query trace from --exportTimes, the source of the reported percentiles; null (with
+ * `timesError` saying why) when TensorRT wrote none or an unreadable one, and the printed summary is used.
+ */
+export type TrtexecRun = { summary: TrtexecSummary; times: TrtexecTimes | null; timesError: string | null; peakRssBytes: number; output: string };
 
 /**
  * Builds the engine on the device and times it: `trtexec --onnx=<model> <args> --warmUp --duration --iterations`.
@@ -80,8 +87,11 @@ export async function runTrtexec(opts: {
   timeoutMs: number;
   signal?: AbortSignal;
 }): Promise<TrtexecRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgefleet-trtexec-'));
+  const timesFile = join(dir, 'times.json');
   const args = [
     `--onnx=${opts.modelPath}`,
+    `--exportTimes=${timesFile}`,
     ...opts.extraArgs,
     `--warmUp=${Math.round(opts.warmupMs)}`,
     `--duration=${Math.max(1, Math.ceil(opts.durationSeconds))}`,
@@ -112,10 +122,19 @@ export async function runTrtexec(opts: {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', kill);
   });
+  let timesText: string | null = null;
+  try {
+    timesText = readFileSync(timesFile, 'utf8');
+  } catch {
+    timesText = null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const parsed = parseTrtexecOutput(output);
   if (code !== 0 || !parsed.ok) {
     const tail = output.trim().split('\n').slice(-5).join(' | ');
     throw new Error(`trtexec exited with code ${code}: ${parsed.ok ? '' : parsed.error}; last lines: ${tail}`.slice(0, 900));
   }
-  return { summary: parsed.value, peakRssBytes: peakKb * 1024, output };
+  const times = timesText === null ? { ok: false as const, error: 'trtexec wrote no --exportTimes file' } : parseTrtexecTimes(timesText, opts.warmupMs);
+  return { summary: parsed.value, times: times.ok ? times.value : null, timesError: times.ok ? null : times.error, peakRssBytes: peakKb * 1024, output };
 }
