@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PROTOCOL_VERSION, ModelManifestSchema, type ModelManifest, type ModelRef } from '../../shared/messages.ts';
-import { generateSigningKeyPair, sha256Hex, signManifest } from '../../shared/signing.ts';
-import { chunkCount, chunkRange, encodeFrame, sha256Of } from '../../shared/transfer.ts';
+import { generateSigningKeyPair, signManifest } from '../../shared/signing.ts';
+import { chunkCount, chunkRange, encodeFrame } from '../../shared/transfer.ts';
+import { sha256Hex } from '../../shared/hash.ts';
 import { makeTestModels } from '../benchmark/test-support/make-models.ts';
 import type { CommandContext, EvaluateCommand, ReportBody } from '../commands.ts';
 import { silentLogger } from '../log.ts';
@@ -21,7 +22,7 @@ const models = makeTestModels(mkdtempSync(join(tmpdir(), 'ef-eval-models-')));
 function manifest(bytes: Buffer, transferId: string): ModelManifest {
   const chunkSha256 = Array.from({ length: chunkCount(bytes.length, CHUNK) }, (_, i) => {
     const { start, end } = chunkRange(i, bytes.length, CHUNK);
-    return sha256Of(bytes.subarray(start, end));
+    return sha256Hex(bytes.subarray(start, end));
   });
   return ModelManifestSchema.parse(
     signManifest(
@@ -67,7 +68,7 @@ function setup(bytes: Buffer, transferId: string, load: () => number) {
       for (const i of chunks) {
         const { start, end } = chunkRange(i, bytes.length, CHUNK);
         const payload = bytes.subarray(start, end);
-        setImmediate(() => agent.transferData(Buffer.from(encodeFrame({ transferId: id, index: i, sha256: sha256Of(payload), payload })), ctx));
+        setImmediate(() => agent.transferData(Buffer.from(encodeFrame({ transferId: id, index: i, sha256: sha256Hex(payload), payload })), ctx));
       }
     },
     activeModel: () => active,
