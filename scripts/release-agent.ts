@@ -13,7 +13,7 @@
  *   lib/*.json                            the built-in device profiles (read next to agent.mjs at run time)
  *   node_modules/onnxruntime-node/        its JS, package.json and bin/napi-v6/<os>/<arch>/ only
  *   node_modules/onnxruntime-common/
- *   packaging/                            systemd unit and launchd plist (see README "Running the agent on a device")
+ *   packaging/                            systemd unit and launchd plist (see README "Running the agent on real devices")
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
