@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ModelIdSchema } from './ids.ts';
 import { decimalInt } from './http.ts';
 import { RecipeSchema } from './recipe.ts';
-import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema, TrainingJobSpecSchema, TrainingPhase } from './training.ts';
+import { DatasetSpecSchema, StudentSpecSchema, TeacherSpecSchema, TrainerWarningSchema, TrainingJobSpecSchema, TrainingPhase } from './training.ts';
 
 /**
  * HTTP bodies, queries and responses of the training-job and model-registry APIs. The trainer's own
@@ -111,7 +111,7 @@ export const JobLogEntrySchema = z.object({
 });
 export type JobLogEntry = z.infer<typeof JobLogEntrySchema>;
 
-export const JobErrorSchema = z.object({ code: z.string(), message: z.string() });
+export const JobErrorSchema = z.object({ code: z.string(), message: z.string(), field: z.string().optional() });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
 export const ModelRefSchema = z.object({ id: z.string(), version: z.number().int(), role: z.string() });
@@ -131,6 +131,8 @@ export const TrainingJobViewSchema = z.object({
   progress: JobProgressSchema.nullable(),
   metrics: z.unknown().nullable(),
   error: JobErrorSchema.nullable(),
+  /** The trainer's findings (distillation worse than hard labels, ops kept in float...), from its result; empty until it finishes. */
+  warnings: z.array(TrainerWarningSchema),
   logTail: z.array(JobLogEntrySchema),
   models: z.array(ModelRefSchema),
   request: z.unknown(),

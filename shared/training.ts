@@ -295,16 +295,37 @@ export const RecipeMetricsSchema = z.object({
   fp32Selection: Num.optional(),
 });
 
+/**
+ * A finding the trainer wants the operator to see (also sent as a warn log line when it happens):
+ * `distillation-worse-than-hard-labels` (the hard-label student went forward instead),
+ * `ops-kept-float` (a recipe has no int8 form for these ops; `recipeId`, `ops` name them).
+ */
+export const TrainerWarningSchema = z
+  .object({
+    code: z.string().min(1).max(64),
+    message: z.string().max(4000),
+    recipeId: z.string().max(64).optional(),
+    ops: z.array(z.string().max(200)).max(10_000).optional(),
+  })
+  .passthrough();
+export type TrainerWarning = z.infer<typeof TrainerWarningSchema>;
+
 export const ResultLineSchema = z.object({
   type: z.literal('result'),
   jobId: z.string().optional(),
   metrics: z.object({
     teacherFp32: Num,
+    /** Test top-1 of the fp32 student that went forward to quantization (see studentChosen). */
     studentFp32: Num,
     studentHardFp32: Num.optional(),
+    /** Test top-1 of the distilled student, whether or not it went forward. */
+    studentDistilledFp32: Num.optional(),
+    /** Which fp32 student went forward: the distilled one, or the hard-label one when it was better on the selection split. */
+    studentChosen: z.enum(['distilled', 'hard-label']).optional(),
     recipes: z.record(z.string(), RecipeMetricsSchema),
   }),
   diagnostics: z.record(z.string(), RecipeDiagnosticsSchema),
+  warnings: z.array(TrainerWarningSchema).default([]),
   versions: z.object({ torch: z.string(), python: z.string(), onnx: z.string(), trainer: z.string() }),
   durations: z.record(z.string(), z.unknown()),
   dataset: DatasetInfoSchema.optional(),
@@ -326,6 +347,8 @@ export const ErrorLineSchema = z.object({
   jobId: z.string().optional(),
   code: TrainerErrorCode,
   message: z.string(),
+  /** The spec field at fault (e.g. `teacher.path`), when one is. */
+  field: z.string().optional(),
 });
 
 export const TrainerLineSchema = z.discriminatedUnion('type', [

@@ -1,5 +1,5 @@
 import type { JobError, JobLogEntry, JobProgress, TrainingJobCreate, TrainingJobState, TrainingJobView } from '../../shared/registry.ts';
-import type { TrainingJobSpec } from '../../shared/training.ts';
+import { TrainerWarningSchema, type TrainerWarning, type TrainingJobSpec } from '../../shared/training.ts';
 import type { Db } from '../store/db.ts';
 
 /** Room `training`: the persistent job queue. Append migrations, never edit a released one. */
@@ -107,10 +107,21 @@ export function jobView(j: TrainingJobRow): TrainingJobView {
     progress: j.progress,
     metrics: j.metrics ?? null,
     error: j.error,
+    warnings: resultWarnings(j.result),
     logTail: j.logTail,
     models: j.models,
     request: j.request,
   };
+}
+
+/** The warnings of a stored trainer result; rows from before warnings existed have none. */
+function resultWarnings(result: unknown): TrainerWarning[] {
+  const w = (result as { warnings?: unknown } | null)?.warnings;
+  if (!Array.isArray(w)) return [];
+  return w.flatMap((x) => {
+    const p = TrainerWarningSchema.safeParse(x);
+    return p.success ? [p.data] : [];
+  });
 }
 
 export type NewJob = { id: string; name: string; request: TrainingJobCreate; spec: TrainingJobSpec; profileMap: Record<string, string | null> };

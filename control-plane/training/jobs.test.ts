@@ -33,6 +33,7 @@ const result: ResultLine = {
   type: 'result',
   metrics: { teacherFp32: 0.9, studentFp32: 0.85, recipes: {} },
   diagnostics: {},
+  warnings: [],
   versions: { torch: '1.13.1', python: '3.11', onnx: '1.14', trainer: '0.1.0' },
   durations: {},
   artifacts: [],
@@ -247,5 +248,33 @@ test('a registry that refuses the artifacts fails the job, saying so', async () 
   assert.equal(row.error?.code, 'registration-failed');
   assert.match(row.error?.message ?? '', /disk full/);
   assert.deepEqual((row.metrics as { teacherFp32: number }).teacherFp32, 0.9, 'the metrics are kept');
+  await h.close();
+});
+
+test("the trainer's warnings and an error's field reach the job API view (GET /training-jobs/:id)", async () => {
+  const warned: ResultLine = {
+    ...result,
+    metrics: { ...result.metrics, studentDistilledFp32: 0.872, studentHardFp32: 0.919, studentFp32: 0.919, studentChosen: 'hard-label' },
+    warnings: [
+      { code: 'distillation-worse-than-hard-labels', message: 'the distilled student is worse than the hard-label one: 87.2% vs 91.9%' },
+      { code: 'ops-kept-float', message: 'recipe x86-64-vnni: 2 ops kept in float (SiLU x2)', recipeId: 'x86-64-vnni', ops: ['SiLU (act1)', 'SiLU (act2)'] },
+    ],
+  };
+  let n = 0;
+  const h = harness(async () =>
+    ++n === 1
+      ? { ok: true, exitCode: 0, exitSignal: null, cancelled: false, result: warned, artifacts: [], invalidLines: 0 }
+      : { ok: false, exitCode: 2, exitSignal: null, cancelled: false, error: { code: 'bad-spec', message: 'teacher.path: the TorchScript teacher outputs 5 classes; the dataset has 10', field: 'teacher.path' }, artifacts: [], invalidLines: 0 },
+  );
+  h.queue.start();
+  const a = submit(h.queue);
+  const done = await until(() => (h.queue.view(a.id)?.state === 'succeeded' ? h.queue.view(a.id) : null), 'a succeeds');
+  assert.deepEqual(done.warnings.map((w) => w.code), ['distillation-worse-than-hard-labels', 'ops-kept-float']);
+  assert.deepEqual(done.warnings[1]!.ops, ['SiLU (act1)', 'SiLU (act2)']);
+  assert.equal((done.metrics as ResultLine['metrics']).studentChosen, 'hard-label');
+  const b = submit(h.queue);
+  const failed = await until(() => (h.queue.view(b.id)?.state === 'failed' ? h.queue.view(b.id) : null), 'b fails');
+  assert.deepEqual(failed.error, { code: 'bad-spec', message: 'teacher.path: the TorchScript teacher outputs 5 classes; the dataset has 10', field: 'teacher.path' });
+  assert.deepEqual(failed.warnings, []);
   await h.close();
 });

@@ -31,7 +31,7 @@ export type RunTrainerOptions = {
   cwd?: string;
 };
 
-export type RunTrainerError = { code: ErrorLine['code'] | 'spawn-failed' | 'no-result'; message: string };
+export type RunTrainerError = { code: ErrorLine['code'] | 'spawn-failed' | 'no-result'; message: string; field?: string };
 
 export type RunTrainerResult = {
   ok: boolean;
@@ -130,7 +130,7 @@ export function runTrainer(opts: RunTrainerOptions): Promise<RunTrainerResult> {
       } else if (cancelled) {
         resolve({ ...base, ok: false, error: { code: 'cancelled', message: 'cancelled' } });
       } else if (errorLine) {
-        resolve({ ...base, ok: false, error: { code: errorLine.code, message: errorLine.message } });
+        resolve({ ...base, ok: false, error: { code: errorLine.code, message: errorLine.message, ...(errorLine.field ? { field: errorLine.field } : {}) } });
       } else if (code !== 0) {
         const why = signal ? `killed by ${signal}` : `exit code ${code}`;
         resolve({ ...base, ok: false, error: { code: 'internal', message: `trainer failed (${why}): ${lastLine(stderrTail)}` } });

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from . import TRAINER_VERSION
-from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment
+from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment, to_input
 from .diagnostics import keep_most_sensitive_float, layer_report, mixed_precision
 from .distill import Phase, accuracy, predict, train
 from .emit import emit, log
-from .errors import TrainerError
+from .errors import TrainerError, bad_spec
 from .evalset import write_evalset, write_refpred
 from .export import export_onnx, sha256_file
 from .models import build_student, build_teacher, count_params, load_student_file, load_torchscript
@@ -57,10 +57,18 @@ class Job:
         self.eval_split: Optional[Split] = None
         self.augment: Augment = Augment()
         self.dataset_info: Dict[str, Any] = {}
+        self.warnings: List[Dict[str, Any]] = []
+        self.hard_student: Optional[nn.Module] = None
+        self.ts_teacher: Optional[nn.Module] = None
 
     # ------------------------------------------------------------------ helpers
     def log(self, level: str, message: str, **fields: Any) -> None:
         log(level, message, self.spec.job_id, **fields)
+
+    def warn(self, code: str, message: str, **extra: Any) -> None:
+        """A finding the operator must see: a log line now, and in the result's warnings."""
+        self.warnings.append({"code": code, "message": message, **extra})
+        self.log("warn", message, code=code, **extra)
 
     def seed(self, offset: int = 0) -> None:
         s = self.spec.seed + offset
@@ -140,16 +148,20 @@ class Job:
         self.artifact("evalset", None, "evalset.bin", extra={"count": n_eval, "numClasses": ds.num_classes,
                                                               **({"classNames": ds.class_names} if ds.class_names else {})})
 
+        self.preflight(ds)
         teacher = self.teacher(ds, sel)
         if spec.training.student_hard_epochs > 0:
             self.student_hard(ds, sel)
         student = self.distill(ds, sel, teacher)
+        student = self.choose_student(ds, sel, student)
+        self.artifact("student-fp32", student, "student-fp32.onnx")
         for recipe in spec.recipes:
             self.recipe(ds, sel, student, teacher, recipe)
 
         self.durations["total"] = time.time() - t_start
         result = {"type": "result", "jobId": spec.job_id, "metrics": self.metrics,
-                  "diagnostics": self.diagnostics, "versions": _versions(), "durations": self.durations,
+                  "diagnostics": self.diagnostics, "warnings": self.warnings,
+                  "versions": _versions(), "durations": self.durations,
                   "dataset": self.dataset_info,
                   "artifacts": [{k: a[k] for k in ("kind", "file", "recipeId", "sha256", "sizeBytes") if k in a}
                                 for a in self.artifacts]}
@@ -167,7 +179,7 @@ class Job:
         c = ds.input_shape[0]
         if t.kind == "torchscript":
             assert t.path
-            model = load_torchscript(t.path, self.device)
+            model = self.ts_teacher if self.ts_teacher is not None else load_torchscript(t.path, self.device)
             self.durations["teacher"] = 0.0
         else:
             self.seed(0)
@@ -193,6 +205,8 @@ class Job:
         self.durations["studentHard"] = secs
         self.metrics["studentHardFp32"] = accuracy(model, ds.test, self.device)
         self.artifact("student-hard-fp32", model, "student-hard-fp32.onnx")
+        model.eval()
+        self.hard_student = model
 
     def distill(self, ds: Dataset, sel: Split, teacher: nn.Module) -> nn.Module:
         d = self.spec.distill
@@ -205,8 +219,66 @@ class Job:
         self.durations["distill"] = secs
         model.eval()
         self.metrics["studentFp32"] = accuracy(model, ds.test, self.device)
-        self.artifact("student-fp32", model, "student-fp32.onnx")
         return model
+
+    def choose_student(self, ds: Dataset, sel: Split, distilled: nn.Module) -> nn.Module:
+        """Distillation is meant to beat hard labels; when it does not (a weak teacher, a bad
+        temperature), say so and let the better student go forward to quantization. Decided on the
+        selection split (validation, else test); studentFp32 is then the chosen student's test accuracy."""
+        self.metrics["studentDistilledFp32"] = self.metrics["studentFp32"]
+        self.metrics["studentChosen"] = "distilled"
+        if self.hard_student is None:
+            return distilled
+        d_sel = accuracy(distilled, sel, self.device)
+        h_sel = accuracy(self.hard_student, sel, self.device)
+        if h_sel <= d_sel:
+            return distilled
+        split = "validation" if ds.val is not None else "test"
+        self.metrics["studentChosen"] = "hard-label"
+        self.metrics["studentFp32"] = self.metrics["studentHardFp32"]
+        self.warn("distillation-worse-than-hard-labels",
+                  f"the distilled student is worse than the hard-label one: {d_sel:.1%} vs {h_sel:.1%} on the {split} split "
+                  f"(test: {self.metrics['studentDistilledFp32']:.1%} vs {self.metrics['studentHardFp32']:.1%}); "
+                  f"the hard-label student goes forward to quantization. Check the teacher's accuracy "
+                  f"({self.metrics.get('teacherFp32', float('nan')):.1%}), distill.temperature and distill.alpha",
+                  distilledSelection=d_sel, hardLabelSelection=h_sel)
+        return self.hard_student
+
+    # ------------------------------------------------------------------ preflight
+    def preflight(self, ds: Dataset) -> None:
+        """Teacher and student take the dataset's input and give its class count: checked on two
+        samples before any training, so a mismatch is a bad-spec error naming the field in seconds,
+        not an internal traceback minutes into a phase."""
+        x = to_input(torch.from_numpy(ds.train.x[:2].copy())).to(self.device)
+        t = self.spec.teacher
+        if t.kind == "torchscript":
+            assert t.path
+            self.ts_teacher = load_torchscript(t.path, self.device)
+            self._check_model(self.ts_teacher, x, ds, "teacher.path", f"TorchScript teacher {t.path}")
+        else:
+            self.seed(0)
+            self._check_model(build_teacher(t.arch, t.width, ds.num_classes, ds.input_shape[0], t.depth).to(self.device),
+                              x, ds, "teacher.arch", f"zoo teacher {t.arch}")
+        s = self.spec.student
+        self._check_model(self.new_student(ds), x, ds, "student.path" if s.kind == "file" else "student.arch",
+                          f"student {s.path if s.kind == 'file' else s.arch}")
+
+    def _check_model(self, model: nn.Module, x: torch.Tensor, ds: Dataset, field: str, what: str) -> None:
+        shape = [1] + list(ds.input_shape)
+        try:
+            with torch.no_grad():
+                out = model.eval()(x)
+        except Exception as e:  # noqa: BLE001 - any failure here is the model not fitting the data
+            first = f"{type(e).__name__}: {e}".strip().splitlines()[0][:300]
+            raise bad_spec(f"{field}: the {what} does not accept the dataset's input {shape} "
+                           f"({ds.name}, {ds.num_classes} classes): {first}", field)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+            got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise bad_spec(f"{field}: the {what} returns {got} for a batch of {x.shape[0]} inputs {shape}; "
+                           f"expected logits [batch, {ds.num_classes}]", field)
+        if out.shape[1] != ds.num_classes:
+            raise bad_spec(f"{field}: the {what} outputs {out.shape[1]} classes; the dataset ({ds.name}) has "
+                           f"{ds.num_classes}", field)
 
     def calib_batches(self, ds: Dataset, n: int) -> List[torch.Tensor]:
         gen = torch.Generator().manual_seed(self.spec.seed + 7)
@@ -245,6 +317,16 @@ class Job:
         fold_now = q.freeze_bn_after_epochs <= 0 or q.epochs == 0
         qat, plan = prepare(student, recipe, fold_bn_now=fold_now)
         qat.to(self.device)
+        if plan.unquantized_ops:
+            kinds: Dict[str, int] = {}
+            for op in plan.unquantized_ops:
+                kinds[op.split(" ")[0]] = kinds.get(op.split(" ")[0], 0) + 1
+            summary = ", ".join(f"{k} x{n}" for k, n in kinds.items())
+            self.warn("ops-kept-float",
+                      f"recipe {recipe.id}: {len(plan.unquantized_ops)} ops kept in float because the recipe has no int8 "
+                      f"form for them ({summary}: {', '.join(plan.unquantized_ops[:8])}"
+                      f"{'...' if len(plan.unquantized_ops) > 8 else ''}); each runs between a DequantizeLinear and a "
+                      f"QuantizeLinear, in float", recipeId=recipe.id, ops=plan.unquantized_ops)
         calibrate_first = self.calib_batches(ds, min(4, spec.ptq.calibration_batches))
         with torch.no_grad():  # start from PTQ ranges, then let QAT move them
             qat.eval()
@@ -344,7 +426,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         emit(Job(spec).run())
         return 0
     except TrainerError as e:
-        _error(e.code, e.message, job_id)
+        _error(e.code, e.message, job_id, e.field)
         return 2
     except KeyboardInterrupt:
         _error("cancelled", "cancelled by signal", job_id)
@@ -364,8 +446,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
-def _error(code: str, message: str, job_id: Optional[str]) -> None:
+def _error(code: str, message: str, job_id: Optional[str], field: Optional[str] = None) -> None:
     line: Dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if field is not None:
+        line["field"] = field
     if job_id is not None:
         line["jobId"] = job_id
     emit(line)

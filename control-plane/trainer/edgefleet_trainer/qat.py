@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 import torch
@@ -328,6 +328,22 @@ class QuantPlan:
     float_layers: List[str]
     quantized_layers: List[str]
     activation_quantizers: int
+    # compute ops the recipe has no int8 form for (SiLU, Sigmoid, Mul, Concat...): they run in float
+    # between Q/DQ pairs, as "OpType (node)" for the job's warnings
+    unquantized_ops: List[str] = field(default_factory=list)
+
+
+# not computations: shape queries and attribute reads stay unnamed in the warnings
+_NOT_OPS = {"getattr", "getitem", "size", "dim", "type", "to", "float", "numel", "shape"}
+
+
+def _op_name(node: fx.Node, modules: Dict[str, nn.Module]) -> Optional[str]:
+    if node.op == "call_module":
+        return type(modules[str(node.target)]).__name__
+    if node.op in ("call_function", "call_method"):
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+        return None if str(name) in _NOT_OPS else str(name)
+    return None
 
 
 def strip_activation_fq(gm: fx.GraphModule) -> None:
@@ -353,6 +369,7 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
     counter = [0]
     plan_q: List[str] = []
     plan_f: List[str] = []
+    unquantized: List[str] = []
 
     def new_fq() -> Tuple[str, FakeQuantize]:
         counter[0] += 1
@@ -464,11 +481,14 @@ def insert_fake_quant(gm: fx.GraphModule, recipe: Recipe, float_layers: Iterable
             else:
                 quantized[node] = None
         else:
+            name = _op_name(node, modules)
+            if name is not None:
+                unquantized.append(f"{name} ({node.name})")
             quantized[node] = None
     g.lint()
     gm.recompile()
     n_act = sum(1 for m in gm.modules() if isinstance(m, FakeQuantize)) - len(plan_q)
-    return QuantPlan(recipe.id, plan_f, plan_q, n_act)
+    return QuantPlan(recipe.id, plan_f, plan_q, n_act, unquantized)
 
 
 def prepare(model: nn.Module, recipe: Recipe, *, fold_bn_now: bool,
