@@ -4,7 +4,7 @@ CompactCNN (width 0.5, 150 Adam steps on 9,600 Fashion-MNIST training images, BN
 named in argv kept in float. One float layer gets an outlier weight (x40 on one output channel), the reason
 such a layer is kept in float: per-tensor 8-bit weights would round its other channels to a few levels.
 Writes model.onnx, evalset.bin and model.refpred.bin (PyTorch's top-1) into the output folder.
-Usage: python3 mixed-precision-model.py OUT_DIR RECIPE_JSON FLOAT_LAYER_INDEXES(comma) OUTLIER_LAYER_INDEX
+Usage: python3 mixed-precision-model.py OUT_DIR RECIPE_JSON FLOAT_LAYER_INDEXES(comma, may be empty) OUTLIER_LAYER_INDEX(-1: none)
 """
 import gzip, json, os, struct, sys
 import numpy as np
@@ -47,9 +47,9 @@ model.eval()
 recipe = parse_recipe(json.loads(recipe_json), 'recipe')
 gm, _ = prepare(model, recipe, fold_bn_now=True)
 names = [n for n, _ in layers(gm)]
-with torch.no_grad():
-    layer = dict(layers(gm))[names[outlier_idx]]
-    layer.weight[0].mul_(40.0)
+if outlier_idx >= 0:  # -1: no outlier
+    with torch.no_grad():
+        dict(layers(gm))[names[outlier_idx]].weight[0].mul_(40.0)
 floats = [names[int(i)] for i in float_idx.split(',') if i != '']
 plan = insert_fake_quant(gm, recipe, floats)
 xs = torch.from_numpy(x).float() / 255.0
