@@ -1,5 +1,9 @@
+import { recipeKernelWarning } from '../shared/kernels.ts';
 import { PROTOCOL_VERSION, newMsgId } from '../shared/messages.ts';
 import { RolloutCreateSchema } from '../shared/rollouts.ts';
+import type { DeviceProfile } from '../shared/profile.ts';
+import type { ModelVersion } from '../shared/registry.ts';
+import type { Recipe } from '../shared/recipe.ts';
 import { createDeliveryExtension, type DeliveryExtensionOptions, type DeliveryService } from './delivery/index.ts';
 import { centralAccuracy, createRegistryExtension, type ModelRegistry } from './registry/index.ts';
 import { createRolloutsExtension, type RolloutsHandle } from './rollouts/index.ts';
@@ -57,6 +61,12 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
         await delivery.deliver(deviceId, source, { rolloutId, ...(opts.rolloutBenchmark ? { benchmark: opts.rolloutBenchmark } : {}) });
       },
       rollback: (deviceId, rolloutId, to) => ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: ctx.now(), cmd: 'rollback', rolloutId, to }),
+      kernelWarning: (ref, facts) => {
+        const m = registry.get(ref.modelId, ref.version);
+        if (!m || m.kind !== 'int8' || !facts) return null;
+        const recipe = modelRecipe(m, ctx.profiles);
+        return recipe ? recipeKernelWarning(recipe, facts.arch, facts.cpu.flags, facts.cpu.brand ? `the device's CPU (${[facts.cpu.manufacturer, facts.cpu.brand].filter(Boolean).join(' ')})` : "the device's CPU") : null;
+      },
       p50On: (deviceId, ref) => {
         const b = delivery.store.benchmarks(deviceId).find((x) => x.modelId === ref.modelId && x.version === ref.version);
         return b ? b.result.latencyMs.p50 : null;
@@ -95,4 +105,12 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
   const extensions: ControlPlaneExtension[] = [registryExt, training, deliveryExt, rollouts, tuning, gauges];
   if (opts.ui !== false) extensions.push(createUiExtension());
   return { extensions, registry, delivery, rollouts, training, tuning };
+}
+
+/** A model version's recipe: from its training job's spec, else the profile whose recipe it names. */
+function modelRecipe(m: ModelVersion, profiles: readonly DeviceProfile[]): Pick<Recipe, 'id' | 'reduceRange'> | null {
+  if (!m.recipeId) return null;
+  const fromSpec = (m.lineage.spec as { recipes?: { id?: unknown; reduceRange?: unknown }[] } | null)?.recipes?.find((r) => r.id === m.recipeId);
+  if (fromSpec && typeof fromSpec.reduceRange === 'boolean') return { id: m.recipeId, reduceRange: fromSpec.reduceRange };
+  return profiles.find((p) => p.recipe.id === m.recipeId)?.recipe ?? null;
 }

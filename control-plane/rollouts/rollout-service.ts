@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BenchmarkResult, InstallState, ModelRef } from '../../shared/messages.ts';
 import type { RolloutCreate } from '../../shared/rollouts.ts';
 import type { Logger } from '../log.ts';
+import type { DeviceFacts } from '../../shared/facts.ts';
 import type { DeviceStore } from '../store/devices.ts';
 import { RolloutError } from './errors.ts';
 import type { RolloutDeviceRow, RolloutRow, RolloutStore } from './rollout-store.ts';
@@ -16,6 +17,11 @@ export type RolloutPorts = {
   rollback(deviceId: string, rolloutId: string, to: ModelRef | null): Promise<void>;
   /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */
   p50On(deviceId: string, model: ModelRef): number | null;
+  /**
+   * Why this model's recipe was not built for this device's CPU (e.g. full 8-bit weights on AVX2 without
+   * VNNI after a profile override), or null. The device still gets it and measures it like any model.
+   */
+  kernelWarning?(model: ModelRef, facts: DeviceFacts | null): string | null;
 };
 
 /**
@@ -65,6 +71,14 @@ export class RolloutService {
       }),
       now,
     );
+    // a recipe sent to a CPU it was not built for (profile override): said in the rollout's answer and events, per device
+    for (const d of targets) {
+      const m = models.find((x) => x.profileId === d.profileId)!;
+      const warning = this.ports.kernelWarning?.({ modelId: m.modelId, version: m.version }, d.facts) ?? null;
+      if (warning === null) continue;
+      this.store.event(id, 'kernel-warning', d.id, warning, now);
+      this.log.warn('rollout sends a recipe to a CPU it was not built for', { rolloutId: id, deviceId: d.id, modelId: m.modelId, warning });
+    }
     this.log.info('rollout created', { rolloutId: id, devices: targets.length, waves: sizes });
     void this.evaluate(id);
     return this.store.get(id)!;
