@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { buildAgentTarball } from '../scripts/release-agent.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -52,13 +54,19 @@ describe('armv82-dotprod on emulated ARMv8.2 (agent benchmark worker, arm64 onnx
     assert.ok(parsed.success);
     const request: WorkerRequest = {
       modelPath: model,
-      settings: { threads: 1, warmupQueries: 1, minQueries: 3, minSeconds: 0, maxSeconds: 120, throughputBatchSize: 1, profileOps: false },
+      settings: { threads: 1, warmupQueries: 1, minQueries: 3, minSeconds: 0, maxSeconds: 60, throughputBatchSize: 1, profileOps: false },
       evalSet: parsed.data,
       referencePredictions: new Uint8Array(readFileSync(refPath)),
       inputShape: null,
       profileDir: dir,
     };
-    const child = spawnArm64Node([join(ROOT, 'agent', 'benchmark', 'worker-entry.mjs')], { ipc: true, cwd: ROOT });
+    // the agent as devices run it: the release bundle (no tsx under emulation) with onnxruntime-node's arm64 binary
+    const tarball = await buildAgentTarball('linux-arm64', join(dir, 'dist'));
+    const dest = join(dir, 'agent');
+    mkdirSync(dest, { recursive: true });
+    assert.equal((await collect(spawn('tar', ['-xzf', tarball, '-C', dest]))).status, 0);
+    const agentDir = join(dest, readdirSync(dest)[0]!);
+    const child = spawnArm64Node([join(agentDir, 'lib', 'worker-entry.mjs')], { ipc: true, env: { PATH: process.env.PATH ?? '' } });
     let result: WorkerResult | null = null;
     let error = '';
     child.on('message', (m: WorkerMessage) => {
