@@ -31,7 +31,7 @@ describe('armv82-dotprod on emulated ARMv8.2 (agent benchmark worker, arm64 onnx
     dir = mkdtempSync(join(tmpdir(), 'ef-arm64-agree-'));
     const loaded = loadProfilesFromDir();
     assert.ok(loaded.ok);
-    const recipe = loaded.profiles.find((p) => p.id === 'armv82-dotprod')!.recipe;
+    const recipe = loaded.value.find((p) => p.id === 'armv82-dotprod')!.recipe;
     // all layers int8, no outlier: 300 Fashion-MNIST test images, PyTorch's top-1 as reference
     execFileSync(SYSTEM_PYTHON, [join(ROOT, 'test', 'helpers', 'mixed-precision-model.py'), dir, JSON.stringify(recipe), '', '-1'], { timeout: 600_000, stdio: ['ignore', 'ignore', 'pipe'] });
   });
@@ -51,11 +51,11 @@ describe('armv82-dotprod on emulated ARMv8.2 (agent benchmark worker, arm64 onnx
     assert.equal(claimed.evaluated, 300);
 
     const parsed = parseEvalSet(readFileSync(evalsetPath));
-    assert.ok(parsed.success);
+    assert.ok(parsed.ok);
     const request: WorkerRequest = {
       modelPath: model,
       settings: { threads: 1, warmupQueries: 1, minQueries: 3, minSeconds: 0, maxSeconds: 60, throughputBatchSize: 1, profileOps: false },
-      evalSet: parsed.data,
+      evalSet: parsed.value,
       referencePredictions: new Uint8Array(readFileSync(refPath)),
       inputShape: null,
       profileDir: dir,
