@@ -9,7 +9,7 @@ import { startSwarm, type SwarmOptions } from '../../test/helpers/agent-swarm.ts
 export type WorkerReport = { ready: number; started: number; heartbeatsSent: number; connects: number; reconnectDelays: number[]; reconnectAt: number[] };
 
 const o = JSON.parse(process.env['SWARM'] ?? '{}') as SwarmOptions;
-let agents: AgentHandle[] = [];
+const agents: AgentHandle[] = [];
 const reconnectDelays: number[] = [];
 const reconnectAt: number[] = [];
 const send = (): void => {
@@ -31,16 +31,13 @@ process.on('message', (m) => {
   clearInterval(timer);
   void Promise.all(agents.map((a) => a.stop().catch(() => {}))).then(() => process.exit(0));
 });
-agents = await startSwarm({
-  ...o,
-  extra: {
-    ...o.extra,
-  },
-});
-for (const a of agents) {
+const watch = (a: AgentHandle): void => {
+  agents.push(a);
   a.events.on('reconnect-scheduled', ({ delayMs }) => reconnectDelays.push(delayMs));
   a.events.on('connected', ({ seq }) => {
     if (seq > 0) reconnectAt.push(Date.now());
   });
-}
+};
+// agents are counted as they start: a swarm still enrolling reports its heartbeats too
+await startSwarm({ ...o, onStarted: watch });
 send();

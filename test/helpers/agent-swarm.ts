@@ -18,6 +18,8 @@ export type SwarmOptions = {
   /** Index offset, to add agents to a running swarm. */
   from?: number;
   extra?: Partial<AgentOptions>;
+  /** Each agent as soon as it has started (a bench reports on a swarm still enrolling). */
+  onStarted?: (agent: AgentHandle) => void;
 };
 
 export const swarmDeviceId = (prefix: string, i: number): string => `${prefix}-${SIMULATED[i % SIMULATED.length]!.kind}-${String(i).padStart(5, '0')}`;
@@ -49,6 +51,7 @@ export async function startSwarm(o: SwarmOptions): Promise<AgentHandle[]> {
         enrollment: { responseTimeoutMs: 60_000, connectDeadlineMs: 600_000 },
         ...o.extra,
       });
+      o.onStarted?.(out[k]!);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? 50, o.count)) }, worker));
