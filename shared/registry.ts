@@ -94,6 +94,9 @@ export const JobProgressSchema = z.object({
   accuracy: z.number().nullable(),
   lr: z.number().nullable(),
   etaSeconds: z.number().nullable(),
+  /** Whole-job estimate and share of planned training steps done (the trainer's jobEtaSeconds/jobProgress); absent in older rows. */
+  jobEtaSeconds: z.number().nullable().optional(),
+  jobProgress: z.number().nullable().optional(),
   /** Phases finished so far, in order (teacher, distill, qat:<recipe>...). */
   phasesDone: z.array(z.string()),
   /** One point per finished epoch (loss and held-out accuracy at its end), oldest first: the job page's charts. */

@@ -181,6 +181,10 @@ export const ProgressLineSchema = z.object({
   accuracy: Num.min(0).max(1).nullable(),
   lr: Num.nullable(),
   etaSeconds: Num.min(0).nullable(),
+  /** The whole job's estimate: remaining planned steps of every phase left x the current phase's seconds per step. */
+  jobEtaSeconds: Num.min(0).nullable().optional(),
+  /** Planned training steps done across all phases, 0..1. */
+  jobProgress: Num.min(0).max(1).nullable().optional(),
 });
 
 export const LogLineSchema = z.object({

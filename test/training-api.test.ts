@@ -213,6 +213,9 @@ test('a job runs the real trainer end to end into registered, signed model versi
   assert.ok(job.progress, 'progress persisted');
   assert.ok(job.progress.phasesDone.includes('teacher') && job.progress.phasesDone.includes('distill'), JSON.stringify(job.progress));
   assert.ok(job.progress.totalSteps > 0);
+  // the whole-job estimate: the last line is the last recipe's QAT epoch end, so all planned steps are done
+  assert.equal(job.progress.jobProgress, 1, JSON.stringify(job.progress));
+  assert.equal(job.progress.jobEtaSeconds, 0, JSON.stringify(job.progress));
   // every finished epoch (accuracy at its end) is a point of the job page's loss/accuracy charts
   assert.ok(job.progress.epochHistory.length >= 2 && job.progress.epochHistory.every((e) => e.accuracy >= 0 && e.accuracy <= 1), JSON.stringify(job.progress.epochHistory));
   assert.ok(['teacher', 'distill'].every((p) => job.progress!.epochHistory.some((e) => e.phase === p)), 'teacher and distill epochs');
@@ -328,10 +331,17 @@ test('cancel: a queued job at once, a running one by stopping its trainer', asyn
   assert.equal((await getJob(waiting.id)).state, 'queued', 'one job at a time by default');
 
   // progress reaches SQLite while the job runs (throttled), not only memory
+  let teacherProgress: { jobEtaSeconds?: number | null; jobProgress?: number | null; etaSeconds: number | null } | null = null;
   await waitFor('persisted progress', () => {
     const row = fleet.cp.ctx.db.prepare('SELECT progress FROM training_jobs WHERE id = ?').get(running.id) as { progress: string | null };
-    return row.progress !== null && (JSON.parse(row.progress) as { phase: string }).phase === 'teacher';
+    const p = row.progress === null ? null : (JSON.parse(row.progress) as { phase: string; jobEtaSeconds?: number | null; jobProgress?: number | null; etaSeconds: number | null });
+    if (p?.phase === 'teacher') teacherProgress = p;
+    return p?.phase === 'teacher';
   });
+  // mid-teacher, the whole job has more left than the teacher phase (distill and QAT are still ahead)
+  const tp = teacherProgress as { jobEtaSeconds?: number | null; jobProgress?: number | null; etaSeconds: number | null } | null;
+  assert.ok(tp && typeof tp.jobEtaSeconds === 'number' && typeof tp.etaSeconds === 'number' && tp.jobEtaSeconds > tp.etaSeconds, JSON.stringify(tp));
+  assert.ok(typeof tp.jobProgress === 'number' && tp.jobProgress > 0 && tp.jobProgress < 0.5, JSON.stringify(tp));
 
   const c1 = await fleet.api(`/training-jobs/${waiting.id}/cancel`, { method: 'POST' });
   assert.equal(c1.status, 200);

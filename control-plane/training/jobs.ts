@@ -83,6 +83,8 @@ class LiveJob {
       accuracy: l.accuracy ?? (samePhase ? prev.accuracy : null),
       lr: l.lr,
       etaSeconds: l.etaSeconds,
+      jobEtaSeconds: l.jobEtaSeconds ?? null,
+      jobProgress: l.jobProgress ?? null,
       phasesDone,
       epochHistory,
       updatedAt: now,

@@ -2,25 +2,38 @@ import type { BenchmarkResult } from '../../../shared/messages.ts';
 import type { ApiClient } from '../client.ts';
 
 /**
- * The quick start's whole loop on the local agent: a small distillation + QAT job on the built-in
+ * The quick start's whole loop on the local agent: a distillation + QAT job on the built-in
  * Fashion-MNIST, a rollout of its int8 model to the agent's profile, and the agent's own report.
+ * `small` (the default) is sized to finish in a few minutes on 2 CPU cores and still runs every phase
+ * (teacher, distillation, QAT for the agent's profile's recipe only); `full` is the earlier, more accurate
+ * job (8000 samples, 3+3+1 epochs: about 25 minutes on 2 cores).
  */
-export const DEMO_JOB = (profileId: string) => ({
-  name: 'demo',
-  teacher: { kind: 'zoo', arch: 'resnet-teacher', width: 0.5, depth: 1, epochs: 3 },
-  student: { kind: 'zoo', arch: 'compact-cnn', width: 1 },
-  dataset: { kind: 'fashion-mnist' },
-  profiles: [profileId],
-  hyperparameters: {
-    threads: 2,
-    limits: { trainSamples: 8000, testSamples: 2000 },
-    evalSetSize: 500,
-    training: { batchSize: 128, studentHardEpochs: 0 },
-    distill: { epochs: 3 },
-    qat: { epochs: 1 },
-    ptq: { enabled: false },
-  },
-});
+export const DEMO_SIZES = {
+  small: { trainSamples: 3000, testSamples: 1000, evalSetSize: 300, teacherEpochs: 2, distillEpochs: 2, qatEpochs: 1, batchSize: 64 },
+  full: { trainSamples: 8000, testSamples: 2000, evalSetSize: 500, teacherEpochs: 3, distillEpochs: 3, qatEpochs: 1, batchSize: 128 },
+} as const;
+export type DemoSize = keyof typeof DEMO_SIZES;
+export const isDemoSize = (s: string): s is DemoSize => Object.hasOwn(DEMO_SIZES, s);
+
+export const DEMO_JOB = (profileId: string, size: DemoSize = 'small') => {
+  const z = DEMO_SIZES[size];
+  return {
+    name: size === 'small' ? 'demo' : 'demo-full',
+    teacher: { kind: 'zoo', arch: 'resnet-teacher', width: 0.5, depth: 1, epochs: z.teacherEpochs },
+    student: { kind: 'zoo', arch: 'compact-cnn', width: 1 },
+    dataset: { kind: 'fashion-mnist' },
+    profiles: [profileId],
+    hyperparameters: {
+      threads: 2,
+      limits: { trainSamples: z.trainSamples, testSamples: z.testSamples },
+      evalSetSize: z.evalSetSize,
+      training: { batchSize: z.batchSize, studentHardEpochs: 0 },
+      distill: { epochs: z.distillEpochs },
+      qat: { epochs: z.qatEpochs },
+      ptq: { enabled: false },
+    },
+  };
+};
 
 type Job = { id: string; state: string; error?: { message?: string } | string | null; progress?: Record<string, unknown> | null };
 type Bench = { modelId: string; version: number; result: BenchmarkResult; baseline: BenchmarkResult | null; speedup: number | null };
@@ -29,19 +42,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 
-export async function runDemo(api: ApiClient, deviceId: string, say: (line: string) => void, opts: { timeoutMs?: number } = {}): Promise<{ ok: boolean }> {
+export async function runDemo(api: ApiClient, deviceId: string, say: (line: string) => void, opts: { timeoutMs?: number; size?: DemoSize } = {}): Promise<{ ok: boolean }> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000);
   const device = await api.get<{ profileId: string | null }>(`/devices/${encodeURIComponent(deviceId)}`);
   if (!device.profileId) throw new Error(`device ${deviceId} has no profile`);
-  say(`\ndemo 1/3: distill + quantization-aware training for profile ${device.profileId} on Fashion-MNIST (8000 samples, small models)`);
-  let job = await api.post<Job>('/training-jobs', DEMO_JOB(device.profileId));
+  const size = opts.size ?? 'small';
+  say(`\ndemo 1/3: distill + quantization-aware training for profile ${device.profileId} on Fashion-MNIST (${size}: ${DEMO_SIZES[size].trainSamples} samples, small models)`);
+  let job = await api.post<Job>('/training-jobs', DEMO_JOB(device.profileId, size));
   let last = '';
   while (!['succeeded', 'failed', 'cancelled', 'interrupted'].includes(job.state)) {
     if (Date.now() > deadline) throw new Error(`training job ${job.id} did not finish in time`);
     await sleep(1000);
     job = await api.get<Job>(`/training-jobs/${job.id}`);
     const p = job.progress ?? {};
-    const line = `  ${job.state} ${String(p.phase ?? '')}${p.recipeId ? `/${String(p.recipeId)}` : ''} epoch ${String(p.epoch ?? '-')}/${String(p.epochs ?? '-')} step ${String(p.step ?? '-')}/${String(p.totalSteps ?? '-')} loss ${typeof p.loss === 'number' ? p.loss.toFixed(3) : '-'} acc ${typeof p.accuracy === 'number' ? pct(p.accuracy) : '-'} eta ${typeof p.etaSeconds === 'number' ? `${Math.round(p.etaSeconds)} s` : '-'}`;
+    const line = `  ${job.state} ${String(p.phase ?? '')}${p.recipeId ? `/${String(p.recipeId)}` : ''} epoch ${String(p.epoch ?? '-')}/${String(p.epochs ?? '-')} step ${String(p.step ?? '-')}/${String(p.totalSteps ?? '-')} loss ${typeof p.loss === 'number' ? p.loss.toFixed(3) : '-'} acc ${typeof p.accuracy === 'number' ? pct(p.accuracy) : '-'} eta ${typeof p.etaSeconds === 'number' ? `${Math.round(p.etaSeconds)} s` : '-'} job eta ${typeof p.jobEtaSeconds === 'number' ? `${Math.round(p.jobEtaSeconds)} s` : '-'}`;
     if (line !== last) say(line);
     last = line;
   }

@@ -9,7 +9,7 @@ import { CliError, EXIT } from '../exit-codes.ts';
 import { duration, renderJson } from '../format.ts';
 
 type Job = TrainingJobView;
-export type Progress = Partial<Pick<JobProgress, 'phase' | 'recipeId' | 'epoch' | 'epochs' | 'step' | 'totalSteps' | 'loss' | 'accuracy' | 'etaSeconds'>>;
+export type Progress = Partial<Pick<JobProgress, 'phase' | 'recipeId' | 'epoch' | 'epochs' | 'step' | 'totalSteps' | 'loss' | 'accuracy' | 'etaSeconds' | 'jobEtaSeconds' | 'jobProgress'>>;
 
 const DONE = new Set(['succeeded']);
 const FAILED = new Set(['failed', 'cancelled', 'interrupted']);
@@ -34,7 +34,7 @@ function readSpec(file: string): unknown {
 const fmt = (n: number | null | undefined, digits: number): string => (typeof n === 'number' ? n.toFixed(digits) : '-');
 
 export function progressLine(p: Progress): string {
-  return `${p.phase ?? '?'}${p.recipeId ? `[${p.recipeId}]` : ''} epoch ${p.epoch ?? '-'}/${p.epochs ?? '-'} step ${p.step ?? '-'}/${p.totalSteps ?? '-'} loss ${fmt(p.loss, 4)} acc ${fmt(p.accuracy, 4)} eta ${duration(p.etaSeconds)}`;
+  return `${p.phase ?? '?'}${p.recipeId ? `[${p.recipeId}]` : ''} epoch ${p.epoch ?? '-'}/${p.epochs ?? '-'} step ${p.step ?? '-'}/${p.totalSteps ?? '-'} loss ${fmt(p.loss, 4)} acc ${fmt(p.accuracy, 4)} eta ${duration(p.etaSeconds)} job eta ${duration(p.jobEtaSeconds)}`;
 }
 
 /** Poll a job until it ends: a live bar on a terminal, one line per phase/epoch change otherwise. */
@@ -44,7 +44,7 @@ async function follow(ctx: CliContext, cmd: Command, id: string, intervalMs: num
   const bar = tty
     ? new SingleBar(
         {
-          format: '{phase} epoch {epoch} |{bar}| {percentage}% step {value}/{total} loss {loss} acc {accuracy} eta {eta_s}',
+          format: '{phase} epoch {epoch} |{bar}| {percentage}% step {value}/{total} loss {loss} acc {accuracy} eta {eta_s} job eta {job_eta_s}',
           hideCursor: true,
           clearOnComplete: false,
           stream: ctx.io.stdout as NodeJS.WritableStream,
@@ -60,7 +60,7 @@ async function follow(ctx: CliContext, cmd: Command, id: string, intervalMs: num
       const job = await client.typed(TrainingJobViewSchema, 'GET', `/training-jobs/${encodeURIComponent(id)}`);
       const p = jobProgress(job);
       const state = jobState(job);
-      const payload = { phase: `${p.phase ?? state}${p.recipeId ? `[${p.recipeId}]` : ''}`, epoch: `${p.epoch ?? '-'}/${p.epochs ?? '-'}`, loss: fmt(p.loss, 4), accuracy: fmt(p.accuracy, 4), eta_s: duration(p.etaSeconds) };
+      const payload = { phase: `${p.phase ?? state}${p.recipeId ? `[${p.recipeId}]` : ''}`, epoch: `${p.epoch ?? '-'}/${p.epochs ?? '-'}`, loss: fmt(p.loss, 4), accuracy: fmt(p.accuracy, 4), eta_s: duration(p.etaSeconds), job_eta_s: duration(p.jobEtaSeconds) };
       const key = `${p.phase}|${p.recipeId}|${p.epoch}`;
       if (bar) {
         const total = Math.max(1, p.totalSteps ?? 1);
@@ -94,7 +94,7 @@ export function registerTrainCommand(program: Command, ctx: CliContext): void {
     .option('--detach', 'start the job and return its id without following')
     .option('--interval <seconds>', 'poll interval', '1')
     .option('--json', 'print the final job as JSON')
-    .addHelpText('after', '\nA live progress bar (phase, epoch, step, loss, accuracy, eta) on a terminal; plain lines when stdout is not a TTY.\nCtrl-C stops following; the job goes on.')
+    .addHelpText('after', '\nA live progress bar (phase, epoch, step, loss, accuracy, phase eta, whole-job eta) on a terminal; plain lines when stdout is not a TTY.\nCtrl-C stops following; the job goes on.')
     .action(async (spec: string | undefined, o: { attach?: string; detach?: boolean; interval: string; json?: boolean }, cmd: Command) => {
       if (!spec && !o.attach) throw new CliError(EXIT.usage, 'give a job spec file, or --attach <jobId>');
       const intervalMs = Math.max(100, Number(o.interval) * 1000 || 1000);

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { storedDeviceId } from '../../../agent/identity.ts';
 import { createLogger, type LogLevel } from '../../log.ts';
 import { startControlPlane, type ControlPlane } from '../../server.ts';
 import { createStandardRooms } from '../../compose.ts';
-import { runDemo } from './demo.ts';
+import { DEMO_SIZES, isDemoSize, runDemo } from './demo.ts';
 import { ApiClient } from '../client.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -25,8 +25,10 @@ type UpOptions = {
   agent: boolean;
   exitAfterReady?: boolean;
   demo?: boolean;
+  demoSize: string;
   readyTimeout: string;
   logLevel: string;
+  logToTerminal?: boolean;
 };
 
 const port = (s: string, flag: string): number => {
@@ -59,16 +61,28 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     .option('--no-agent', 'do not start a local agent')
     .option('--exit-after-ready', 'stop everything once the agent has registered (and the demo ran, with --demo)')
     .option('--demo', 'show the whole loop on the local agent: train a small int8 model, roll it out, print the agent\'s report')
+    .option(
+      '--demo-size <size>',
+      `with --demo: small (${DEMO_SIZES.small.trainSamples} samples, 2+2+1 epochs: about 3 minutes of training on 2 cores) or full (${DEMO_SIZES.full.trainSamples} samples, ${DEMO_SIZES.full.teacherEpochs}+${DEMO_SIZES.full.distillEpochs}+${DEMO_SIZES.full.qatEpochs} epochs: about 25 minutes on 2 cores, better accuracy)`,
+      'small',
+    )
     .option('--ready-timeout <seconds>', 'how long to wait for the local agent to register', '60')
-    .option('--log-level <level>', 'control plane and agent log level (logs go to stderr)', 'warn')
-    .addHelpText('after', `\nThe data folder (--data-dir, EDGEFLEET_DATA_DIR, default ${DEFAULT_DATA_DIR}) holds the database, operator-token,\nendpoints.json and the local agent's state (local-agent/). Other edgefleet commands find the server and token there.`)
+    .option('--log-level <level>', 'control plane and agent log level', 'warn')
+    .option('--log-to-terminal', 'write the control plane\'s and the agent\'s log lines to stderr instead of <data dir>/control-plane.log')
+    .addHelpText('after', `\nThe data folder (--data-dir, EDGEFLEET_DATA_DIR, default ${DEFAULT_DATA_DIR}) holds the database, operator-token,\nendpoints.json, control-plane.log and the local agent's state (local-agent/). Other edgefleet commands find the server and token there.`)
     .action(async (o: UpOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { dataDir?: string };
       const dataDir = resolve(ctx.io.cwd, g.dataDir ?? ctx.io.env.EDGEFLEET_DATA_DIR ?? DEFAULT_DATA_DIR);
       if (!['debug', 'info', 'warn', 'error'].includes(o.logLevel)) throw new CliError(EXIT.usage, `--log-level "${o.logLevel}": debug, info, warn or error`);
       const logLevel = o.logLevel as LogLevel;
+      if (!isDemoSize(o.demoSize)) throw new CliError(EXIT.usage, `--demo-size "${o.demoSize}": ${Object.keys(DEMO_SIZES).join(' or ')}`);
+      const demoSize = o.demoSize;
       const timeoutMs = Math.max(1, Number(o.readyTimeout) || 60) * 1000;
       mkdirSync(dataDir, { recursive: true });
+      // JSON log lines interleaved with the demo's progress lines make both unreadable: by default they go to a file
+      const logFile = join(dataDir, 'control-plane.log');
+      const logStream = o.logToTerminal ? null : createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+      const writeLog = (line: string): void => void (logStream ?? ctx.io.stderr).write(line.endsWith('\n') ? line : line + '\n');
 
       let cp: ControlPlane;
       try {
@@ -78,10 +92,11 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           httpPort: port(o.httpPort, '--http-port'),
           broker: { kind: 'embedded', host: o.mqttHost, port: port(o.mqttPort, '--mqtt-port') },
           presenceTimeoutMs: 90_000,
-          log: createLogger({ level: logLevel, fields: { service: 'control-plane' }, sink: (l) => void ctx.io.stderr.write(l + '\n') }),
+          log: createLogger({ level: logLevel, fields: { service: 'control-plane' }, sink: writeLog }),
           extensions: createStandardRooms({ dataDir }).extensions,
         });
       } catch (e) {
+        logStream?.end();
         const msg = (e as Error).message;
         throw new CliError(/EADDRINUSE/.test(msg) ? EXIT.usage : EXIT.server, `control plane did not start: ${msg}${/EADDRINUSE/.test(msg) ? ' (pick another --http-port/--mqtt-port, or 0)' : ''}`);
       }
@@ -117,8 +132,8 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           let agentErr = '';
           agent.stderr!.on('data', (b: Buffer) => {
             agentErr = (agentErr + b.toString()).slice(-2000);
-            if (logLevel !== 'warn' && logLevel !== 'error') ctx.io.stderr.write(b.toString());
-            else for (const line of b.toString().split('\n')) if (/"level":"(warn|error)"/.test(line)) ctx.io.stderr.write(line + '\n');
+            if (logLevel !== 'warn' && logLevel !== 'error') writeLog(b.toString());
+            else for (const line of b.toString().split('\n')) if (/"level":"(warn|error)"/.test(line)) writeLog(line);
           });
           agent.on('exit', (code, signal) => (agentExit = `the local agent exited (${signal ?? `code ${code}`}): ${agentErr.trim().split('\n').slice(-2).join(' ')}`));
           const dev = await waitUntil(
@@ -146,13 +161,14 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
             `  broker     ${cp.brokerUrl}`,
             `  token      ${tokenFile}`,
             `  data       ${dataDir}`,
+            `  logs       ${logStream ? logFile : 'this terminal (stderr)'}`,
             '',
             `fleet (${devices.total} device${devices.total === 1 ? '' : 's'}):`,
           ].join('\n'),
         );
         ctx.io.stdout.write(devices.items.length ? renderTable(devices.items, DEVICE_TABLE) : '(none)\n');
         if (o.demo && deviceId) {
-          const demo = await runDemo(api, deviceId, (line) => ctx.print(line));
+          const demo = await runDemo(api, deviceId, (line) => ctx.print(line), { size: demoSize });
           if (!demo.ok) throw new CliError(EXIT.server, 'the demo did not complete (see above)');
           ctx.print(`\nthe same in the browser: ${cp.httpUrl}/ui/ (token in ${tokenFile})`);
         }
@@ -164,6 +180,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ctx.note('stopping...');
       } finally {
         await stopAll();
+        await new Promise<void>((r) => (logStream ? logStream.end(r) : r()));
       }
     });
 }

@@ -9,16 +9,16 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import TRAINER_VERSION
-from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment, to_input
+from .data import Augment, Dataset, Split, batches, load_dataset, resolve_augment, steps_per_epoch, to_input
 from .diagnostics import keep_most_sensitive_float, layer_report, mixed_precision
-from .distill import Phase, accuracy, predict, train
+from .distill import JobPlan, Phase, accuracy, phase_key, predict, train
 from .emit import emit, log
 from .errors import TrainerError, bad_spec
 from .evalset import write_evalset, write_refpred
@@ -60,6 +60,7 @@ class Job:
         self.warnings: List[Dict[str, Any]] = []
         self.hard_student: Optional[nn.Module] = None
         self.ts_teacher: Optional[nn.Module] = None
+        self.plan: Optional[JobPlan] = None
 
     # ------------------------------------------------------------------ helpers
     def log(self, level: str, message: str, **fields: Any) -> None:
@@ -106,7 +107,28 @@ class Job:
     def _train_kwargs(self) -> Dict[str, Any]:
         t = self.spec.training
         return dict(device=self.device, batch_size=t.batch_size, optimizer=t.optimizer,
-                    weight_decay=t.weight_decay, augment=self.augment, job_id=self.spec.job_id)
+                    weight_decay=t.weight_decay, augment=self.augment, job_id=self.spec.job_id, plan=self.plan)
+
+    def _job_eta_before(self, key: str) -> Dict[str, Any]:
+        """The whole-job estimate for a line emitted outside a training loop, just before phase `key`."""
+        if self.plan is None:
+            return {}
+        eta, progress = self.plan.estimate(key, 0, None)
+        return {} if progress is None else {"jobEtaSeconds": eta, "jobProgress": progress}
+
+    def make_plan(self, ds: Dataset) -> JobPlan:
+        """Every training phase this job will run, with its planned steps: the whole-job ETA's denominator."""
+        spec = self.spec
+        spe = steps_per_epoch(ds.train, spec.training.batch_size)
+        phases: List[Tuple[str, int]] = []
+        if spec.teacher.kind != "torchscript":
+            phases.append(("teacher", spe * spec.teacher.epochs))
+        if spec.training.student_hard_epochs > 0:
+            phases.append(("student-hard", spe * spec.training.student_hard_epochs))
+        phases.append(("distill", spe * spec.distill.epochs))
+        for recipe in spec.recipes:
+            phases.append((phase_key("qat", recipe.id), spe * spec.qat.epochs))
+        return JobPlan(phases)
 
     def new_student(self, ds: Dataset) -> nn.Module:
         s = self.spec.student
@@ -148,6 +170,7 @@ class Job:
         self.artifact("evalset", None, "evalset.bin", extra={"count": n_eval, "numClasses": ds.num_classes,
                                                               **({"classNames": ds.class_names} if ds.class_names else {})})
 
+        self.plan = self.make_plan(ds)
         self.preflight(ds)
         teacher = self.teacher(ds, sel)
         if spec.training.student_hard_epochs > 0:
@@ -308,7 +331,7 @@ class Job:
             durations["ptq"] = time.time() - t0
             emit({"type": "progress", "phase": "ptq", "recipeId": recipe.id, "epoch": 1, "epochs": 1, "step": 1,
                   "totalSteps": 1, "loss": None, "accuracy": accuracy(ptq, sel, self.device), "lr": None,
-                  "etaSeconds": 0, "jobId": spec.job_id})
+                  "etaSeconds": 0, "jobId": spec.job_id, **self._job_eta_before(phase_key("qat", recipe.id))})
             self.artifact("student-int8-ptq", ptq, f"student-int8-ptq-{recipe.id}.onnx", quantized=True,
                           recipe=recipe, opset=opset)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -64,13 +64,44 @@ class Phase:
     recipe_id: Optional[str] = None
 
 
+class JobPlan:
+    """The planned optimizer steps of every training phase of a job, in order ("teacher", "student-hard",
+    "distill", "qat:<recipe>" ...), so a progress line can say how long the whole job has left, not only its
+    current phase. The estimate is deliberately simple: remaining planned steps of all phases times the seconds
+    per step measured in the running phase (not scaled by model cost: a teacher step and a student step are
+    counted alike; PTQ, exports and evaluations are not counted)."""
+
+    def __init__(self, phases: Sequence[Tuple[str, int]]) -> None:
+        self.phases: List[Tuple[str, int]] = [(k, max(0, int(n))) for k, n in phases]
+        self.sec_per_step: Optional[float] = None  # the last measured rate, for lines outside a training loop
+
+    def estimate(self, key: str, step: int, sec_per_step: Optional[float]) -> Tuple[Optional[float], Optional[float]]:
+        """(jobEtaSeconds, jobProgress 0..1) at `step` steps into phase `key`; (None, None) for a phase not planned."""
+        keys = [k for k, _ in self.phases]
+        if key not in keys:
+            return None, None
+        i = keys.index(key)
+        total = sum(n for _, n in self.phases)
+        done = sum(n for _, n in self.phases[:i]) + min(max(0, step), self.phases[i][1])
+        if sec_per_step is not None:
+            self.sec_per_step = sec_per_step
+        rate = self.sec_per_step
+        eta = (total - done) * rate if rate is not None else None
+        return eta, (done / total if total else 1.0)
+
+
+def phase_key(name: str, recipe_id: Optional[str]) -> str:
+    return f"{name}:{recipe_id}" if recipe_id else name
+
+
 StepHook = Callable[[float], Optional[nn.Module]]  # (fractional epoch) -> model whose params changed, or None
 
 
 def train(model: nn.Module, phase: Phase, train_split: Split, eval_split: Optional[Split], *,
           device: torch.device, batch_size: int, optimizer: str, weight_decay: float, seed: int,
           augment: Optional[Augment], teacher: Optional[nn.Module] = None, temperature: float = 4.0, alpha: float = 0.0,
-          on_step: Optional[StepHook] = None, job_id: Optional[str] = None) -> Tuple[float, float]:
+          on_step: Optional[StepHook] = None, job_id: Optional[str] = None,
+          plan: Optional[JobPlan] = None) -> Tuple[float, float]:
     """Train in place; returns (seconds, last eval accuracy or nan). Emits progress lines."""
     if phase.epochs <= 0:
         return 0.0, float("nan")
@@ -109,22 +140,27 @@ def train(model: nn.Module, phase: Phase, train_split: Split, eval_split: Option
             run_loss += float(loss.detach()) * len(y)
             run_n += len(y)
             if step % report_every == 0 and step % spe != 0:
-                _progress(phase, epoch, step, total, run_loss / max(1, run_n), None, lr, t0, job_id)
+                _progress(phase, epoch, step, total, run_loss / max(1, run_n), None, lr, t0, job_id, plan)
         if on_step is not None and epoch == phase.epochs - 1:
             on_step(float(phase.epochs))
         acc = accuracy(model, eval_split, device) if eval_split is not None else float("nan")
-        _progress(phase, epoch, step, total, run_loss / max(1, run_n), acc, lr_at(step - 1, total, phase.lr), t0, job_id)
+        _progress(phase, epoch, step, total, run_loss / max(1, run_n), acc, lr_at(step - 1, total, phase.lr), t0, job_id, plan)
     return time.time() - t0, acc
 
 
 def _progress(phase: Phase, epoch: int, step: int, total: int, loss: float, acc: Optional[float],
-              lr: float, t0: float, job_id: Optional[str]) -> None:
+              lr: float, t0: float, job_id: Optional[str], plan: Optional[JobPlan] = None) -> None:
     elapsed = time.time() - t0
     eta = elapsed / step * (total - step) if step else None
     line = {"type": "progress", "phase": phase.name, "epoch": epoch + 1, "epochs": phase.epochs, "step": step,
             "totalSteps": total, "loss": loss, "accuracy": acc, "lr": lr, "etaSeconds": eta}
     if phase.recipe_id is not None:
         line["recipeId"] = phase.recipe_id
+    if plan is not None:
+        job_eta, job_progress = plan.estimate(phase_key(phase.name, phase.recipe_id), step, elapsed / step if step else None)
+        if job_progress is not None:
+            line["jobEtaSeconds"] = job_eta
+            line["jobProgress"] = job_progress
     if job_id is not None:
         line["jobId"] = job_id
     emit(line)

@@ -4,7 +4,7 @@ import unittest
 import torch
 import torch.nn.functional as F
 
-from edgefleet_trainer.distill import kd_loss, lr_at
+from edgefleet_trainer.distill import JobPlan, kd_loss, lr_at, phase_key
 
 
 class KdLossTest(unittest.TestCase):
@@ -41,3 +41,37 @@ class KdLossTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class JobPlanTest(unittest.TestCase):
+    """The whole-job ETA: remaining planned steps of every phase times the measured seconds per step."""
+
+    def plan(self) -> JobPlan:
+        return JobPlan([("teacher", 20), ("distill", 20), (phase_key("qat", "a"), 10), (phase_key("qat", "b"), 10)])
+
+    def test_counts_every_remaining_phase(self) -> None:
+        p = self.plan()
+        eta, progress = p.estimate("teacher", 5, 0.5)
+        self.assertAlmostEqual(eta, (15 + 20 + 10 + 10) * 0.5)
+        self.assertAlmostEqual(progress, 5 / 60)
+        eta, progress = p.estimate("qat:a", 4, 2.0)
+        self.assertAlmostEqual(eta, (6 + 10) * 2.0)
+        self.assertAlmostEqual(progress, 44 / 60)
+        eta, progress = p.estimate("qat:b", 10, 2.0)
+        self.assertEqual((eta, progress), (0.0, 1.0))
+
+    def test_without_a_rate_uses_the_last_measured_one(self) -> None:
+        p = self.plan()
+        self.assertEqual(p.estimate("distill", 0, None), (None, 20 / 60))  # nothing measured yet
+        p.estimate("distill", 10, 0.25)
+        eta, progress = p.estimate("qat:b", 0, None)  # e.g. the PTQ line before recipe b's QAT
+        self.assertAlmostEqual(eta, 10 * 0.25)
+        self.assertAlmostEqual(progress, 50 / 60)
+
+    def test_unplanned_phase_and_overrun_step(self) -> None:
+        p = self.plan()
+        self.assertEqual(p.estimate("student-hard", 3, 1.0), (None, None))
+        eta, progress = p.estimate("teacher", 99, 1.0)  # never counts past the phase's plan
+        self.assertAlmostEqual(eta, 40.0)
+        self.assertAlmostEqual(progress, 20 / 60)
+        self.assertEqual(JobPlan([]).estimate("teacher", 0, 1.0), (None, None))
