@@ -5,6 +5,8 @@ import type { RouteTable } from '../http/route-table.ts';
 import { toCsv } from '../rollouts/reports.ts';
 import { tuningReportRows } from './report.ts';
 import { TuningError, type TuningService } from './tuning-service.ts';
+import { RolloutError } from '../rollouts/errors.ts';
+import { toApiError as rolloutApiError } from '../rollouts/routes.ts';
 
 const STATUS = { 'bad-request': 400, 'not-found': 404, conflict: 409 } as const;
 
@@ -14,6 +16,8 @@ async function http<T>(fn: () => T | Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof TuningError) throw new ApiError(STATUS[e.code], e.code, e.message);
+    // approve starts a rollout: its refusals (a model the rollouts room will not ship) are the caller's, not a 500
+    if (e instanceof RolloutError) throw rolloutApiError(e);
     throw e;
   }
 }
