@@ -333,4 +333,16 @@ test('edgefleet up --exit-after-ready: control plane, embedded broker and a real
   assert.ok(existsSync(join(dataDir, 'edgefleet.db')));
   assert.match(readFileSync(join(dataDir, 'operator-token'), 'utf8'), /^efo_/);
   assert.equal(readFileSync(join(dataDir, 'local-agent', 'device-id'), 'utf8').trim(), deviceId);
+  // log lines go to a file in the data folder (not between the progress lines), and the output says where
+  assert.match(r.out, new RegExp(`logs {7}${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/control-plane\\.log`));
+  assert.ok(existsSync(join(dataDir, 'control-plane.log')));
+  assert.doesNotMatch(r.err, /"level":/, 'no JSON log lines on the terminal');
+});
+
+test('edgefleet up --demo-size: only small or full, refused before anything starts', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ef-cli-up-size-'));
+  const r = await cliProcess(['--data-dir', dataDir, 'up', '--demo', '--demo-size', 'huge', '--http-port', '0', '--mqtt-port', '0']);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /--demo-size "huge": small or full/);
+  assert.ok(!existsSync(join(dataDir, 'edgefleet.db')), 'no control plane was started');
 });
