@@ -39,6 +39,7 @@ export async function trainingJobPage({ args: [id], refresh }) {
         ['finished', when(j.finishedAt) || '–'],
         ['phase', p ? `${p.phase}${p.recipeId ? ` [${p.recipeId}]` : ''} · epoch ${p.epoch}/${p.epochs}` : '–'],
         ['progress', p ? html`${progressBar(p.totalSteps ? p.step / p.totalSteps : 0)} <span class="muted">step ${p.step}/${p.totalSteps} · loss ${num(p.loss, 4)} · eta ${secs(p.etaSeconds ?? undefined)}</span>` : '–'],
+        ['whole job', p && typeof p.jobProgress === 'number' ? html`${progressBar(p.jobProgress)} <span class="muted">eta ${secs(p.jobEtaSeconds ?? undefined)}</span>` : '–'],
         ['phases done', p?.phasesDone.join(', ') || '–'],
         ['models', j.models.length ? j.models.map((m) => html`<a href="#/models/${encodeURIComponent(m.id)}">${m.id}</a> `) : '–'],
       ], { id: 'job-summary' })}</div>
