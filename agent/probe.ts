@@ -4,6 +4,7 @@ import { delimiter, join } from 'node:path';
 import si from 'systeminformation';
 import { DeviceFactsSchema, type DeviceFacts } from '../shared/facts.ts';
 import { formatZodError } from '../shared/messages.ts';
+import { cpuinfoFlags } from '../shared/kernels.ts';
 
 /** Where the probe looks outside systeminformation; tests point these at fixture files. */
 export type ProbePaths = {
@@ -20,16 +21,8 @@ export const DEFAULT_PROBE_PATHS: ProbePaths = {
   trtexecFallback: '/usr/src/tensorrt/bin/trtexec',
 };
 
-/** Lower-cased flags from the x86 `flags` and ARM `Features` lines of /proc/cpuinfo (first occurrence; cores agree). */
-export function parseCpuinfoFlags(text: string): string[] {
-  const flags = new Set<string>();
-  for (const line of text.split('\n')) {
-    const m = /^(flags|features)\s*:\s*(.*)$/i.exec(line);
-    if (!m || !m[2]) continue;
-    for (const f of m[2].trim().split(/\s+/)) if (f) flags.add(f.toLowerCase());
-  }
-  return [...flags];
-}
+/** Lower-cased flags from the x86 `flags` and ARM `Features` lines of /proc/cpuinfo: the one parser, in shared/kernels.ts. */
+export const parseCpuinfoFlags = cpuinfoFlags;
 
 function readText(path: string): string | null {
   try {
