@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { optionalRoute } from '../client.ts';
@@ -6,6 +5,7 @@ import { TrainingJobViewSchema } from '../../../shared/api/models.ts';
 import type { JobProgress, TrainingJobView } from '../../../shared/registry.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readJsonFile } from '../json-file.ts';
 import { duration, renderJson } from '../format.ts';
 
 type Job = TrainingJobView;
@@ -16,20 +16,6 @@ const FAILED = new Set(['failed', 'cancelled', 'interrupted']);
 
 export const jobState = (j: Job): string => j.state;
 export const jobProgress = (j: Job): Progress => j.progress ?? {};
-
-function readSpec(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new CliError(EXIT.usage, `${file}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new CliError(EXIT.usage, `${file}: not valid JSON`);
-  }
-}
 
 const fmt = (n: number | null | undefined, digits: number): string => (typeof n === 'number' ? n.toFixed(digits) : '-');
 
@@ -100,7 +86,7 @@ export function registerTrainCommand(program: Command, ctx: CliContext): void {
       const intervalMs = Math.max(100, Number(o.interval) * 1000 || 1000);
       let id = o.attach;
       if (!id) {
-        const created = await optionalRoute('training jobs (/training-jobs)', () => ctx.client(cmd).typed(TrainingJobViewSchema, 'POST', '/training-jobs', readSpec(spec!)));
+        const created = await optionalRoute('training jobs (/training-jobs)', () => ctx.client(cmd).typed(TrainingJobViewSchema, 'POST', '/training-jobs', readJsonFile(spec!)));
         id = created.id;
         ctx.note(`training job ${id} started`);
         if (o.detach) return void ctx.print(o.json ? renderJson(created) : id);

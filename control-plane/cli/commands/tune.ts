@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TuningReportSchema, TuningViewSchema, type TuningReportRow, type TuningView } from '../../../shared/tuning.ts';
 import { optionalRoute } from '../client.ts';
 import type { CliContext } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
+import { readJsonFile } from '../json-file.ts';
 import { renderCsv, renderJson, renderTable, type Column } from '../format.ts';
 
 const WHAT = 'tunings (/tunings)';
@@ -14,20 +14,6 @@ function view(body: unknown): TuningView {
   const r = TuningViewSchema.safeParse(body);
   if (!r.success) throw new CliError(EXIT.server, `the server's tuning does not match the schema: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
   return r.data;
-}
-
-function readBody(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new CliError(EXIT.usage, `${file}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new CliError(EXIT.usage, `${file}: not valid JSON`);
-  }
 }
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
@@ -95,7 +81,7 @@ export function registerTuneCommands(program: Command, ctx: CliContext): void {
     .option('--interval <seconds>', 'poll interval', '2')
     .option('--json', 'print the final tuning as JSON')
     .action(async (spec: string, o: { objective?: string; maxAccuracyDrop?: string; canaries?: string; autoRollout?: boolean; detach?: boolean; interval: string; json?: boolean }, cmd: Command) => {
-      const body = readBody(spec);
+      const body = readJsonFile(spec) as Record<string, unknown>;
       if (o.objective) body.objective = o.objective;
       if (o.maxAccuracyDrop !== undefined) body.constraints = { ...(body.constraints as object | undefined), maxAccuracyDrop: Number(o.maxAccuracyDrop) };
       if (o.canaries !== undefined) body.canaries = Number(o.canaries);
