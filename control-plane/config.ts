@@ -15,6 +15,7 @@ const EnvSchema = z.object({
     .default('embedded'),
   EDGEFLEET_MQTT_HOST: z.string().min(1).default('127.0.0.1'),
   EDGEFLEET_MQTT_PORT: z.coerce.number().int().min(0).max(65535).default(1883),
+  EDGEFLEET_MAX_CONNECTIONS: z.coerce.number().int().min(2).max(10_000_000).optional(),
   EDGEFLEET_MQTT_USERNAME: z.string().min(1).default('edgefleet-control-plane'),
   EDGEFLEET_MQTT_PASSWORD: z.string().optional(),
   EDGEFLEET_OPERATOR_TOKEN: z.string().min(16, 'operator tokens are at least 16 characters').optional(),
@@ -31,6 +32,7 @@ export const CONFIG_HELP = `edgefleet-control-plane [flags]
   --broker embedded|URL   EDGEFLEET_BROKER            embedded aedes broker, or an external broker's mqtt:// URL
   --mqtt-host HOST        EDGEFLEET_MQTT_HOST         embedded broker listen address (127.0.0.1)
   --mqtt-port PORT        EDGEFLEET_MQTT_PORT         embedded broker port (1883)
+  --max-connections N     EDGEFLEET_MAX_CONNECTIONS   embedded broker: at most N MQTT connections (open-file limit - 512)
   --mqtt-username NAME    EDGEFLEET_MQTT_USERNAME     external broker: the EdgeFleet auth plugin's admin login (edgefleet-control-plane)
   --mqtt-password PW      EDGEFLEET_MQTT_PASSWORD     external broker: its password
   --operator-token TOKEN  EDGEFLEET_OPERATOR_TOKEN    API bearer token (generated on first start if unset)
@@ -46,6 +48,7 @@ const FLAG_TO_ENV: Record<string, keyof z.input<typeof EnvSchema>> = {
   broker: 'EDGEFLEET_BROKER',
   'mqtt-host': 'EDGEFLEET_MQTT_HOST',
   'mqtt-port': 'EDGEFLEET_MQTT_PORT',
+  'max-connections': 'EDGEFLEET_MAX_CONNECTIONS',
   'mqtt-username': 'EDGEFLEET_MQTT_USERNAME',
   'mqtt-password': 'EDGEFLEET_MQTT_PASSWORD',
   'operator-token': 'EDGEFLEET_OPERATOR_TOKEN',
@@ -83,7 +86,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ParsedConfi
     httpPort: c.EDGEFLEET_HTTP_PORT,
     broker:
       c.EDGEFLEET_BROKER === 'embedded'
-        ? { kind: 'embedded', host: c.EDGEFLEET_MQTT_HOST, port: c.EDGEFLEET_MQTT_PORT }
+        ? { kind: 'embedded', host: c.EDGEFLEET_MQTT_HOST, port: c.EDGEFLEET_MQTT_PORT, ...(c.EDGEFLEET_MAX_CONNECTIONS !== undefined ? { maxConnections: c.EDGEFLEET_MAX_CONNECTIONS } : {}) }
         : { kind: 'mosquitto', url: c.EDGEFLEET_BROKER, username: c.EDGEFLEET_MQTT_USERNAME, password: c.EDGEFLEET_MQTT_PASSWORD! },
     presenceTimeoutMs: c.EDGEFLEET_PRESENCE_TIMEOUT_S * 1000,
     ...(c.EDGEFLEET_OPERATOR_TOKEN ? { operatorToken: c.EDGEFLEET_OPERATOR_TOKEN } : {}),

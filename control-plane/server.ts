@@ -24,7 +24,7 @@ import { SettingsStore, TokenStore } from './store/tokens.ts';
 export const CONTROL_PLANE_VERSION = '0.1.0';
 
 export type BrokerConfig =
-  | { kind: 'embedded'; host: string; port: number }
+  | { kind: 'embedded'; host: string; port: number; /** MQTT connection cap (default: the open-file limit less a reserve) */ maxConnections?: number }
   | { kind: 'mosquitto'; url: string; username: string; password: string; /** how long a grant waits for the broker before it is refused (503); default 15 s */ grantTimeoutMs?: number };
 
 export type ControlPlaneOptions = {
@@ -126,7 +126,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     let cpPassword: string;
     if (opts.broker.kind === 'embedded') {
       cpPassword = randomToken(24);
-      const embedded = new EmbeddedBroker({ host: opts.broker.host, port: opts.broker.port, controlPlanePassword: cpPassword, devices, tokens, metrics, log: log.child({ room: 'broker' }), now });
+      const embedded = new EmbeddedBroker({ host: opts.broker.host, port: opts.broker.port, controlPlanePassword: cpPassword, devices, tokens, metrics, log: log.child({ room: 'broker' }), now, ...(opts.broker.maxConnections !== undefined ? { maxConnections: opts.broker.maxConnections } : {}) });
       brokerUrl = await embedded.start();
       broker = embedded;
     } else {

@@ -22,6 +22,7 @@ import { AuthBrake, DEFAULT_BRAKE, type BrakeKeys, type BrakeOptions } from './a
 import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
 import { indexedMemoryPersistence } from './indexed-persistence.ts';
 import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
+import { connectionCap, ownOpenFileLimit } from './connection-cap.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
 
@@ -36,11 +37,14 @@ export type EmbeddedBrokerOptions = {
   now?: () => number;
   brake?: Partial<BrakeOptions>;
   maxPacketBytes?: number;
+  /** At most this many MQTT connections, the control plane's own included (default: open-file limit less a reserve). */
+  maxConnections?: number;
 };
 
 const AUTH_FAILURES = 'edgefleet_broker_auth_failures_total';
 const AUTH_FAILURES_HELP = 'MQTT logins refused by the broker, by reason';
 const OVERSIZE = 'edgefleet_broker_oversize_packets_total';
+const REFUSED = 'edgefleet_broker_connections_refused_total';
 
 /** aedes on a TCP port, authenticating against the store and enforcing per-device topic isolation. */
 export class EmbeddedBroker implements BrokerAccess {
@@ -107,12 +111,38 @@ export class EmbeddedBroker implements BrokerAccess {
       socket.once('close', () => this.sockets.delete(socket));
       this.limitPacketSize(aedes.handle(socket) as Client & { _parser: PacketParser }, socket);
     });
+    this.capConnections(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());
     });
     const addr = this.server.address() as AddressInfo;
     return `mqtt://${this.opts.host}:${addr.port}`;
+  }
+
+  /** See connection-cap.ts: past the cap a connection is closed at once, counted, and logged once a minute. */
+  private capConnections(server: Server): void {
+    const { log, metrics } = this.opts;
+    const cap = connectionCap(this.opts.maxConnections, ownOpenFileLimit());
+    if (cap.max === null) return;
+    server.maxConnections = cap.max;
+    log.info('embedded broker connection cap', { maxConnections: cap.max, source: cap.source, openFileLimit: cap.openFileLimit });
+    if (cap.source === 'open-file limit' && cap.openFileLimit !== null && cap.openFileLimit < 4096) {
+      log.warn('the open-file limit is low: the embedded broker holds at most this many devices; raise it (ulimit -n, systemd LimitNOFILE, docker --ulimit nofile)', { maxConnections: cap.max, openFileLimit: cap.openFileLimit });
+    }
+    let lastLog = -Infinity;
+    let unlogged = 0;
+    server.on('drop', () => {
+      metrics.inc(REFUSED, 'MQTT connections closed at accept because the broker is at its connection cap', { reason: 'max-connections' });
+      const t = this.now();
+      if (t - lastLog < 60_000) {
+        unlogged++;
+        return;
+      }
+      log.warn('embedded broker at its connection cap: new connections are closed (raise the open-file limit or --max-connections)', { maxConnections: cap.max, refusedSinceLastLine: unlogged + 1 });
+      lastLog = t;
+      unlogged = 0;
+    });
   }
 
   /**
