@@ -2,6 +2,7 @@ import type { DeviceFacts } from '../../shared/facts.ts';
 import type { Heartbeat, ModelRef } from '../../shared/messages.ts';
 import type { Statement } from 'better-sqlite3';
 import { statementCache, type Db } from './db.ts';
+import { DeviceCounts, type CountGroup, type Counted } from './device-counts.ts';
 
 export type DeviceStatus = 'unknown' | 'online' | 'offline' | 'revoked';
 
@@ -90,19 +91,85 @@ export type PresenceOp =
 
 export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
 
+type CountedRaw = { status: DeviceStatus; profile_id: string | null; agent_version: string | null; revoked_at: number | null; last_seen: number | null };
+const counted = (r: CountedRaw): Counted => ({ status: r.status, profileId: r.profile_id, agentVersion: r.agent_version, revoked: r.revoked_at !== null, lastSeen: r.last_seen });
+
 /**
  * The devices table and its status history. Plain SQL; every write is one statement or one transaction.
  * Statements are prepared once and reused: preparing one per call was 19% of the control plane's CPU
  * with thousands of devices heartbeating.
+ *
+ * This store is the devices table's only writer, so it also keeps the fleet's counts (DeviceCounts):
+ * each write moves them by the row's before and after, applied when its transaction commits (a rolled
+ * back write moves nothing). They are seeded from SQL on first use and rebuilt only when they say so.
  */
 export class DeviceStore {
   /** The prepared statement for `sql` (see statementCache). */
   private readonly q: (sql: string) => Statement;
   /** Transactions committed by applyBatch (an observable for tests and /metrics). */
   batchTransactions = 0;
+  /** Times the counts were computed from SQL with a scan of the table (an observable for tests). */
+  countScans = 0;
+  private countsCache: DeviceCounts | null = null;
+  /** Count moves of the transaction in progress, applied at its commit. */
+  private pending: [Counted | null, Counted | null][] | null = null;
+  private pendingFailed = false;
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
+  }
+
+  /** The fleet's counts, from memory; a scan of the table only on first use or when they went stale. */
+  counts(): DeviceCounts {
+    if (!this.countsCache || this.countsCache.stale) this.countsCache = this.countsFromSql();
+    return this.countsCache;
+  }
+
+  /** The counts computed from the table itself (a full scan): how they are seeded, and what tests check them against. */
+  countsFromSql(): DeviceCounts {
+    this.countScans++;
+    const groups = this.q(
+      `SELECT status, profile_id AS profileId, agent_version AS agentVersion, revoked_at IS NOT NULL AS revoked, COUNT(*) AS n, MAX(last_seen) AS lastSeen
+       FROM devices GROUP BY status, profile_id, agent_version, revoked_at IS NOT NULL`,
+    ).all() as CountGroup[];
+    return DeviceCounts.fromGroups(groups);
+  }
+
+  private countedRow(id: string): Counted | null {
+    const r = this.q('SELECT status, profile_id, agent_version, revoked_at, last_seen FROM devices WHERE id = ?').get(id) as CountedRaw | undefined;
+    return r ? counted(r) : null;
+  }
+
+  /** Records one row's move for the counts: now, or at the commit of the transaction in progress. */
+  private track(before: Counted | null, after: Counted | null): void {
+    if (this.pending) this.pending.push([before, after]);
+    else this.countsCache?.apply(before, after);
+  }
+
+  /**
+   * `fn` in a transaction whose count moves apply only if it commits. Inside another one it simply runs
+   * (no savepoint per heartbeat in a batch); if it throws there and the outer one still commits, the
+   * counts cannot know what was written, so they are rebuilt from SQL.
+   */
+  private inTransaction<T>(fn: () => T): T {
+    if (this.pending) {
+      try {
+        return fn();
+      } catch (e) {
+        this.pendingFailed = true;
+        throw e;
+      }
+    }
+    this.pending = [];
+    this.pendingFailed = false;
+    try {
+      const result = this.db.transaction(fn)();
+      if (this.pendingFailed) this.countsCache = null;
+      else for (const [before, after] of this.pending) this.countsCache?.apply(before, after);
+      return result;
+    } finally {
+      this.pending = null;
+    }
   }
 
   get(id: string): DeviceRow | null {
@@ -126,30 +193,44 @@ export class DeviceStore {
   }
 
   createEnrolled(id: string, passwordHash: string, tokenId: string, now: number): void {
-    this
-      .q(
+    this.inTransaction(() => {
+      const before = this.countedRow(id);
+      this.q(
         `INSERT INTO devices (id, created_at, enrolled_with, password_hash) VALUES (?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET password_hash = excluded.password_hash, enrolled_with = excluded.enrolled_with, revoked_at = NULL,
            status = CASE WHEN devices.status = 'revoked' THEN 'unknown' ELSE devices.status END`,
-      )
-      .run(id, now, tokenId, passwordHash);
+      ).run(id, now, tokenId, passwordHash);
+      this.track(before, this.countedRow(id));
+    });
   }
 
   recordBirth(id: string, b: BirthRecord, now: number): void {
-    this
-      .q(
+    this.inTransaction(() => {
+      const before = this.countedRow(id);
+      if (!before) return;
+      this.q(
         `UPDATE devices SET agent_version = ?, facts_json = ?, profile_id = ?, profile_reason = ?, profile_hint = ?,
            current_model_json = ?, birth_count = birth_count + 1, last_birth_at = ?, last_seen = ? WHERE id = ?`,
-      )
-      .run(b.agentVersion, JSON.stringify(b.facts), b.profileId, b.profileReason, b.profileHint, b.currentModel ? JSON.stringify(b.currentModel) : null, now, now, id);
+      ).run(b.agentVersion, JSON.stringify(b.facts), b.profileId, b.profileReason, b.profileHint, b.currentModel ? JSON.stringify(b.currentModel) : null, now, now, id);
+      this.track(before, { ...before, agentVersion: b.agentVersion, profileId: b.profileId, lastSeen: now });
+    });
   }
 
   /** Records a heartbeat; a device it finds not online (and not revoked) is marked online, keeping its stamp. */
   recordHeartbeat(id: string, hb: Heartbeat, now: number): boolean {
-    const r = this.q(
-      'UPDATE devices SET heartbeat_json = ?, agent_version = ?, current_model_json = ?, last_seen = ? WHERE id = ? AND revoked_at IS NULL RETURNING status',
-    ).get(JSON.stringify(hb), hb.agentVersion, hb.activeModel ? JSON.stringify(hb.activeModel) : null, now, id) as { status: DeviceStatus } | undefined;
-    return r !== undefined && r.status !== 'online' ? this.applyStatus(id, 'online', 'keep', 'heartbeat', now) : false;
+    return this.inTransaction(() => {
+      const before = this.countedRow(id);
+      if (!before || before.revoked) return false;
+      this.q('UPDATE devices SET heartbeat_json = ?, agent_version = ?, current_model_json = ?, last_seen = ? WHERE id = ?').run(
+        JSON.stringify(hb),
+        hb.agentVersion,
+        hb.activeModel ? JSON.stringify(hb.activeModel) : null,
+        now,
+        id,
+      );
+      this.track(before, { ...before, agentVersion: hb.agentVersion, lastSeen: now });
+      return before.status !== 'online' ? this.applyStatus(id, 'online', 'keep', 'heartbeat', now) : false;
+    });
   }
 
   /**
@@ -158,7 +239,7 @@ export class DeviceStore {
    */
   applyBatch(ops: readonly PresenceOp[], inBatch?: (op: Extract<PresenceOp, { kind: 'heartbeat' }>) => void): { deviceId: string; status: DeviceStatus; reason: string }[] {
     const changed: { deviceId: string; status: DeviceStatus; reason: string }[] = [];
-    this.db.transaction(() => {
+    this.inTransaction(() => {
       for (const op of ops) {
         if (op.kind === 'heartbeat') {
           if (this.recordHeartbeat(op.deviceId, op.heartbeat, op.at)) changed.push({ deviceId: op.deviceId, status: 'online', reason: 'heartbeat' });
@@ -170,7 +251,7 @@ export class DeviceStore {
           changed.push({ deviceId: op.deviceId, status: op.status, reason: op.reason });
         }
       }
-    })();
+    });
     this.batchTransactions++;
     return changed;
   }
@@ -182,13 +263,13 @@ export class DeviceStore {
    * the state without moving the stamp: device clocks and ours are never compared.
    */
   setStatus(id: string, status: DeviceStatus, statusTs: number | 'keep', reason: string, now: number): boolean {
-    return this.db.transaction(() => this.applyStatus(id, status, statusTs, reason, now))();
+    return this.inTransaction(() => this.applyStatus(id, status, statusTs, reason, now));
   }
 
   /** setStatus without its own transaction (callers hold one). */
   private applyStatus(id: string, status: DeviceStatus, statusTs: number | 'keep', reason: string, now: number): boolean {
-    const cur = this.q('SELECT status, status_ts, revoked_at FROM devices WHERE id = ?').get(id) as
-      | { status: DeviceStatus; status_ts: number; revoked_at: number | null }
+    const cur = this.q('SELECT status, status_ts, revoked_at, profile_id, agent_version, last_seen FROM devices WHERE id = ?').get(id) as
+      | (CountedRaw & { status_ts: number })
       | undefined;
     if (!cur || (cur.revoked_at !== null && status !== 'revoked')) return false;
     const ts = statusTs === 'keep' ? cur.status_ts : statusTs;
@@ -198,6 +279,8 @@ export class DeviceStore {
       return false;
     }
     this.q(`UPDATE devices SET status = ?, status_ts = ?, last_seen = CASE WHEN ? = 'online' THEN ? ELSE last_seen END WHERE id = ?`).run(status, ts, status, now, id);
+    const before = counted(cur);
+    this.track(before, { ...before, status, lastSeen: status === 'online' ? now : before.lastSeen });
     this.q('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, status, reason, now);
     return true;
   }
@@ -239,7 +322,10 @@ export class DeviceStore {
       args.push(`$."${k.replace(/"/g, '')}"`, v);
     }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.q(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(...args) as { n: number }).n;
+    // without a label filter the total is in the counts: no COUNT(*) over the table per page
+    const total = f.labels && Object.keys(f.labels).length
+      ? (this.q(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(...args) as { n: number }).n
+      : this.counts().matching({ ...(f.profile ? { profile: f.profile } : {}), ...(f.status ? { status: f.status } : {}) });
     const rows = this.q(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as RawRow[];
     return { items: rows.map(toRow), total };
   }
@@ -268,38 +354,45 @@ export class DeviceStore {
       args.push(patch.profileReason);
     }
     if (!sets.length) return;
-    this.q(`UPDATE devices SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+    this.inTransaction(() => {
+      const before = this.countedRow(id);
+      this.q(`UPDATE devices SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+      if (before && patch.profileId !== undefined) this.track(before, { ...before, profileId: patch.profileId });
+    });
   }
 
   /** Removes the credential; the row and its history stay for the record. */
   revoke(id: string, now: number): boolean {
-    return this.db.transaction(() => {
+    return this.inTransaction(() => {
+      const before = this.countedRow(id);
       const r = this.q(`UPDATE devices SET password_hash = NULL, revoked_at = ?, status = 'revoked', status_ts = ? WHERE id = ? AND revoked_at IS NULL`).run(now, now, id);
       if (r.changes) this.q('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, 'revoked', 'operator', now);
+      if (r.changes && before) this.track(before, { ...before, status: 'revoked', revoked: true });
       return r.changes > 0;
-    })();
+    });
   }
 
+  /** Devices per status, profile or agent version (from the counts: no scan). */
   countsBy(column: 'status' | 'profile_id' | 'agent_version'): { key: string | null; n: number }[] {
-    return this.q(`SELECT ${column} AS key, COUNT(*) AS n FROM devices GROUP BY ${column} ORDER BY ${column}`).all() as { key: string | null; n: number }[];
+    const c = this.counts();
+    if (column === 'status') return c.byStatus();
+    if (column === 'agent_version') return c.byAgentVersion();
+    return c.byProfile().map((p) => ({ key: p.profileId, n: p.devices }));
   }
 
-  /** Per-profile device, online and offline counts and the newest last-seen, in one GROUP BY. */
+  /** Per-profile device, online and offline counts and the newest last-seen (from the counts: no scan). */
   profileCounts(): ProfileCounts[] {
-    return this.q(
-      `SELECT profile_id AS profileId, COUNT(*) AS devices, SUM(status = 'online') AS online, SUM(status = 'offline') AS offline, MAX(last_seen) AS lastSeen
-       FROM devices GROUP BY profile_id`,
-    ).all() as ProfileCounts[];
+    return this.counts().byProfile();
   }
 
   /** Enrolled devices without a profile. */
   unassignedCount(): number {
-    return (this.q('SELECT COUNT(*) AS n FROM devices WHERE profile_id IS NULL AND revoked_at IS NULL').get() as { n: number }).n;
+    return this.counts().unassigned;
   }
 
   /** Unrevoked devices, longest silent first (never seen before all), one page of them. */
   lastSeenPage(limit: number, offset: number): { items: LastSeenRow[]; total: number } {
-    const total = (this.q('SELECT COUNT(*) AS n FROM devices WHERE revoked_at IS NULL').get() as { n: number }).n;
+    const total = this.counts().unrevoked;
     const items = this.q(
       'SELECT id, status, profile_id AS profileId, last_seen AS lastSeen FROM devices WHERE revoked_at IS NULL ORDER BY last_seen, id LIMIT ? OFFSET ?',
     ).all(limit, offset) as LastSeenRow[];
