@@ -28,6 +28,12 @@ import { isAuthRefusal } from './mqtt-errors.ts';
 export type AgentEvents = {
   connected: [{ seq: number }];
   disconnected: [{ reason: string }];
+  /**
+   * A connection attempt that ended before its CONNACK (`connack timeout`: the broker answered later than
+   * CONNECT_TIMEOUT_MS; `refused`: nothing listening; `closed`: any other end). `stamp` is the attempt's,
+   * the one its will carries: a broker that had registered the will publishes it.
+   */
+  'connect-failed': [{ afterMs: number; reason: string; stamp: number }];
   'reconnect-scheduled': [{ delayMs: number; attempt: number }];
   'auth-failed': [{ error: string }];
   'birth-sent': [Birth];
@@ -119,10 +125,13 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
    * presence by it, so a late will from an old connection never overrides a newer `online`.
    */
   private sessionStamp = 0;
+  /** When the current attempt's CONNECT went out, whether its CONNACK came, and why it failed if it did. */
+  private attempt = { startedAt: 0, connacked: false, error: '' };
 
   start(): void {
     const id = this.deviceId;
     this.sessionStamp = Math.max(Date.now(), this.sessionStamp + 1);
+    this.attempt = { startedAt: Date.now(), connacked: false, error: '' };
     const client = mqtt.connect(this.opts.brokerUrl, {
       protocolVersion: 4,
       clientId: id,
@@ -142,6 +151,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     client.on('connect', () => void this.onConnect());
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (e) => {
+      if (!this.attempt.connacked) this.attempt.error = /connack timeout/.test(e.message) ? 'connack timeout' : /ECONNREFUSED/.test(e.message) ? 'refused' : 'closed';
       if (isAuthRefusal(e)) {
         this.log.error('broker refused the device credential', { error: errorMessage(e), hint: 'the device may have been revoked; re-enroll with a new token and a fresh state folder' });
         this.emit('auth-failed', { error: errorMessage(e) });
@@ -155,6 +165,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
   private async onConnect(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    this.attempt.connacked = true;
     this.counters.connects++;
     this.seq++;
     this.backoff.reset();
@@ -179,6 +190,10 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
   private onClose(): void {
     this.isReady = false;
     this.stopHeartbeats();
+    if (!this.attempt.connacked && this.attempt.startedAt) {
+      this.emit('connect-failed', { afterMs: Date.now() - this.attempt.startedAt, reason: this.attempt.error || 'closed', stamp: this.sessionStamp });
+      this.attempt.startedAt = 0;
+    }
     const wasUp = this.seq >= 0 && this.counters.connects > this.counters.disconnects;
     if (wasUp) {
       this.counters.disconnects++;
@@ -196,6 +211,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       // the will carries the time of the connect it was registered with
       this.sessionStamp = Math.max(Date.now(), this.sessionStamp + 1);
       if (client.options.will) client.options.will.payload = Buffer.from(offlinePayload(this.sessionStamp));
+      this.attempt = { startedAt: Date.now(), connacked: false, error: '' };
       client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
     }, delayMs);
   }
@@ -358,7 +374,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     const client = this.client;
     if (client) {
       if (graceful && client.connected) {
-        await withTimeout(this.publish('status', JSON.parse(offlinePayload(Math.max(Date.now(), this.sessionStamp + 1))) as unknown, true), opts.timeoutMs ?? 3000).catch((e: unknown) =>
+        // the goodbye carries the stamp of the connection that announced itself online, as its will does: the control
+        // plane writes it at once (an offline stamped newer than the recorded online is a broken reconnect's will, held)
+        await withTimeout(this.publish('status', JSON.parse(offlinePayload(this.sessionStamp)) as unknown, true), opts.timeoutMs ?? 3000).catch((e: unknown) =>
           this.log.warn('could not publish offline status', { error: errorMessage(e) }),
         );
         await withTimeout(client.endAsync(), opts.timeoutMs ?? 3000).catch(() => client.end(true));

@@ -9,7 +9,7 @@ import { MosquittoAuth } from './broker/mosquitto-auth.ts';
 import { loginSnapshot } from './broker/store-snapshot.ts';
 import type { ControlPlaneContext } from './context.ts';
 import { FleetSession, type FleetSessionOptions } from './fleet/fleet-session.ts';
-import { PresenceWriter } from './fleet/presence-writer.ts';
+import { DEFAULT_WILL_HOLD_MS, PresenceWriter } from './fleet/presence-writer.ts';
 import { createHttpApp } from './http/app.ts';
 import type { RouteTable } from './http/route-table.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -38,6 +38,8 @@ export type ControlPlaneOptions = {
   profilesDir?: string;
   /** A device not heard from for this long is marked offline (missed heartbeats). */
   presenceTimeoutMs: number;
+  /** How long a will of a connection never heard coming online is held (PresenceWriterOptions.holdMs); default min(45 s, presenceTimeoutMs / 2). */
+  willHoldMs?: number;
   presenceSweepMs?: number;
   log?: Logger;
   now?: () => number;
@@ -144,6 +146,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       inBatch: (op) => void heartbeats.recordNow(op.deviceId, op.heartbeat, op.at),
       onChanged: (c) => fleetLog.info('device presence', { deviceId: c.deviceId, state: c.status, reason: c.reason }),
       onError: (e) => fleetLog.error('birth hook failed', { error: String(e) }),
+      holdMs: opts.willHoldMs ?? Math.min(DEFAULT_WILL_HOLD_MS, opts.presenceTimeoutMs / 2),
+      onHold: (deviceId, outcome) => {
+        metrics.inc('edgefleet_presence_held_wills_total', 'Wills of connections never heard coming online: held, then written or dropped (the device came back)', { outcome });
+        if (outcome !== 'held') fleetLog.info('held will', { deviceId, outcome });
+      },
       onFlushed: (ops) => {
         metrics.inc('edgefleet_presence_batches_total', 'SQLite transactions that wrote heartbeats and presence changes');
         metrics.inc('edgefleet_presence_writes_total', 'heartbeats and presence changes written, in batches', {}, ops);

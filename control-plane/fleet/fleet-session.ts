@@ -208,7 +208,8 @@ export class FleetSession {
       case 'status': {
         const p = parsePayload(StatusSchema, payload);
         if (!p.ok) return this.reject(channel, 'invalid-payload', { deviceId, error: p.error });
-        this.o.presence.enqueue({ kind: 'status', deviceId, status: p.value.state, stamp: p.value.ts, reason: p.value.state === 'offline' ? 'will-or-goodbye' : 'status', at: now });
+        // an offline from a connection never heard coming online (a reconnect that broke before its CONNACK) is held a while: see PresenceWriter
+        this.o.presence.enqueue({ kind: 'status', deviceId, status: p.value.state, stamp: p.value.ts, reason: p.value.state === 'offline' ? 'will-or-goodbye' : 'status', at: now, holdUnannounced: true });
         this.accept(channel);
         return;
       }

@@ -86,3 +86,80 @@ test('the sweep writes queued heartbeats first: a device heard a moment ago is n
   assert.equal(store.get('d0')?.status, 'online');
   assert.deepEqual(changes, ['d0:online:heartbeat', 'd1:online:heartbeat', 'd1:offline:missed-heartbeats']);
 });
+
+/** Resolves on the writer's next hold outcome for a device. */
+function holdEvents(): { onHold: (id: string, o: 'held' | 'written' | 'dropped') => void; next: (id: string, o: 'written' | 'dropped') => Promise<number>; log: string[] } {
+  const log: string[] = [];
+  const waiters: { key: string; resolve: (t: number) => void }[] = [];
+  return {
+    log,
+    onHold: (id, o) => {
+      log.push(`${id}:${o}`);
+      for (const w of waiters.filter((w) => w.key === `${id}:${o}`)) w.resolve(performance.now());
+    },
+    next: (id, o) => new Promise((resolve) => waiters.push({ key: `${id}:${o}`, resolve })),
+  };
+}
+
+test("a will from a connection never heard coming online is held; the device's next connection coming online drops it", async () => {
+  const { store } = countingStore(2);
+  const h = holdEvents();
+  const writer = new PresenceWriter(store, { flushMs: 5, holdMs: 300, onHold: h.onHold });
+  // d0's connection stamped 100 came online; a reconnect stamped 200 broke before its CONNACK: its will arrives
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 200, reason: 'will-or-goodbye', at: 2, holdUnannounced: true });
+  writer.flush();
+  assert.equal(store.get('d0')?.status, 'online', 'not written while held');
+  assert.equal(writer.holding, 1);
+  const dropped = h.next('d0', 'dropped');
+  // the next reconnect (stamped 300) comes online within the hold
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 300, reason: 'status', at: 3 });
+  await dropped;
+  assert.equal(writer.holding, 0);
+  assert.equal(store.get('d0')?.status, 'online');
+  assert.deepEqual(store.statusHistory('d0').map((x) => x.status), ['online'], 'never recorded offline');
+  assert.deepEqual(h.log, ['d0:held', 'd0:dropped']);
+  writer.stop();
+});
+
+test('a held will is written after the hold when the device does not come back; wills of announced connections and goodbyes are written at once', async () => {
+  const { store } = countingStore(3);
+  const h = holdEvents();
+  const holdMs = 200;
+  const writer = new PresenceWriter(store, { flushMs: 5, holdMs, onHold: h.onHold });
+  for (const d of ['d0', 'd1', 'd2']) writer.enqueue({ kind: 'status', deviceId: d, status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.flush();
+  const t0 = performance.now();
+  const written = h.next('d0', 'written');
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 200, reason: 'will-or-goodbye', at: 5, holdUnannounced: true });
+  // d1: the will of the connection that did come online (a kill); d2: the agent's goodbye, same stamp
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'offline', stamp: 100, reason: 'will-or-goodbye', at: 6, holdUnannounced: true });
+  writer.enqueue({ kind: 'status', deviceId: 'd2', status: 'offline', stamp: 100, reason: 'will-or-goodbye', at: 7, holdUnannounced: true });
+  writer.flush();
+  assert.equal(store.get('d1')?.status, 'offline', 'a killed connection is offline at once');
+  assert.equal(store.get('d2')?.status, 'offline', 'a goodbye is offline at once');
+  assert.equal(store.get('d0')?.status, 'online', 'held');
+  const at = await written;
+  assert.ok(at - t0 >= holdMs - 5, `written ${(at - t0).toFixed(0)} ms after it arrived, not before the ${holdMs} ms hold`);
+  assert.equal(store.get('d0')?.status, 'offline');
+  assert.deepEqual(store.statusHistory('d0', 1), [{ status: 'offline', reason: 'will-held', at: 5 }], 'recorded at the time the will arrived');
+  writer.stop();
+});
+
+test('stop drops held wills (a restart is what they are held for); the late-will rule still holds for held ones', async () => {
+  const { store } = countingStore(2);
+  const h = holdEvents();
+  const writer = new PresenceWriter(store, { flushMs: 5, holdMs: 60_000, onHold: h.onHold });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 200, reason: 'will-or-goodbye', at: 2, holdUnannounced: true });
+  // a will older than the recorded online is refused, as ever, and not held
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'online', stamp: 100, reason: 'status', at: 3 });
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'offline', stamp: 50, reason: 'will-or-goodbye', at: 4, holdUnannounced: true });
+  writer.flush();
+  assert.equal(writer.holding, 1);
+  writer.stop();
+  assert.equal(writer.holding, 0);
+  assert.equal(store.get('d0')?.status, 'online');
+  assert.equal(store.get('d1')?.status, 'online');
+  assert.deepEqual(h.log, ['d0:held']);
+});

@@ -1,5 +1,10 @@
 import type { DeviceStatus, DeviceStore, PresenceOp } from '../store/devices.ts';
 
+/** The history reason of a will written after its hold (see PresenceWriterOptions.holdMs). */
+export const HELD_WILL_REASON = 'will-held';
+/** Default hold of a will from a connection never heard coming online. */
+export const DEFAULT_WILL_HOLD_MS = 45_000;
+
 export type PresenceWriterOptions = {
   /** How long the first queued op waits for company before the batch is written. */
   flushMs?: number;
@@ -11,6 +16,16 @@ export type PresenceWriterOptions = {
   inBatch?: (op: Extract<PresenceOp, { kind: 'heartbeat' }>) => void;
   /** A `written` callback threw: reported, and the rest of the batch's callbacks still run. */
   onError?: (error: unknown) => void;
+  /**
+   * How long a will from a connection never heard coming online (a reconnect that broke before its CONNACK
+   * reached the agent) is held before it is written. The agent retries within its backoff window; if its
+   * next connection comes online meanwhile (a newer stamp) the will is refused by the stamp rule and the
+   * device never shows offline; if not, it is written with reason `will-held`. Wills of connections that
+   * did come online are written at once. Default DEFAULT_WILL_HOLD_MS.
+   */
+  holdMs?: number;
+  /** A will was held (`held`), and later written (`written`) or refused because the device came back (`dropped`). */
+  onHold?: (deviceId: string, outcome: 'held' | 'written' | 'dropped') => void;
 };
 
 /**
@@ -25,6 +40,8 @@ export class PresenceWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly flushMs: number;
   private readonly maxBatch: number;
+  private readonly holdMs: number;
+  private readonly holds = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly store: DeviceStore,
@@ -32,6 +49,12 @@ export class PresenceWriter {
   ) {
     this.flushMs = o.flushMs ?? 50;
     this.maxBatch = o.maxBatch ?? 2000;
+    this.holdMs = o.holdMs ?? DEFAULT_WILL_HOLD_MS;
+  }
+
+  /** Wills being held (see holdMs). */
+  get holding(): number {
+    return this.holds.size;
   }
 
   get pending(): number {
@@ -57,9 +80,13 @@ export class PresenceWriter {
     const ops = this.queue;
     this.queue = [];
     const t0 = performance.now();
-    const changes = this.store.applyBatch(ops, this.o.inBatch);
+    const { changed, held } = this.store.applyBatch(ops, this.o.inBatch);
     this.o.onFlushed?.(ops.length, performance.now() - t0);
-    for (const c of changes) this.o.onChanged?.(c);
+    for (const c of changed) this.o.onChanged?.(c);
+    for (const op of ops) {
+      if (op.kind === 'status' && op.reason === HELD_WILL_REASON) this.o.onHold?.(op.deviceId, changed.some((c) => c.deviceId === op.deviceId && c.reason === HELD_WILL_REASON) ? 'written' : 'dropped');
+    }
+    for (const op of held) this.hold(op);
     for (const op of ops) {
       if (op.kind !== 'birth' || !op.written) continue;
       try {
@@ -78,12 +105,32 @@ export class PresenceWriter {
     this.flush();
     const stale = this.store.staleOnline(before);
     if (!stale.length) return [];
-    const changes = this.store.applyBatch(stale.map((deviceId) => ({ kind: 'status', deviceId, status: 'offline', stamp: 'keep', reason: 'missed-heartbeats', at: now })));
-    for (const c of changes) this.o.onChanged?.(c);
-    return changes.map((c) => c.deviceId);
+    const { changed } = this.store.applyBatch(stale.map((deviceId) => ({ kind: 'status', deviceId, status: 'offline', stamp: 'keep', reason: 'missed-heartbeats', at: now })));
+    for (const c of changed) this.o.onChanged?.(c);
+    return changed.map((c) => c.deviceId);
   }
 
+  /**
+   * Queues the will again after the hold, to be written then like any status: by the stamp rule, so a
+   * newer `online` of the device (its next connection) refuses it. Its `at` stays the time it arrived.
+   */
+  private hold(op: Extract<PresenceOp, { kind: 'status' }>): void {
+    this.o.onHold?.(op.deviceId, 'held');
+    const timer = setTimeout(() => {
+      this.holds.delete(timer);
+      this.enqueue({ ...op, holdUnannounced: false, reason: HELD_WILL_REASON });
+    }, this.holdMs); // not unref'd: stop() clears it
+    this.holds.add(timer);
+  }
+
+  /**
+   * Writes what is queued. Held wills are dropped, not written: on a restart they are exactly the
+   * flaps this hold exists to avoid, and a device that never comes back is marked offline by the
+   * missed-heartbeat sweep one presence timeout after the next start.
+   */
   stop(): void {
+    for (const t of this.holds) clearTimeout(t);
+    this.holds.clear();
     this.flush();
   }
 }

@@ -87,7 +87,18 @@ export type BirthRecord = { agentVersion: string; facts: DeviceFacts; profileId:
 export type PresenceOp =
   | { kind: 'heartbeat'; deviceId: string; heartbeat: Heartbeat; at: number }
   | { kind: 'birth'; deviceId: string; birth: BirthRecord; at: number; written?: () => void }
-  | { kind: 'status'; deviceId: string; status: DeviceStatus; stamp: number | 'keep'; reason: string; at: number };
+  | {
+      kind: 'status';
+      deviceId: string;
+      status: DeviceStatus;
+      stamp: number | 'keep';
+      reason: string;
+      at: number;
+      /** An `offline` from a connection never heard coming online is not written but returned as held (see applyBatch). */
+      holdUnannounced?: boolean;
+    };
+
+export type PresenceChange = { deviceId: string; status: DeviceStatus; reason: string };
 
 export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
 
@@ -235,10 +246,13 @@ export class DeviceStore {
 
   /**
    * Applies heartbeats and presence changes in arrival order inside ONE transaction: one commit
-   * (one WAL sync) per batch instead of one per message. Returns the presence changes made.
+   * (one WAL sync) per batch instead of one per message. Returns the presence changes made, and the
+   * `holdUnannounced` offlines it did not write because they come from a connection never heard
+   * coming online (see unannouncedOffline).
    */
-  applyBatch(ops: readonly PresenceOp[], inBatch?: (op: Extract<PresenceOp, { kind: 'heartbeat' }>) => void): { deviceId: string; status: DeviceStatus; reason: string }[] {
-    const changed: { deviceId: string; status: DeviceStatus; reason: string }[] = [];
+  applyBatch(ops: readonly PresenceOp[], inBatch?: (op: Extract<PresenceOp, { kind: 'heartbeat' }>) => void): { changed: PresenceChange[]; held: Extract<PresenceOp, { kind: 'status' }>[] } {
+    const changed: PresenceChange[] = [];
+    const held: Extract<PresenceOp, { kind: 'status' }>[] = [];
     this.inTransaction(() => {
       for (const op of ops) {
         if (op.kind === 'heartbeat') {
@@ -247,13 +261,28 @@ export class DeviceStore {
         } else if (op.kind === 'birth') {
           this.recordBirth(op.deviceId, op.birth, op.at);
           if (this.applyStatus(op.deviceId, 'online', 'keep', 'birth', op.at)) changed.push({ deviceId: op.deviceId, status: 'online', reason: 'birth' });
+        } else if (op.holdUnannounced && this.unannouncedOffline(op.deviceId, op.status, op.stamp)) {
+          held.push(op);
         } else if (this.applyStatus(op.deviceId, op.status, op.stamp, op.reason, op.at)) {
           changed.push({ deviceId: op.deviceId, status: op.status, reason: op.reason });
         }
       }
     });
     this.batchTransactions++;
-    return changed;
+    return { changed, held };
+  }
+
+  /**
+   * An `offline` stamped newer than the `online` on record, for a device recorded online: it comes from a
+   * connection that never said it was online (agents publish `online` first on every connection, and their
+   * goodbye carries the connection's own stamp). That is the will of a reconnect that broke before its
+   * CONNACK arrived, and the device's older connection is already gone: it says little about whether the
+   * device is away, so the caller holds it a while instead of writing it (PresenceWriter).
+   */
+  private unannouncedOffline(id: string, status: DeviceStatus, stamp: number | 'keep'): boolean {
+    if (status !== 'offline' || stamp === 'keep') return false;
+    const cur = this.q('SELECT status, status_ts, revoked_at FROM devices WHERE id = ?').get(id) as { status: DeviceStatus; status_ts: number; revoked_at: number | null } | undefined;
+    return cur !== undefined && cur.revoked_at === null && cur.status === 'online' && stamp > cur.status_ts;
   }
 
   /**

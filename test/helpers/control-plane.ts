@@ -14,7 +14,8 @@ export type TestFleet = {
   token: string;
   dataDir: string;
   api: (path: string, init?: RequestInit & { json?: unknown; auth?: string | null }) => Promise<{ status: number; body: any; text: string }>;
-  restartControlPlane: () => Promise<void>;
+  /** Stops the control plane and starts it again on the same data; `whileDown` runs in between. */
+  restartControlPlane: (whileDown?: () => Promise<void>) => Promise<void>;
   stop: () => Promise<void>;
 };
 
@@ -76,10 +77,11 @@ export async function startTestFleet(
       }
       return { status: res.status, body: parsed, text };
     },
-    restartControlPlane: async () => {
+    restartControlPlane: async (whileDown) => {
       // the embedded broker keeps its port across the restart so agents reconnect to it
       brokerPort = Number(new URL(fleet.cp.brokerUrl).port);
       await fleet.cp.stop();
+      await whileDown?.();
       fleet.cp = await startControlPlane(options());
     },
     stop: async () => {
