@@ -21,7 +21,7 @@ import Database from 'better-sqlite3';
 import { freePort, startMosquitto, type Mosquitto } from '../test/helpers/mosquitto.ts';
 import { busySeconds, topFunctions } from './lib/cpu-profile-top.ts';
 import { machineName } from './lib/machine.ts';
-import type { WorkerReport } from './lib/swarm-worker.ts';
+import type { TraceEvent, TraceReply, WorkerReport } from './lib/swarm-worker.ts';
 import { formatTable } from './lib/table.ts';
 
 const NS = (process.env['BENCH_NS'] ?? '1000,5000,10000').split(',').map(Number);
@@ -143,7 +143,7 @@ async function stopCp(cp: Cp): Promise<void> {
   await exited;
 }
 
-type Worker = { proc: ChildProcess; count: number; last: WorkerReport | null; delays: number[]; reconnectAt: number[] };
+type Worker = { proc: ChildProcess; count: number; last: WorkerReport | null; delays: number[]; reconnectAt: number[]; traceWaiters: ((r: TraceReply) => void)[] };
 
 function startWorker(brokerUrl: string, token: string, stateRoot: string, from: number, count: number): Worker {
   const swarm = { brokerUrl, token, count, from, stateRoot, idPrefix: 'fs', heartbeatIntervalMs: HB_S * 1000, concurrency: 25 };
@@ -161,8 +161,9 @@ function startWorker(brokerUrl: string, token: string, stateRoot: string, from: 
     // not allowed here: the numbers then include that competition
   }
   children.add(proc);
-  const w: Worker = { proc, count, last: null, delays: [], reconnectAt: [] };
+  const w: Worker = { proc, count, last: null, delays: [], reconnectAt: [], traceWaiters: [] };
   proc.on('message', (m) => {
+    if (typeof m === 'object' && m !== null && 'traces' in m) return w.traceWaiters.shift()?.(m as TraceReply);
     const r = m as WorkerReport;
     w.last = r;
     w.delays.push(...r.reconnectDelays);
@@ -170,6 +171,39 @@ function startWorker(brokerUrl: string, token: string, stateRoot: string, from: 
   });
   return w;
 }
+
+/** The connection events of these devices' agents, from whichever worker runs them. */
+async function traces(workers: Worker[], ids: string[]): Promise<Map<string, TraceEvent[]>> {
+  const out = new Map<string, TraceEvent[]>();
+  const live = workers.filter((w) => w.proc.connected);
+  const replies = await Promise.all(
+    live.map((w) => Promise.race([new Promise<TraceReply>((resolve) => (w.traceWaiters.push(resolve), w.proc.send({ trace: ids }))), sleep(10_000).then((): TraceReply => ({ traces: {} }))])),
+  );
+  for (const r of replies) for (const [id, t] of Object.entries(r.traces)) out.set(id, t);
+  return out;
+}
+
+/**
+ * Why a device was recorded offline at `at`, from its agent's own events around that time: the will of
+ * an attempt whose CONNACK came too late, of a connection that dropped after it was up, or neither.
+ */
+function explainOffline(at: number, trace: TraceEvent[] | undefined): string {
+  if (!trace) return 'no trace';
+  const near = trace.filter((e) => e.t >= at - 10_000 && e.t <= at + 2_000);
+  const failed = near.filter((e) => e.ev === 'connect-failed');
+  if (failed.some((e) => e.detail.startsWith('connack timeout'))) return 'will of an attempt whose CONNACK timed out';
+  if (failed.length) return `will of an attempt closed before CONNACK (${failed[failed.length - 1]!.detail.split(' after')[0]})`;
+  if (near.some((e) => e.ev === 'disconnected')) return 'connection dropped after it was up';
+  return 'no agent event within 10 s before';
+}
+
+/** Held wills by outcome (held, written, dropped), from /metrics (zero for a control plane without the hold). */
+const heldWills = async (cp: Cp): Promise<Record<string, number>> => {
+  const text = (await api(cp, '/metrics')).text;
+  const out: Record<string, number> = { held: 0, written: 0, dropped: 0 };
+  for (const m of text.matchAll(/^edgefleet_presence_held_wills_total\{outcome="(\w+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+};
 
 const onlineCount = async (cp: Cp): Promise<number> => (await api(cp, '/devices?status=online&limit=1')).body.total as number;
 const acceptedHeartbeats = async (cp: Cp): Promise<number> => {
@@ -217,9 +251,10 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     const hb0 = await acceptedHeartbeats(cp);
     const sent0 = workers.reduce((s, w) => s + (w.last?.heartbeatsSent ?? 0), 0);
     const w0 = Date.now();
-    const lat: Record<string, number[]> = { devices: [], report: [] };
+    // healthz does no work: its latency is the event loop's and the host's, the floor under the other two
+    const lat: Record<string, number[]> = { devices: [], report: [], healthz: [] };
     while (Date.now() - w0 < WINDOW_S * 1000) {
-      for (const [k, path] of [['devices', '/devices?limit=100'], ['report', '/reports/fleet']] as const) {
+      for (const [k, path] of [['devices', '/devices?limit=100'], ['report', '/reports/fleet'], ['healthz', '/healthz']] as const) {
         const t = performance.now();
         const r = await api(cp, path);
         if (r.status !== 200) throw new Error(`${path}: ${r.status}`);
@@ -235,6 +270,8 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     row['hb accepted/s'] = (accepted / windowS).toFixed(0);
     row['devices p50/p99'] = `${pct(lat['devices']!, 50).toFixed(0)}/${pct(lat['devices']!, 99).toFixed(0)} ms`;
     row['report p50/p99'] = `${pct(lat['report']!, 50).toFixed(0)}/${pct(lat['report']!, 99).toFixed(0)} ms`;
+    row['healthz p50/p99'] = `${pct(lat['healthz']!, 50).toFixed(0)}/${pct(lat['healthz']!, 99).toFixed(0)} ms`;
+    row['HTTP samples'] = lat['report']!.length;
     row['cp RSS'] = mib(procRss(cpPid()));
     row['cp CPU s'] = procCpuSeconds(cpPid()).toFixed(0);
     row['broker RSS'] = mosqPid ? mib(procRss(mosqPid)) : '(in cp)';
@@ -243,6 +280,8 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     log(`${kind} N=${n}: steady state measured`);
 
     // restart: SIGTERM, start again on the same ports and data
+    const failedBefore: Record<string, number> = {};
+    for (const w of workers) for (const [k, v] of Object.entries(w.last?.connectFailed ?? {})) failedBefore[k] = (failedBefore[k] ?? 0) + v;
     const restartAt = Date.now();
     for (const w of workers) w.reconnectAt.length = 0;
     await stopCp(cp);
@@ -266,9 +305,37 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     const recoveryS = (Date.now() - httpUp) / 1000;
     row['restart: all online'] = recovered ? `${recoveryS.toFixed(1)} s` : `not in ${RECOVERY_TIMEOUT_S} s`;
     row['restart: lowest online'] = lowest;
+    // wills held by the control plane are written or dropped within its hold: count offline records after that
+    const holdDeadline = Date.now() + 120_000;
+    let held = await heldWills(cp);
+    while (held['held']! > held['written']! + held['dropped']! && Date.now() < holdDeadline) {
+      await sleep(1000);
+      held = await heldWills(cp);
+    }
+    row['restart: wills held/written/dropped'] = `${held['held']}/${held['written']}/${held['dropped']}`;
+    const failedBy = (ws: Worker[]): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const w of ws) for (const [k, v] of Object.entries(w.last?.connectFailed ?? {})) out[k] = (out[k] ?? 0) + v;
+      return out;
+    };
+    const failedNow = failedBy(workers);
+    row['restart: failed attempts'] = Object.entries(failedNow).map(([k, v]) => `${k}:${v - (failedBefore[k] ?? 0)}`).join(' ') || '0';
     const db = new Database(join(dataDir, 'edgefleet.db'), { readonly: true, fileMustExist: true });
-    const unearned = (db.prepare(`SELECT COUNT(*) AS n FROM device_status_history WHERE status = 'offline' AND at >= ?`).get(restartAt) as { n: number }).n;
-    row['restart: offline records'] = unearned;
+    const unearned = db.prepare(`SELECT device_id AS deviceId, reason, at FROM device_status_history WHERE status = 'offline' AND at >= ? ORDER BY id`).all(restartAt) as { deviceId: string; reason: string; at: number }[];
+    row['restart: offline records'] = unearned.length;
+    if (unearned.length) {
+      const t = await traces(workers, [...new Set(unearned.map((r) => r.deviceId))]);
+      const why = new Map<string, number>();
+      for (const r of unearned) {
+        const k = `${r.reason}: ${explainOffline(r.at, t.get(r.deviceId))}`;
+        why.set(k, (why.get(k) ?? 0) + 1);
+      }
+      row['restart: offline why'] = [...why].map(([k, n]) => `${k} ${n}`).join('; ');
+      for (const r of unearned.slice(0, 3)) {
+        const events = (t.get(r.deviceId) ?? []).filter((e) => e.t >= restartAt - 1000);
+        log(`offline record ${r.deviceId} at +${((r.at - httpUp) / 1000).toFixed(1)} s (${r.reason}); its agent since the restart: ${events.map((e) => `+${((e.t - httpUp) / 1000).toFixed(1)} s ${e.ev} ${e.detail}`).join(' | ')}`);
+      }
+    }
     const hist = new Map<number, number>();
     for (const t of workers.flatMap((w) => w.reconnectAt)) {
       const b = Math.floor((t - httpUp) / 5000) * 5;
