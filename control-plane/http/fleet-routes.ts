@@ -12,8 +12,10 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * Fleet-wide report: counts by profile, status and agent version, and one page of the last-seen list
- * (longest silent first). Computed in SQL (GROUP BY, LIMIT/OFFSET): it never loads every device, so
- * it stays a few milliseconds on the event loop the broker's traffic shares, whatever the fleet size.
+ * (longest silent first). The counts come from the store's DeviceCounts (kept in memory by the table's
+ * only writer, equal to the GROUP BY: control-plane/store/device-counts.test.ts); the list is one SQL
+ * page (LIMIT/OFFSET on an index). It never loads or scans every device, so it costs well under a
+ * millisecond of the event loop the broker's traffic shares, whatever the fleet size.
  */
 export function fleetReport(ctx: ControlPlaneContext, page: FleetReportQuery = { limit: 100, offset: 0 }): FleetReport {
   const counts = (column: 'status' | 'agent_version'): Record<string, number> =>
