@@ -163,3 +163,20 @@ test('stop drops held wills (a restart is what they are held for); the late-will
   assert.equal(store.get('d1')?.status, 'online');
   assert.deepEqual(h.log, ['d0:held']);
 });
+
+test('held wills are bounded by the fleet: a device flapping 1,000 connections holds one will, its newest', async () => {
+  const { store } = countingStore(2);
+  const h = holdEvents();
+  const writer = new PresenceWriter(store, { flushMs: 5, holdMs: 200, onHold: h.onHold });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  for (let i = 1; i <= 1000; i++) writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 100 + i, reason: 'will-or-goodbye', at: 1 + i, holdUnannounced: true });
+  writer.enqueue({ kind: 'status', deviceId: 'd1', status: 'offline', stamp: 200, reason: 'will-or-goodbye', at: 5, holdUnannounced: true });
+  writer.flush();
+  assert.equal(writer.holding, 2, 'one held will per device, not one per connection');
+  const written = h.next('d0', 'written');
+  await written;
+  assert.deepEqual(store.statusHistory('d0', 1), [{ status: 'offline', reason: 'will-held', at: 1001 }], "the newest will is the one written");
+  assert.equal(h.log.filter((x) => x === 'd0:dropped').length, 999, 'each superseded will counted as dropped');
+  writer.stop();
+});

@@ -41,7 +41,8 @@ export class PresenceWriter {
   private readonly flushMs: number;
   private readonly maxBatch: number;
   private readonly holdMs: number;
-  private readonly holds = new Set<NodeJS.Timeout>();
+  /** At most one held will per device: a device flapping connections cannot grow this past the fleet's size. */
+  private readonly holds = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly store: DeviceStore,
@@ -116,11 +117,17 @@ export class PresenceWriter {
    */
   private hold(op: Extract<PresenceOp, { kind: 'status' }>): void {
     this.o.onHold?.(op.deviceId, 'held');
+    // a newer will of the same device replaces the one held: the older connection is superseded either way
+    const prev = this.holds.get(op.deviceId);
+    if (prev) {
+      clearTimeout(prev);
+      this.o.onHold?.(op.deviceId, 'dropped');
+    }
     const timer = setTimeout(() => {
-      this.holds.delete(timer);
+      if (this.holds.get(op.deviceId) === timer) this.holds.delete(op.deviceId);
       this.enqueue({ ...op, holdUnannounced: false, reason: HELD_WILL_REASON });
     }, this.holdMs); // not unref'd: stop() clears it
-    this.holds.add(timer);
+    this.holds.set(op.deviceId, timer);
   }
 
   /**
@@ -129,7 +136,7 @@ export class PresenceWriter {
    * missed-heartbeat sweep one presence timeout after the next start.
    */
   stop(): void {
-    for (const t of this.holds) clearTimeout(t);
+    for (const t of this.holds.values()) clearTimeout(t);
     this.holds.clear();
     this.flush();
   }
