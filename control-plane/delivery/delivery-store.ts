@@ -1,5 +1,6 @@
+import type Database from 'better-sqlite3';
 import type { BenchmarkResult, InstallState, ModelManifest } from '../../shared/messages.ts';
-import type { Db } from '../store/db.ts';
+import { statementCache, type Db } from '../store/db.ts';
 
 export type TransferRow = {
   id: string;
@@ -71,30 +72,33 @@ const toInstallRow = (r: Record<string, unknown>): InstallRow => ({
 });
 
 export class DeliveryStore {
-  constructor(private readonly db: Db) {}
+  /** The prepared statement for `sql` (see statementCache): preparing per call showed in the delivery profile. */
+  private readonly q: (sql: string) => Database.Statement;
+
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   transfer(id: string): TransferRow | null {
-    const r = this.db.prepare('SELECT * FROM delivery_transfers WHERE id = ?').get(id) as TransferDbRow | undefined;
+    const r = this.q('SELECT * FROM delivery_transfers WHERE id = ?').get(id) as TransferDbRow | undefined;
     return r ? toTransfer(r) : null;
   }
 
   transferByContent(sha256: string, chunkSize: number): TransferRow | null {
-    const r = this.db.prepare('SELECT * FROM delivery_transfers WHERE sha256 = ? AND chunk_size = ?').get(sha256, chunkSize) as TransferDbRow | undefined;
+    const r = this.q('SELECT * FROM delivery_transfers WHERE sha256 = ? AND chunk_size = ?').get(sha256, chunkSize) as TransferDbRow | undefined;
     return r ? toTransfer(r) : null;
   }
 
   /** A transfer registered from this very file (same size and mtime), so it need not be hashed again. */
   transferByFile(path: string, sizeBytes: number, mtimeMs: number, chunkSize: number): TransferRow | null {
-    const r = this.db
-      .prepare('SELECT * FROM delivery_transfers WHERE path = ? AND size_bytes = ? AND mtime_ms = ? AND chunk_size = ?')
+    const r = this.q('SELECT * FROM delivery_transfers WHERE path = ? AND size_bytes = ? AND mtime_ms = ? AND chunk_size = ?')
       .get(path, sizeBytes, mtimeMs, chunkSize) as TransferDbRow | undefined;
     return r ? toTransfer(r) : null;
   }
 
   /** Inserts, or points an existing transfer of the same content at the file it was registered from now. */
   upsertTransfer(t: TransferRow): TransferRow {
-    this.db
-      .prepare(
+    this.q(
         `INSERT INTO delivery_transfers (id, path, size_bytes, mtime_ms, chunk_size, sha256, chunk_sha256_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET path = excluded.path, mtime_ms = excluded.mtime_ms`,
       )
@@ -102,20 +106,50 @@ export class DeliveryStore {
     return this.transfer(t.id)!;
   }
 
-  offer(deviceId: string, transferId: string, deliveryId: string, now: number): void {
-    this.db
-      .prepare('INSERT INTO delivery_offers (device_id, transfer_id, delivery_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET delivery_id = excluded.delivery_id, created_at = excluded.created_at')
-      .run(deviceId, transferId, deliveryId, now);
+  /** Offers (or offers again) a transfer to a device: open until `closeOffers`, or until `expiresAt` (the manifest's expiry). */
+  offer(deviceId: string, transferId: string, deliveryId: string, now: number, expiresAt: number | null = null): void {
+    this.q(
+      `INSERT INTO delivery_offers (device_id, transfer_id, delivery_id, created_at, expires_at, closed_at) VALUES (?, ?, ?, ?, ?, NULL)
+       ON CONFLICT DO UPDATE SET delivery_id = excluded.delivery_id, created_at = excluded.created_at, expires_at = excluded.expires_at, closed_at = NULL`,
+    ).run(deviceId, transferId, deliveryId, now, expiresAt);
   }
 
+  /** Closes the open offers of one delivery; returns the transfers they were for. */
+  closeOffers(deviceId: string, deliveryId: string, now: number): string[] {
+    const rows = this.q('UPDATE delivery_offers SET closed_at = ? WHERE device_id = ? AND delivery_id = ? AND closed_at IS NULL RETURNING transfer_id').all(now, deviceId, deliveryId) as { transfer_id: string }[];
+    return rows.map((r) => r.transfer_id);
+  }
+
+  /** Closes offers whose manifest expired; returns the transfers they were for. */
+  closeExpiredOffers(now: number): string[] {
+    const rows = this.q('UPDATE delivery_offers SET closed_at = ? WHERE closed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? RETURNING transfer_id').all(now, now) as { transfer_id: string }[];
+    return [...new Set(rows.map((r) => r.transfer_id))];
+  }
+
+  /** Devices with an open offer of a transfer (they may listen on its shared topic). */
+  openOfferDevices(transferId: string): string[] {
+    return (this.q('SELECT device_id FROM delivery_offers WHERE transfer_id = ? AND closed_at IS NULL').all(transferId) as { device_id: string }[]).map((r) => r.device_id);
+  }
+
+  /** Transfers with at least one open offer. */
+  openTransfers(): string[] {
+    return (this.q('SELECT DISTINCT transfer_id FROM delivery_offers WHERE closed_at IS NULL').all() as { transfer_id: string }[]).map((r) => r.transfer_id);
+  }
+
+  /** Whether the device may pull the transfer on its own topic (a closed offer still may: a verify re-fetch, a resume). */
   isOffered(deviceId: string, transferId: string): boolean {
-    return this.db.prepare('SELECT 1 FROM delivery_offers WHERE device_id = ? AND transfer_id = ?').get(deviceId, transferId) !== undefined;
+    return this.offerState(deviceId, transferId) !== null;
+  }
+
+  /** `open`: the device may also listen on the transfer's shared topic; `closed`: its own topic only; null: never offered. */
+  offerState(deviceId: string, transferId: string): 'open' | 'closed' | null {
+    const r = this.q('SELECT closed_at FROM delivery_offers WHERE device_id = ? AND transfer_id = ?').get(deviceId, transferId) as { closed_at: number | null } | undefined;
+    return r === undefined ? null : r.closed_at === null ? 'open' : 'closed';
   }
 
   createInstall(i: Omit<InstallRow, 'progress' | 'reason' | 'updatedAt' | 'state'>, manifest: ModelManifest): void {
     this.db.transaction(() => {
-      this.db
-        .prepare(
+      this.q(
           `INSERT INTO delivery_installs (device_id, model_id, version, delivery_id, rollout_id, transfer_id, state, progress, reason, manifest_json, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, 'sent', NULL, NULL, ?, ?, ?)
            ON CONFLICT (device_id, model_id, version) DO UPDATE SET delivery_id = excluded.delivery_id, rollout_id = excluded.rollout_id, transfer_id = excluded.transfer_id,
@@ -128,11 +162,11 @@ export class DeliveryStore {
 
   /** History lines of one install (capped per install: see `recordState`). */
   eventCount(deviceId: string, modelId: string, version: number): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM delivery_install_events WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
+    return (this.q('SELECT COUNT(*) AS n FROM delivery_install_events WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
   }
 
   benchmarkCount(deviceId: string, modelId: string, version: number): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM delivery_benchmarks WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
+    return (this.q('SELECT COUNT(*) AS n FROM delivery_benchmarks WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as { n: number }).n;
   }
 
   /**
@@ -141,10 +175,9 @@ export class DeliveryStore {
    */
   recordState(deviceId: string, e: InstallEvent, maxEvents = Infinity): { changed: boolean; capped: boolean } {
     return this.db.transaction(() => {
-      const cur = this.db.prepare('SELECT state FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, e.modelId, e.version) as { state: string } | undefined;
+      const cur = this.q('SELECT state FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, e.modelId, e.version) as { state: string } | undefined;
       if (cur) {
-        this.db
-          .prepare('UPDATE delivery_installs SET state = ?, progress = ?, reason = ?, updated_at = ?, rollout_id = COALESCE(?, rollout_id) WHERE device_id = ? AND model_id = ? AND version = ?')
+        this.q('UPDATE delivery_installs SET state = ?, progress = ?, reason = ?, updated_at = ?, rollout_id = COALESCE(?, rollout_id) WHERE device_id = ? AND model_id = ? AND version = ?')
           .run(e.state, e.progress, e.reason, e.at, e.rolloutId, deviceId, e.modelId, e.version);
       }
       const changed = !cur || cur.state !== e.state;
@@ -158,38 +191,35 @@ export class DeliveryStore {
   }
 
   private addEvent(deviceId: string, e: InstallEvent): void {
-    this.db
-      .prepare('INSERT INTO delivery_install_events (device_id, model_id, version, rollout_id, state, progress, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    this.q('INSERT INTO delivery_install_events (device_id, model_id, version, rollout_id, state, progress, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(deviceId, e.modelId, e.version, e.rolloutId, e.state, e.progress, e.reason, e.at);
   }
 
   installs(deviceId: string): InstallRow[] {
-    const rows = this.db.prepare('SELECT * FROM delivery_installs WHERE device_id = ? ORDER BY created_at DESC, version DESC').all(deviceId) as Record<string, unknown>[];
+    const rows = this.q('SELECT * FROM delivery_installs WHERE device_id = ? ORDER BY created_at DESC, version DESC').all(deviceId) as Record<string, unknown>[];
     return rows.map(toInstallRow);
   }
 
   /** One install by its key (not a scan of the device's history: called for every report). */
   install(deviceId: string, modelId: string, version: number): InstallRow | null {
-    const r = this.db.prepare('SELECT * FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as Record<string, unknown> | undefined;
+    const r = this.q('SELECT * FROM delivery_installs WHERE device_id = ? AND model_id = ? AND version = ?').get(deviceId, modelId, version) as Record<string, unknown> | undefined;
     return r ? toInstallRow(r) : null;
   }
 
   events(deviceId: string, limit = 200): InstallEvent[] {
-    const rows = this.db
-      .prepare('SELECT model_id, version, rollout_id, state, progress, reason, at FROM delivery_install_events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
+    const rows = this.q('SELECT model_id, version, rollout_id, state, progress, reason, at FROM delivery_install_events WHERE device_id = ? ORDER BY id DESC LIMIT ?')
       .all(deviceId, limit) as { model_id: string; version: number; rollout_id: string | null; state: string; progress: number | null; reason: string | null; at: number }[];
     return rows.map((r) => ({ modelId: r.model_id, version: r.version, rolloutId: r.rollout_id, state: r.state, progress: r.progress, reason: r.reason, at: r.at }));
   }
 
   addBenchmark(b: Omit<BenchmarkRow, 'id'>): number {
-    const r = this.db
-      .prepare('INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    const r = this.q('INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(b.deviceId, b.modelId, b.version, b.rolloutId, JSON.stringify(b.result), b.baseline ? JSON.stringify(b.baseline) : null, b.speedup, b.at);
     return Number(r.lastInsertRowid);
   }
 
   benchmarks(deviceId: string, limit = 100): BenchmarkRow[] {
-    const rows = this.db.prepare('SELECT * FROM delivery_benchmarks WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as Record<string, unknown>[];
+    const rows = this.q('SELECT * FROM delivery_benchmarks WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
       deviceId: r.device_id as string,

@@ -62,4 +62,12 @@ export const DELIVERY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX delivery_benchmarks_device ON delivery_benchmarks (device_id, id);
   `,
+  // fan-out: an offer is open until its install is past downloading (or the manifest expires); a transfer with no
+  // open offer has ended and its shared-topic grant is revoked
+  `
+  ALTER TABLE delivery_offers ADD COLUMN expires_at INTEGER;
+  ALTER TABLE delivery_offers ADD COLUMN closed_at INTEGER;
+  CREATE INDEX delivery_offers_open ON delivery_offers (transfer_id) WHERE closed_at IS NULL;
+  CREATE INDEX delivery_offers_delivery ON delivery_offers (device_id, delivery_id);
+  `,
 ];
