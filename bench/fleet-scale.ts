@@ -12,9 +12,12 @@
  *   BENCH_NS=1000,5000,10000 BENCH_BROKERS=embedded,mosquitto BENCH_HB_S=10 BENCH_WINDOW_S=30
  *   BENCH_ONLINE_TIMEOUT_S=900 BENCH_PROFILE_DIR=/tmp/prof (node --cpu-prof on the control plane)
  *   BENCH_CP_ROOT=/path/to/other/checkout (run that checkout's control plane: before/after comparisons)
+ *   BENCH_CP_CPU_QUOTA=0.2 (the control plane gets at most this share of one core, in 30 ms periods, through a
+ *     cgroup v1 `cpu` quota; needs root. A stand-in for a host shared with other work, reproducible and
+ *     without loading anyone else: the same starvation for a before and an after run)
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -33,6 +36,7 @@ const RECOVERY_TIMEOUT_S = Number(process.env['BENCH_RECOVERY_TIMEOUT_S'] ?? '30
 const PER_WORKER = Number(process.env['BENCH_AGENTS_PER_PROCESS'] ?? '2500');
 const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'] ?? null;
 const CP_ROOT = process.env['BENCH_CP_ROOT'] ?? join(import.meta.dirname, '..');
+const CPU_QUOTA = process.env['BENCH_CP_CPU_QUOTA'] ? Number(process.env['BENCH_CP_CPU_QUOTA']) : null;
 const TOKEN = 'bench-operator-token-0123456789';
 const CLK_TCK = 100;
 
@@ -42,6 +46,26 @@ process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(1));
+
+/** The cgroup that holds the control plane under BENCH_CP_CPU_QUOTA, removed at exit. */
+const QUOTA_GROUP = `/sys/fs/cgroup/cpu/edgefleet-bench-${process.pid}`;
+function limitCpu(pid: number): void {
+  if (CPU_QUOTA === null) return;
+  if (!existsSync(QUOTA_GROUP)) {
+    mkdirSync(QUOTA_GROUP);
+    const periodUs = 30_000;
+    writeFileSync(join(QUOTA_GROUP, 'cpu.cfs_period_us'), String(periodUs));
+    writeFileSync(join(QUOTA_GROUP, 'cpu.cfs_quota_us'), String(Math.round(CPU_QUOTA * periodUs)));
+    process.on('exit', () => {
+      try {
+        rmdirSync(QUOTA_GROUP);
+      } catch {
+        // still has a process: the kernel removes nothing; an empty group left behind is harmless
+      }
+    });
+  }
+  writeFileSync(join(QUOTA_GROUP, 'cgroup.procs'), String(pid));
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -119,6 +143,7 @@ async function startCp(dataDir: string, httpPort: number, broker: { kind: 'embed
   }
   const proc = spawn(process.execPath, args, { env, cwd: CP_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(proc);
+  limitCpu(proc.pid!);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const cp: Cp = { proc, httpUrl: `http://127.0.0.1:${httpPort}`, brokerUrl: broker.kind === 'embedded' ? `mqtt://127.0.0.1:${broker.port}` : broker.m.url };
@@ -387,7 +412,9 @@ for (const n of NS) {
     }
   }
 }
-console.log(`\nFleet scale: one control plane, agents in worker processes (${PER_WORKER}/process max), heartbeat every ${HB_S} s, HTTP measured over ${WINDOW_S} s; ${machineName()}; control plane from ${CP_ROOT}\n`);
+console.log(
+  `\nFleet scale: one control plane${CPU_QUOTA === null ? '' : ` limited to ${CPU_QUOTA} of one core (cgroup cpu quota, 30 ms periods)`}, agents in worker processes (${PER_WORKER}/process max), heartbeat every ${HB_S} s, HTTP measured over ${WINDOW_S} s; ${machineName()}; control plane from ${CP_ROOT}\n`,
+);
 const headers = [...new Set(rows.flatMap((r) => Object.keys(r)))];
 const first = headers.filter((h) => !h.startsWith('restart') && !h.startsWith('reconnects') && !h.startsWith('mass') && !h.startsWith('kill'));
 const rest = ['broker', 'N', ...headers.filter((h) => !first.includes(h))];
