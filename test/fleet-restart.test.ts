@@ -151,5 +151,30 @@ for (const kind of BROKER_KINDS) {
         console.log(`# ${kind}: a broken reconnect's will held; the device that came back never showed offline, the one that did not was written ${writtenAfterMs} ms after its will`);
       },
     );
+
+    test(
+      "a CONNECT older than the device's live connection (one its agent gave up on) does not take that connection over",
+      { skip: kind === 'mosquitto' && "Mosquitto applies MQTT's takeover rule itself; this guard is the embedded broker's" },
+      async () => {
+        const i = AGENTS / 2 + 2;
+        const dev = agents[i]!;
+        assert.ok(dev.connected);
+        const password = (JSON.parse(readFileSync(join(stateRoot, `a${i}`, IDENTITY_FILE), 'utf8')) as { password: string }).password;
+        let dropped = false;
+        dev.events.once('disconnected', () => (dropped = true));
+        const since = Date.now();
+        const refused0 = fleet.cp.ctx.metrics.get('edgefleet_broker_stale_connects_refused_total');
+        // the CONNECT of an attempt from a minute ago, read by the broker only now
+        const will = { topic: deviceTopic(dev.deviceId, 'status'), payload: Buffer.from(JSON.stringify(StatusSchema.parse({ v: PROTOCOL_VERSION, state: 'offline', ts: Date.now() - 60_000 }))), qos: 1 as const, retain: true };
+        await assert.rejects(connectRaw(fleet.cp.brokerUrl, { clientId: dev.deviceId, username: dev.deviceId, password, will } as never), /unavailable|3/i);
+        assert.equal(fleet.cp.ctx.metrics.get('edgefleet_broker_stale_connects_refused_total'), refused0 + 1);
+        // a heartbeat round trip later the agent is still on its connection, and nothing was recorded
+        const hb = dev.counters.heartbeatsSent;
+        await waitFor('a heartbeat on the live connection', () => dev.counters.heartbeatsSent > hb, 10_000, 20);
+        assert.equal(dropped, false, 'the live connection was not taken over');
+        assert.ok(dev.connected);
+        assert.deepEqual(fleet.cp.ctx.devices.offlineRecordsSince(since), []);
+      },
+    );
   });
 }

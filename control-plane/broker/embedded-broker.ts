@@ -21,6 +21,7 @@ import { tokenUnusableReason, type TokenStore } from '../store/tokens.ts';
 import { AuthBrake, DEFAULT_BRAKE, type BrakeKeys, type BrakeOptions } from './auth-brake.ts';
 import type { BrokerAccess, BrokerAvailability } from './broker-access.ts';
 import { indexedMemoryPersistence } from './indexed-persistence.ts';
+import { isStaleConnect, willStamp } from './stale-connect.ts';
 import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
 import { connectionCap, ownOpenFileLimit } from './connection-cap.ts';
 
@@ -73,7 +74,10 @@ export class EmbeddedBroker implements BrokerAccess {
     aedes.authenticate = (client, username, password, done) => {
       this.authenticate(client, username ?? '', password?.toString('utf8') ?? '').then(
         (role) => {
-          if (role) {
+          if (role === 'device' && this.staleConnect(client)) {
+            // no CONNACK 0, no will registered, the live connection untouched; 3 (server unavailable) makes a real agent retry
+            done(Object.assign(new Error('an older connect of a connected device'), { returnCode: 3 }) as never, false);
+          } else if (role) {
             this.roles.set(client, role);
             done(null, true);
           } else {
@@ -143,6 +147,21 @@ export class EmbeddedBroker implements BrokerAccess {
       lastLog = t;
       unlogged = 0;
     });
+  }
+
+  /**
+   * Checked after authentication, a few microtasks before aedes registers the client (and takes over a live
+   * connection with the same id): see stale-connect.ts.
+   */
+  private staleConnect(client: Client): boolean {
+    const clients = (this.aedes as unknown as { clients?: Record<string, Client & { will?: WillPacket | null }> } | null)?.clients;
+    const live = clients?.[client.id];
+    if (!live || live === client) return false;
+    const incoming = (client as Client & { _will?: WillPacket | null })._will;
+    if (!isStaleConnect(willStamp(incoming), willStamp(live.will))) return false;
+    this.opts.metrics.inc('edgefleet_broker_stale_connects_refused_total', 'CONNECTs refused because they are older than the same device\'s live connection (an attempt its agent gave up on)');
+    this.opts.log.info('stale connect refused: the device has a newer live connection', { deviceId: client.id });
+    return true;
   }
 
   /**
@@ -286,6 +305,7 @@ export class EmbeddedBroker implements BrokerAccess {
   }
 }
 
+type WillPacket = { topic: string; payload: Buffer | string };
 type PacketParser = { _parseLength: () => boolean; packet: { length: number }; _list: { length: number; consume(n: number): void } };
 
 function remoteAddress(client: Client): string | null {
