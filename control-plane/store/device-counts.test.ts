@@ -120,5 +120,14 @@ test('heartbeats, births and wills of a steady fleet never make the counts scan 
     store.countsBy('agent_version');
   }
   assert.equal(store.countScans, scans, 'no scan after the first');
+  // a new device says online before its birth gives it a profile: registrations do not make the counts scan either
+  now += 10_000; // each newcomer is the most recently seen device without a profile until its birth
+  for (let i = 500; i < 700; i++) store.createEnrolled(`d${i}`, 'h', 't', now);
+  for (let i = 500; i < 700; i++) {
+    now += 1;
+    store.applyBatch([{ kind: 'status', deviceId: `d${i}`, status: 'online', stamp: now, reason: 'status', at: now }, { kind: 'birth', deviceId: `d${i}`, birth: birth(PROFILES[i % 3]!, '0.1.0'), at: now + 1 }]);
+    store.counts();
+  }
+  assert.equal(store.countScans, scans, 'no scan for 200 registrations');
   assert.deepEqual(store.counts().snapshot(), store.countsFromSql().snapshot());
 });

@@ -34,6 +34,8 @@ const byKey = <K extends string | null>(a: [K, unknown], b: [K, unknown]): numbe
  * Per-profile newest last-seen is a max: it only grows by adding. When the device holding a profile's
  * max leaves the profile or moves its last-seen back, the max is unknown without a scan: the counts
  * say `stale` and their owner rebuilds them from SQL (a rare event: a profile change of that very device).
+ * Devices without a profile have no newest last-seen (the report shows it per profile only): every new
+ * device is one until its birth, and tracking it made each registration a rebuild.
  */
 export class DeviceCounts {
   private readonly status = new Map<DeviceStatus, number>();
@@ -59,7 +61,7 @@ export class DeviceCounts {
     if (before) {
       this.add(before, -1);
       const p = this.profile.get(before.profileId);
-      const held = before.lastSeen !== null && (p === undefined || p.lastSeen === before.lastSeen);
+      const held = before.profileId !== null && before.lastSeen !== null && (p === undefined || p.lastSeen === before.lastSeen);
       const kept = after !== null && after.profileId === before.profileId && (after.lastSeen ?? -Infinity) >= before.lastSeen!;
       if (held && !kept && p !== undefined) this.stale = true;
     }
@@ -67,6 +69,7 @@ export class DeviceCounts {
   }
 
   private moveLastSeen(before: Counted, after: Counted): void {
+    if (after.profileId === null) return;
     const p = this.profile.get(after.profileId)!;
     if (after.lastSeen !== null && (p.lastSeen === null || after.lastSeen > p.lastSeen)) p.lastSeen = after.lastSeen;
     else if (before.lastSeen !== null && before.lastSeen === p.lastSeen && (after.lastSeen ?? -Infinity) < before.lastSeen) this.stale = true;
@@ -82,7 +85,7 @@ export class DeviceCounts {
     p.devices += n;
     bump(p.byStatus, d.status, n);
     if (p.devices === 0) this.profile.delete(d.profileId);
-    else if (n > 0 && d.lastSeen !== null && (p.lastSeen === null || d.lastSeen > p.lastSeen)) p.lastSeen = d.lastSeen;
+    else if (n > 0 && d.profileId !== null && d.lastSeen !== null && (p.lastSeen === null || d.lastSeen > p.lastSeen)) p.lastSeen = d.lastSeen;
   }
 
   get total(): number {
