@@ -20,8 +20,15 @@ export type CommandContext = {
   signingPublicKey: string;
   /** Validates with ReportSchema and publishes on `devices/{id}/report` (QoS 1). */
   report(body: ReportBody): Promise<void>;
-  /** Publishes an `XferRequestSchema` message on `devices/{id}/xfer/req`. */
-  requestChunks(transferId: string, chunks: number[]): Promise<void>;
+  /**
+   * Publishes an `XferRequestSchema` message on `devices/{id}/xfer/req`. `ask.shared`: the download listens on the
+   * transfer's shared topic (the session marks the ask `join`/`next`/`repair` only while that subscription holds on
+   * the current connection); `ask.again`: these chunks were asked for before. Without `ask`: the device's own topic.
+   */
+  requestChunks(transferId: string, chunks: number[], ask?: { shared: boolean; again: boolean }): Promise<void>;
+  /** Subscribes to `transfers/{id}/data` (made again after a reconnect); false when the broker refuses (not granted). */
+  listenTransfer?(transferId: string): Promise<boolean>;
+  unlistenTransfer?(transferId: string): Promise<void>;
   activeModel(): ModelRef | null;
   /** Changes what heartbeats and births report as the active model. */
   setActiveModel(model: ModelRef | null): void;
@@ -38,7 +45,7 @@ export type CommandHandlers = {
   rollback?: (cmd: RollbackCommand, ctx: CommandContext) => Promise<void> | void;
   /** Tuning: download a candidate, benchmark it, report, delete it; never activate. */
   evaluate?: (cmd: EvaluateCommand, ctx: CommandContext) => Promise<void> | void;
-  /** Raw `xfer/data` frames (binary chunk header + bytes); the transfer client parses them. */
+  /** Raw `xfer/data` and `transfers/{id}/data` frames (binary chunk header + bytes); the transfer client parses them. */
   transferData?: (payload: Buffer, ctx: CommandContext) => Promise<void> | void;
 };
 

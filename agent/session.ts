@@ -16,7 +16,7 @@ import {
   type ModelRef,
   type Report,
 } from '../shared/messages.ts';
-import { deviceTopic } from '../shared/topics.ts';
+import { deviceTopic, parseTransferDataTopic, transferDataTopic } from '../shared/topics.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { commandModel, intakeCommand, newCounters, reportUnsupported, type AgentCounters, type CommandContext, type CommandHandlers, type ReportBody } from './commands.ts';
 import { MsgIdDedup } from '../shared/dedup.ts';
@@ -94,7 +94,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       logger: this.log,
       signingPublicKey: opts.identity.signingPublicKey,
       report: (body) => this.sendReport(body),
-      requestChunks: (transferId, chunks) => this.requestChunks(transferId, chunks),
+      requestChunks: (transferId, chunks, ask) => this.requestChunks(transferId, chunks, ask ?? { shared: false, again: false }),
+      listenTransfer: (transferId) => this.listenTransfer(transferId),
+      unlistenTransfer: (transferId) => this.unlistenTransfer(transferId),
       activeModel: () => this.activeModel,
       setActiveModel: (m) => {
         this.activeModel = m;
@@ -127,6 +129,10 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
   private sessionStamp = 0;
   /** When the current attempt's CONNECT went out, whether its CONNACK came, and why it failed if it did. */
   private attempt = { startedAt: 0, connacked: false, error: '' };
+  /** Shared transfer topics wanted, with the connection seq on which the broker last granted each (-1: not now). */
+  private readonly transferSubs = new Map<string, number>();
+  /** Per transfer, the connection seq of the last fan-out `join`: a new connection (or subscription) joins again. */
+  private readonly joinedOn = new Map<string, number>();
 
   start(): void {
     const id = this.deviceId;
@@ -185,6 +191,9 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     this.isReady = true;
     this.emit('connected', { seq: this.seq });
     this.startHeartbeats();
+    // shared transfer topics: a clean session forgot them. Not part of the connect sequence (status and birth never
+    // wait on them): until the SUBACK, asks go to the device's own topic, then the next ask joins the wave again
+    for (const transferId of this.transferSubs.keys()) void this.subscribeTransfer(transferId);
   }
 
   private onClose(): void {
@@ -218,7 +227,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
 
   private onMessage(topic: string, payload: Buffer): void {
     const id = this.deviceId;
-    if (topic === deviceTopic(id, 'xfer/data')) {
+    if (topic === deviceTopic(id, 'xfer/data') || this.transferSubs.has(parseTransferDataTopic(topic) ?? '')) {
       this.counters.transferFrames++;
       const h = this.opts.handlers.transferData;
       if (!h) return;
@@ -346,8 +355,59 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
     this.emit('report-sent', parsed.data);
   }
 
-  private async requestChunks(transferId: string, chunks: number[]): Promise<void> {
-    const parsed = XferRequestSchema.safeParse({ v: PROTOCOL_VERSION, msgId: newMsgId(), ts: Date.now(), transferId, chunks });
+  /** Subscribes to a transfer's shared data topic on the current connection; false when the broker refuses (not granted). */
+  private async subscribeTransfer(transferId: string): Promise<boolean> {
+    const client = this.client;
+    if (!client?.connected) return false;
+    const seq = this.seq;
+    try {
+      // bounded: a SUBSCRIBE caught by a dropped connection is held by mqtt.js until a reconnect that may not come
+      const [g] = await withTimeout(client.subscribeAsync(transferDataTopic(transferId), { qos: 1 }), 10_000);
+      const ok = !!g && g.qos !== 128;
+      if (!this.transferSubs.has(transferId)) {
+        // no longer wanted (the download ended meanwhile)
+        if (ok && client.connected) void client.unsubscribeAsync(transferDataTopic(transferId)).catch(() => {});
+        return false;
+      }
+      this.transferSubs.set(transferId, ok && seq === this.seq ? seq : -1);
+      if (!ok) this.log.info('shared transfer topic not granted; pulling on the device topic', { transferId });
+      return ok && seq === this.seq;
+    } catch (e) {
+      // mqtt.js rejects on a SUBACK failure code: the transfer is not granted to this device (or not by this broker)
+      if (this.transferSubs.has(transferId)) this.transferSubs.set(transferId, -1);
+      this.log.info('shared transfer topic not granted; pulling on the device topic', { transferId, error: errorMessage(e) });
+      return false;
+    }
+  }
+
+  private async listenTransfer(transferId: string): Promise<boolean> {
+    this.transferSubs.set(transferId, -1);
+    return this.subscribeTransfer(transferId);
+  }
+
+  /**
+   * Not awaited: mqtt.js holds an UNSUBSCRIBE made while disconnected until a reconnect that may never come (the
+   * embedded broker restarts with the control plane), and a download must not wait on it. A clean session forgets
+   * the subscription anyway, and it is no longer made again on connect.
+   */
+  private async unlistenTransfer(transferId: string): Promise<void> {
+    this.transferSubs.delete(transferId);
+    this.joinedOn.delete(transferId);
+    const client = this.client;
+    if (client?.connected) void client.unsubscribeAsync(transferDataTopic(transferId)).catch(() => {});
+  }
+
+  /**
+   * `ask.shared`: the download listens on the transfer's shared topic; the ask carries `fanout` only while that
+   * subscription holds on this very connection (its SUBACK came before this ask: see control-plane/delivery/fanout-wave.ts).
+   */
+  private async requestChunks(transferId: string, chunks: number[], ask: { shared: boolean; again: boolean }): Promise<void> {
+    let fanout: 'join' | 'next' | 'repair' | undefined;
+    if (ask.shared && this.connected && this.transferSubs.get(transferId) === this.seq) {
+      fanout = this.joinedOn.get(transferId) !== this.seq ? 'join' : ask.again ? 'repair' : 'next';
+      this.joinedOn.set(transferId, this.seq);
+    }
+    const parsed = XferRequestSchema.safeParse({ v: PROTOCOL_VERSION, msgId: newMsgId(), ts: Date.now(), transferId, chunks, ...(fanout ? { fanout } : {}) });
     if (!parsed.success) throw new Error(`invalid transfer request: ${formatZodError(parsed.error)}`);
     await this.publish('xfer/req', parsed.data);
   }

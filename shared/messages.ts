@@ -178,6 +178,13 @@ export const XferRequestSchema = z.object({
   ...envelope,
   transferId: TransferIdSchema,
   chunks: z.array(z.number().int().nonnegative().max(MAX_CHUNKS)).min(1).max(1024),
+  /**
+   * Absent: send these chunks to me (`devices/{id}/xfer/data`). Otherwise the agent listens on
+   * `transfers/{transferId}/data`, and chunks no one asked for yet in this wave are published there once. `join`: the
+   * first ask since it (re)subscribed (chunks published before it go to it alone); `next`: later first asks;
+   * `repair`: asked before (lost, corrupt, timed out): sent to it alone unless about to go out on the shared topic.
+   */
+  fanout: z.enum(['join', 'next', 'repair']).optional(),
 });
 export type XferRequest = z.infer<typeof XferRequestSchema>;
 

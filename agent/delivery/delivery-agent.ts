@@ -29,6 +29,8 @@ export type DeliveryAgentOptions = {
   minFreeBytes?: number;
   /** Passed to runBenchmark: null forces onnxruntime CPU; default finds trtexec. */
   trtexecPath?: string | null;
+  /** Listen on a transfer's shared topic when the broker grants it (default true); false: always the device's own topic. */
+  fanout?: boolean;
   /** Test seam for the free-space check. */
   freeBytes?: (dir: string) => Promise<number>;
   /** 1-minute load average per core, for the evaluation idle gate (test seam; default os.loadavg). */
@@ -94,6 +96,7 @@ export class DeliveryAgent {
       keepVersions: opts.keepVersions ?? 3,
       minFreeBytes: opts.minFreeBytes ?? 16 * MiB,
       trtexecPath: opts.trtexecPath,
+      fanout: opts.fanout ?? true,
       freeBytes: opts.freeBytes ?? defaultFreeBytes,
       loadPerCore: opts.loadPerCore ?? (() => loadavg()[0]! / Math.max(1, cpus().length)),
       idlePollMs: opts.idlePollMs ?? 5000,
@@ -431,7 +434,7 @@ export class DeliveryAgent {
           dir: pathInside(dir, 'transfer', p.spec.transferId),
           window: this.o.window,
           requestTimeoutMs: this.o.requestTimeoutMs,
-          request: (id, chunks) => ctx.requestChunks(id, chunks),
+          request: (id, chunks, ask) => ctx.requestChunks(id, chunks, ask),
           onProgress: (bytes) => {
             held.set(p.spec.transferId, bytes);
             progress();
@@ -473,9 +476,13 @@ export class DeliveryAgent {
         if (this.current) this.current.download = d;
         try {
           if (parts[i]!.role === 'model') o.state('downloading', Math.min(1, [...held.values()].reduce((s, b) => s + b, 0) / total));
+          // listen on the shared topic before the first ask (the join): what a wave publishes from then on reaches this
+          // device too; without a grant the SUBSCRIBE is refused and every chunk comes on the device's own topic
+          if (this.o.fanout && ctx.listenTransfer && (await ctx.listenTransfer(id))) d.shareAsks();
           files[parts[i]!.role] = await d.run();
         } finally {
           this.downloads.delete(id);
+          await ctx.unlistenTransfer?.(id);
         }
         log.info('transfer complete', { transferId: id, role: parts[i]!.role, ...d.stats });
       }

@@ -17,6 +17,10 @@ export type DownloadStats = {
   timeouts: number;
   /** Chunks already on disk when this download (re)started. */
   resumedFrom: number;
+  /** Chunk indexes asked for again (lost, corrupt, timed out). */
+  repairs: number;
+  /** Chunks that arrived without this agent asking for them (published once for a fan-out wave). */
+  unasked: number;
 };
 
 export type DownloadOptions = {
@@ -26,7 +30,10 @@ export type DownloadOptions = {
   window: number;
   /** No chunk for this long: ask again for what is outstanding. Doubles on each silent timeout up to 8x, resets on progress. */
   requestTimeoutMs: number;
-  request: (transferId: string, chunks: number[]) => Promise<void>;
+  /** `ask.again`: these chunks were asked for before (a repair); `ask.shared`: the agent listens on the transfer's shared topic. */
+  request: (transferId: string, chunks: number[], ask: { shared: boolean; again: boolean }) => Promise<void>;
+  /** The agent listens on the transfer's shared topic: first asks may be served there once for a whole wave. */
+  shared?: boolean;
   /**
    * No chunk at all for this long: the download fails with the reason (issue 8 item 9: a transfer never served was
    * retried forever and held up the next deploy). Default 120 s; the re-requests inside it back off (see above).
@@ -55,12 +62,15 @@ export class DownloadTimeoutError extends Error {
 export class Download {
   /** When the last good chunk arrived (or the download started). */
   lastProgressAt = 0;
-  readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0 };
+  readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0, repairs: 0, unasked: 0 };
   private readonly total: number;
   private bitmap!: ChunkBitmap;
   private data: FileHandle | null = null;
   private bits: FileHandle | null = null;
   private readonly inflight = new Set<number>();
+  /** Chunks asked for in this run: asking again is a repair, which the server sends to this device alone. */
+  private readonly asked = new Set<number>();
+  private shared: boolean;
   private writes: Promise<void> = Promise.resolve();
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
@@ -71,7 +81,13 @@ export class Download {
   ) {
     this.total = chunkCount(spec.sizeBytes, spec.chunkSize);
     this.lastProgressAt = (o.now ?? Date.now)();
+    this.shared = o.shared ?? false;
     if (spec.chunkSha256.length !== this.total) throw new Error(`manifest lists ${spec.chunkSha256.length} chunk hashes for ${this.total} chunks`);
+  }
+
+  /** The agent listens on the transfer's shared topic now: first asks may go out as fan-out asks. */
+  shareAsks(): void {
+    this.shared = true;
   }
 
   get dataPath(): string {
@@ -134,7 +150,7 @@ export class Download {
     }
     // mark first so a second copy arriving during the write counts as a duplicate, but persist the bit only after the data
     this.bitmap.set(i);
-    this.inflight.delete(i);
+    if (!this.inflight.delete(i)) this.stats.unasked++;
     this.stats.received++;
     this.lastProgressAt = (this.o.now ?? Date.now)();
     const payload = Buffer.from(frame.payload);
@@ -181,9 +197,18 @@ export class Download {
           if (this.inflight.size <= this.o.window / 2) {
             const next = this.bitmap.missing(this.o.window - this.inflight.size, this.inflight);
             if (next.length) {
-              for (const i of next) this.inflight.add(i);
+              const fresh = next.filter((i) => !this.asked.has(i));
+              const again = next.filter((i) => this.asked.has(i));
+              for (const i of next) {
+                this.inflight.add(i);
+                this.asked.add(i);
+              }
               this.stats.requested += next.length;
-              this.o.request(id, next).catch((e: unknown) => log.warn('chunk request not sent', { transferId: id, error: String(e) }));
+              this.stats.repairs += again.length;
+              const send = (chunks: number[], isAgain: boolean): void =>
+                void this.o.request(id, chunks, { shared: this.shared, again: isAgain }).catch((e: unknown) => log.warn('chunk request not sent', { transferId: id, error: String(e) }));
+              if (fresh.length) send(fresh, false);
+              if (again.length) send(again, true);
             }
           }
           const before = this.stats.received + this.stats.corrupt;

@@ -10,6 +10,7 @@ import { silentLogger } from '../log.ts';
 import { DeliveryStore } from './delivery-store.ts';
 import { TransferServer, type FrameFilter, type RegisteredTransfer } from './transfer-server.ts';
 import { LONG_BUCKETS } from '../metrics.ts';
+import { BoundedMap } from '../../shared/bounded-map.ts';
 
 export type DeliverOptions = {
   rolloutId?: string | null;
@@ -40,6 +41,20 @@ export class DeliveryError extends Error {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+
+export type DeliveryServiceOptions = {
+  frameFilter?: FrameFilter | undefined;
+  maxChunksInFlight?: number;
+  /** Shared per-transfer data topic (default true); false keeps every chunk on the per-device path. */
+  fanout?: boolean;
+  waveIdleMs?: number;
+  gatherMs?: number;
+};
+
+/** Install states after which the device no longer needs the transfer (verifying may still re-fetch bad chunks). */
+const DONE_WITH_TRANSFER = new Set<string>(['benchmarking', 'active', 'failed', 'rolled-back']);
+/** Evaluation states after which the canary no longer needs the candidate's transfers. */
+const EVALUATION_DONE_WITH_TRANSFER = new Set<string>(['benchmarking', 'done', 'failed']);
 /** One install's history: a real install has about six states; a flapping device stops adding lines here. */
 export const MAX_EVENTS_PER_INSTALL = 100;
 /** Benchmark rows per install (a re-run `benchmark` command adds one each). */
@@ -58,8 +73,11 @@ export class DeliveryService {
   private readonly benchStarted = new Map<string, number>();
   private bound: { ctx: ControlPlaneContext; store: DeliveryStore; server: TransferServer } | null = null;
   private refusals: ThrottledLog = new ThrottledLog(silentLogger);
+  private sweep: NodeJS.Timeout | null = null;
+  /** An evaluation's delivery id by device and model version (evaluations have no install row to find it by). */
+  private readonly evaluationDeliveries = new BoundedMap<string, string>(10_000);
 
-  constructor(private readonly opts: { frameFilter?: FrameFilter | undefined; maxChunksInFlight?: number } = {}) {}
+  constructor(private readonly opts: DeliveryServiceOptions = {}) {}
 
   /** Called by the extension each time a control plane starts (a restart brings a new context). */
   bind(ctx: ControlPlaneContext): void {
@@ -73,13 +91,73 @@ export class DeliveryService {
       now: ctx.now,
       frameFilter: this.opts.frameFilter,
       ...(this.opts.maxChunksInFlight ? { maxChunksInFlight: this.opts.maxChunksInFlight } : {}),
+      fanout: this.opts.fanout ?? true,
+      ...(this.opts.waveIdleMs ? { waveIdleMs: this.opts.waveIdleMs } : {}),
+      ...(this.opts.gatherMs ? { gatherMs: this.opts.gatherMs } : {}),
     });
     this.bound = { ctx, store, server };
     this.refusals = new ThrottledLog(ctx.log.child({ room: 'delivery' }), { now: ctx.now });
+    // a new broker session (the embedded broker restarts with the control plane; the Mosquitto plugin is resynced from
+    // a fresh control plane's grants) knows no transfer grants: grant what is still open again, in the background
+    for (const t of store.openTransfers()) void this.grant(t, store.openOfferDevices(t));
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = setInterval(() => this.closeExpired(), 60_000);
+    this.sweep.unref();
   }
 
   unbind(): void {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = null;
     this.bound = null;
+  }
+
+  /** A failed grant is not fatal: the agent's SUBSCRIBE is refused and it pulls every chunk on its own topic. */
+  private async grant(transferId: string, deviceIds: string[]): Promise<void> {
+    const b = this.bound;
+    if (!b || !deviceIds.length) return;
+    try {
+      await b.ctx.broker.grantTransferRead(transferId, deviceIds);
+    } catch (e) {
+      b.ctx.metrics.inc('edgefleet_delivery_fanout_grant_failures_total', 'Shared-topic read grants the broker refused or did not answer');
+      b.ctx.log.warn('fan-out read grant failed; those devices pull on their own topic', { transferId, devices: deviceIds.length, error: String(e) });
+    }
+  }
+
+  /** Closes the offers of one finished delivery; a transfer with no open offer left has ended: its shared topic is revoked. */
+  private closeDelivery(deviceId: string, deliveryId: string, at: number): void {
+    const b = this.bound;
+    if (!b) return;
+    const closed = b.store.closeOffers(deviceId, deliveryId, at);
+    if (closed.length) void this.endTransfers(closed);
+  }
+
+  private async endTransfers(transferIds: string[]): Promise<void> {
+    const b = this.bound;
+    if (!b) return;
+    for (const t of new Set(transferIds)) {
+      if (b.store.openOfferDevices(t).length) continue;
+      b.server.endTransfer(t);
+      // never rejects (the broker adapters queue a revoke while the broker is away)
+      await b.ctx.broker.revokeTransfer(t);
+      b.ctx.log.info('transfer ended; shared topic revoked', { transferId: t, published: b.server.publishedStats(t) });
+    }
+  }
+
+  private closeExpired(): void {
+    const b = this.bound;
+    if (!b) return;
+    try {
+      const ended = b.store.closeExpiredOffers(b.ctx.now());
+      if (ended.length) void this.endTransfers(ended);
+    } catch (e) {
+      b.ctx.log.warn('expired offers not closed', { error: String(e) });
+    }
+  }
+
+  /** Turns the shared topic on or off for deliveries from now on (the delivery bench compares both on one control plane). */
+  setFanout(on: boolean): void {
+    this.opts.fanout = on;
+    this.b.server.fanout = on;
   }
 
   private get b(): NonNullable<DeliveryService['bound']> {
@@ -116,7 +194,7 @@ export class DeliveryService {
     const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, source, opts);
     const now = ctx.now();
     const rolloutId = opts.rolloutId ?? null;
-    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now);
+    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt);
     store.createInstall({ deviceId, modelId: source.modelId, version: source.version, deliveryId, rolloutId, transferId: manifest.transferId, createdAt: now }, manifest);
     await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'deploy', rolloutId, manifest });
     ctx.log.info('model deploy sent', { deviceId, rolloutId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes, companions: manifest.companions.length });
@@ -129,14 +207,22 @@ export class DeliveryService {
    * no install row is created. The fp32 baseline is left out: the fp32 student is a candidate itself.
    */
   async evaluate(deviceId: string, source: DeliverySource, opts: DeliverOptions & { tuningId: string; idle: EvaluationSettings }): Promise<Delivery> {
-    const { ctx, store } = this.b;
+    const { ctx } = this.b;
     const src = { ...source, companions: source.companions.filter((c) => c.role !== 'fp32-baseline') };
     const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, src, opts);
     const now = ctx.now();
-    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now);
+    this.evaluationDeliveries.set(`${deviceId}\0${source.modelId}\0${source.version}`, deliveryId);
+    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt);
     await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'evaluate', tuningId: opts.tuningId, manifest, idle: opts.idle });
     ctx.log.info('evaluate sent', { deviceId, tuningId: opts.tuningId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes });
     return { deliveryId, manifest };
+  }
+
+  /** Records the offers and, with fan-out on, grants the shared topics before the command goes out (so the agent's SUBSCRIBE is allowed). */
+  private async offer(deviceId: string, transferIds: string[], deliveryId: string, now: number, expiresAt: number): Promise<void> {
+    const { store, server } = this.b;
+    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now, expiresAt);
+    if (server.fanout) for (const t of new Set(transferIds)) await this.grant(t, [deviceId]);
   }
 
   /** Registers the files as transfers and signs the manifest for one device. */
@@ -202,9 +288,18 @@ export class DeliveryService {
    * the device's claim; history and benchmark rows per install are capped.
    */
   ingestReport(deviceId: string, report: Report): void {
-    if (report.kind === 'evaluation') return; // tuning evaluations belong to the tuning room (its own onReport hook)
     const { ctx, store } = this.b;
     const at = ctx.now();
+    if (report.kind === 'evaluation') {
+      // the evaluation itself belongs to the tuning room (its own onReport hook); here only its offers end
+      const key = `${deviceId}\0${report.model.modelId}\0${report.model.version}`;
+      const deliveryId = this.evaluationDeliveries.get(key);
+      if (deliveryId !== undefined && EVALUATION_DONE_WITH_TRANSFER.has(report.state)) {
+        this.evaluationDeliveries.delete(key);
+        this.closeDelivery(deviceId, deliveryId, at);
+      }
+      return;
+    }
     const install = store.install(deviceId, report.model.modelId, report.model.version);
     const refuse = (reason: string, fields: Record<string, unknown> = {}): void => {
       ctx.metrics.inc('edgefleet_reports_refused_total', 'Device reports refused, by kind and reason', { kind: report.kind, reason });
@@ -228,6 +323,7 @@ export class DeliveryService {
       const { changed, capped } = store.recordState(deviceId, { modelId: r.model.modelId, version: r.model.version, rolloutId: r.rolloutId, state: r.state, progress: r.progress, reason: r.reason, at }, MAX_EVENTS_PER_INSTALL);
       if (capped) refuse('events-capped', { max: MAX_EVENTS_PER_INSTALL });
       if (!changed && r.state === 'downloading') return;
+      if (changed && DONE_WITH_TRANSFER.has(r.state)) this.closeDelivery(deviceId, install.deliveryId, at);
       const log = r.state === 'failed' ? ctx.log.warn.bind(ctx.log) : ctx.log.info.bind(ctx.log);
       log('install state', { deviceId, rolloutId: r.rolloutId, modelId: r.model.modelId, version: r.model.version, state: r.state, reason: r.reason, progress: r.progress });
       this.emitSafely('install-state', { deviceId, model: r.model, state: r.state, reason: r.reason, rolloutId: r.rolloutId, progress: r.progress });

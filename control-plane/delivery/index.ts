@@ -6,12 +6,18 @@ import type { FrameFilter } from './transfer-server.ts';
 
 export { DeliveryService, DeliveryError, type DeliverOptions, type Delivery, type InstallStateEvent, type BenchmarkEvent } from './delivery-service.ts';
 export { DeliveryStore, type InstallRow, type BenchmarkRow, type TransferRow } from './delivery-store.ts';
-export { TransferServer, transferIdFor, type RegisteredTransfer, type FrameFilter, type ServedStats } from './transfer-server.ts';
+export { TransferServer, transferIdFor, type RegisteredTransfer, type FrameFilter, type ServedStats, type PublishedStats } from './transfer-server.ts';
 
 export type DeliveryExtensionOptions = {
   /** Test seam: sees each encoded chunk frame before it is published (corrupt one to test re-requests). */
   frameFilter?: FrameFilter;
   maxChunksInFlight?: number;
+  /** Shared per-transfer data topic for waves (default true); false: every chunk on the per-device path. */
+  fanout?: boolean;
+  /** A fan-out wave ends after this long without a fan-out ask (default 30 s). */
+  waveIdleMs?: number;
+  /** A new wave waits this long at most for every offered device to join before its first publish (default 1 s). */
+  gatherMs?: number;
 };
 
 /**

@@ -1,23 +1,26 @@
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { XferRequest } from '../../shared/messages.ts';
 import { BoundedMap } from '../../shared/bounded-map.ts';
 import { ThrottledLog } from '../../shared/throttled-log.ts';
-import { deviceTopic } from '../../shared/topics.ts';
+import { deviceTopic, transferDataTopic } from '../../shared/topics.ts';
 import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkRange, encodeFrame } from '../../shared/transfer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeliveryStore, TransferRow } from './delivery-store.ts';
+import { FanoutWave } from './fanout-wave.ts';
 import { sha256Stream } from '../../shared/hash.ts';
 import { MsgIdDedup } from '../../shared/dedup.ts';
 
 export type RegisteredTransfer = { transferId: string; sizeBytes: number; chunkSize: number; sha256: string; chunkSha256: string[] };
 
-/** Test seam: sees (and may replace) each encoded frame before it is published. */
-export type FrameFilter = (f: { deviceId: string; transferId: string; index: number; frame: Buffer }) => Buffer;
+/** Test seam: sees (and may replace) each encoded frame before it is published; `deviceId` is null on the shared fan-out topic. */
+export type FrameFilter = (f: { deviceId: string | null; transferId: string; index: number; frame: Buffer }) => Buffer;
 
 export type ServedStats = { requests: number; chunks: number; bytes: number; refused: number };
+/** What the control plane published for one transfer (or all): frames to one device, and frames once on the shared topic. */
+export type PublishedStats = { unicastChunks: number; unicastBytes: number; fanoutChunks: number; fanoutBytes: number; waves: number };
 
 export type TransferServerDeps = {
   store: DeliveryStore;
@@ -28,13 +31,32 @@ export type TransferServerDeps = {
   frameFilter?: FrameFilter | undefined;
   /** Chunks being read or published at once, across all devices: bounds memory (default 64, i.e. 16 MiB of 256 KiB chunks). */
   maxChunksInFlight?: number;
+  /** Publish fresh chunks once on `transfers/{id}/data` for agents that ask with `fanout` (default true). */
+  fanout?: boolean;
+  /** A wave ends after this long without a fan-out ask; the next ask starts a new one (default 30 s). */
+  waveIdleMs?: number;
+  /**
+   * A new wave holds its first publishes until every device with an open offer has joined, or this long (default
+   * 1 s, below the agents' request timeout): devices of one wave get their deploy within milliseconds of each other
+   * but start asking over a second or so on a loaded host, and a device that joins after a chunk went out gets that
+   * chunk on its own topic.
+   */
+  gatherMs?: number;
 };
+
+/** The start of a wave: publishes wait until the devices offered the transfer have joined (or the gather time is up). */
+type Gather = { expected: Set<string>; open: Promise<void>; release: () => void };
 
 const SERVED_CHUNKS = 'edgefleet_delivery_chunks_served_total';
 const SERVED_BYTES = 'edgefleet_delivery_bytes_served_total';
 const REFUSED = 'edgefleet_delivery_requests_refused_total';
+const FANOUT_CHUNKS = 'edgefleet_delivery_fanout_chunks_published_total';
+const FANOUT_BYTES = 'edgefleet_delivery_fanout_bytes_published_total';
+const WAVES = 'edgefleet_delivery_fanout_waves_total';
 /** Device x transfer pairs tracked for stats and re-request counting: beyond this the oldest are forgotten. */
 const MAX_TRACKED = 20_000;
+/** Transfers with published counters or a wave kept in memory. */
+const MAX_TRANSFERS_TRACKED = 1000;
 
 /** Transfer ids name their content: the same bytes in the same chunking are one transfer, wherever the file lies. */
 export const transferIdFor = (sha256: string, chunkSize: number): string => `${sha256.slice(0, 32)}-${chunkSize}`;
@@ -43,22 +65,38 @@ export class TransferError extends Error {
   override readonly name = 'TransferError';
 }
 
-/** Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to. */
+const noStats = (): PublishedStats => ({ unicastChunks: 0, unicastBytes: 0, fanoutChunks: 0, fanoutBytes: 0, waves: 0 });
+
+/**
+ * Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to: to one
+ * device on `devices/{id}/xfer/data`, or once per wave to every listening device on `transfers/{id}/data`.
+ */
 export class TransferServer {
   /** Per device and offered transfer; bounded, and only for transfers the device was offered (refusals are counted in metrics). */
   private readonly stats = new BoundedMap<string, ServedStats>(MAX_TRACKED);
   /** Chunk indexes served per device and transfer: serving one again is a re-request. */
   private readonly servedIndexes = new BoundedMap<string, Set<number>>(MAX_TRACKED);
+  private readonly published = new BoundedMap<string, PublishedStats>(MAX_TRANSFERS_TRACKED);
+  private readonly totals = noStats();
+  private readonly waves = new BoundedMap<string, FanoutWave>(MAX_TRANSFERS_TRACKED);
+  private readonly gathers = new Map<FanoutWave, Gather>();
   private readonly refusals: ThrottledLog;
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
   private readonly seen = new MsgIdDedup(10_000);
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly maxInFlight: number;
+  /** Shared-topic publishing on or off (the delivery bench compares both on one control plane). */
+  fanout: boolean;
+  private readonly waveIdleMs: number;
+  private readonly gatherMs: number;
 
   constructor(private readonly d: TransferServerDeps) {
     this.maxInFlight = d.maxChunksInFlight ?? 64;
     this.refusals = new ThrottledLog(d.log, { now: d.now });
+    this.fanout = d.fanout ?? true;
+    this.waveIdleMs = d.waveIdleMs ?? 30_000;
+    this.gatherMs = d.gatherMs ?? 1000;
   }
 
   /** Idempotent by content and chunk size; a file already registered with the same size and mtime is not hashed again. */
@@ -99,7 +137,24 @@ export class TransferServer {
     return { ...(this.stats.get(`${deviceId}\0${transferId}`) ?? { requests: 0, chunks: 0, bytes: 0, refused: 0 }) };
   }
 
-  /** Answers one `xfer/req`: each requested chunk is read and published as one frame carrying its registered hash, which the agent checks. */
+  /** Frames and payload bytes published, per transfer or (no id) in total since this server started. */
+  publishedStats(transferId?: string): PublishedStats {
+    return { ...(transferId === undefined ? this.totals : (this.published.get(transferId) ?? noStats())) };
+  }
+
+  /** The transfer is over (no open offer): its wave is forgotten, so a later delivery of the same bytes starts a new one. */
+  endTransfer(transferId: string): void {
+    const w = this.waves.get(transferId);
+    if (w) this.openGather(w);
+    this.waves.delete(transferId);
+  }
+
+  /**
+   * Answers one `xfer/req`. Without `fanout` (or without an open offer), each requested chunk goes to the asking device
+   * alone. With it, chunks no one asked for yet in this wave are published once on the shared topic, and chunks
+   * published before the device joined go to it alone (late joiners, resumes). Every frame carries the chunk's
+   * registered hash, which the agent checks against its signed manifest.
+   */
   async handleRequest(deviceId: string, req: XferRequest): Promise<void> {
     if (!this.seen.firstTime(req.msgId)) {
       this.d.metrics.inc('edgefleet_mqtt_messages_replayed_total', 'MQTT messages dropped as a msgId seen before (QoS 1 re-delivery or replay), by channel', { channel: 'xfer/req' });
@@ -113,7 +168,8 @@ export class TransferServer {
     };
     const t = this.d.store.transfer(req.transferId);
     if (!t) return refuse('unknown-transfer');
-    if (!this.d.store.isOffered(deviceId, t.id)) return refuse('not-offered');
+    const offer = this.d.store.offerState(deviceId, t.id);
+    if (offer === null) return refuse('not-offered');
     st = this.stats.getOrSet(`${deviceId}\0${t.id}`, () => ({ requests: 0, chunks: 0, bytes: 0, refused: 0 }));
     if (req.chunks.length > MAX_WINDOW) return refuse('window-too-large', { chunks: req.chunks.length, max: MAX_WINDOW });
     const n = t.chunkSha256.length;
@@ -121,52 +177,125 @@ export class TransferServer {
     if (bad !== undefined) return refuse('chunk-out-of-range', { chunk: bad, chunks: n });
     st.requests++;
     const indexes = [...new Set(req.chunks)];
-    let fh;
-    try {
-      fh = await open(t.path, 'r');
-      // the agent checks every chunk against the signed manifest; here a size/mtime check catches a replaced file cheaply
-      const now = await fh.stat();
-      if (now.size !== t.sizeBytes || now.mtimeMs !== t.mtimeMs) {
-        await fh.close();
-        this.d.log.error('transfer source changed since it was registered; register it again', { deviceId, transferId: t.id, path: t.path });
-        return refuse('source-changed');
+    let unicast = indexes;
+    let broadcast: number[] = [];
+    let wave: FanoutWave | null = null;
+    // a closed offer (the install moved past downloading) still pulls on its own topic: the shared one is revoked
+    if (req.fanout && this.fanout && offer === 'open') {
+      const now = this.d.now();
+      wave = this.wave(t.id, now);
+      const plan = wave.plan(deviceId, indexes, req.fanout, now);
+      unicast = plan.unicast;
+      broadcast = plan.broadcast;
+      const g = this.gathers.get(wave);
+      if (g) {
+        g.expected.delete(deviceId);
+        if (!g.expected.size) this.openGather(wave);
       }
-    } catch (e) {
-      this.d.log.error('transfer source unreadable', { deviceId, transferId: t.id, path: t.path, error: String(e) });
-      return;
     }
-    const topic = deviceTopic(deviceId, 'xfer/data');
+    const gate = wave ? this.gathers.get(wave)?.open : undefined;
+    const served = st;
+    const source = new ChunkSource(t);
     try {
+      const jobs = [
+        ...broadcast.map((index) => ({ gated: true, run: () => this.publishShared(source, wave!, index) })),
+        ...unicast.map((index) => ({ gated: false, run: () => this.publishToDevice(source, deviceId, index, served) })),
+      ];
       const outcomes = await Promise.allSettled(
-        indexes.map(async (index) => {
+        jobs.map(async ({ gated, run }) => {
+          if (gated && gate) await gate;
           await this.acquire();
           try {
-            const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
-            const buf = Buffer.allocUnsafe(end - start);
-            const { bytesRead } = await fh.read(buf, 0, buf.length, start);
-            const payload = buf.subarray(0, bytesRead);
-            const expected = t.chunkSha256[index]!;
-            let frame = encodeFrame({ transferId: t.id, index, sha256: expected, payload });
-            if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
-            await this.d.publish(topic, frame);
-            st.chunks++;
-            st.bytes += payload.length;
-            const seen = this.servedIndexes.getOrSet(`${deviceId}/${t.id}`, () => new Set());
-            if (seen.has(index)) this.d.metrics.inc('edgefleet_delivery_chunks_rerequested_total', 'Transfer chunks a device asked for again (bad hash, lost, resumed)');
-            seen.add(index);
-            this.d.metrics.inc(SERVED_CHUNKS, 'Transfer chunks published');
-            this.d.metrics.inc(SERVED_BYTES, 'Transfer payload bytes published', {}, payload.length);
+            await run();
           } finally {
             this.release();
           }
         }),
       );
-      const failed = outcomes.find((o) => o.status === 'rejected');
-      if (failed) this.d.log.warn('transfer publish failed; the device will ask again', { deviceId, transferId: t.id, error: String(failed.reason) });
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) {
+        if (failed.reason instanceof SourceChanged) {
+          this.d.log.error('transfer source changed since it was registered; register it again', { deviceId, transferId: t.id, path: t.path, error: failed.reason.message });
+          refuse('source-changed');
+        } else this.d.log.warn('transfer publish failed; the device will ask again', { deviceId, transferId: t.id, error: String(failed.reason) });
+      }
     } finally {
-      await fh.close().catch(() => {});
+      await source.close();
     }
-    this.d.log.debug('transfer window served', { deviceId, transferId: t.id, chunks: indexes.length, first: indexes[0] });
+    this.d.log.debug('transfer window served', { deviceId, transferId: t.id, unicast: unicast.length, fanout: broadcast.length, first: indexes[0] });
+  }
+
+  private wave(transferId: string, now: number): FanoutWave {
+    const w = this.waves.get(transferId);
+    if (w && now - w.lastActivity <= this.waveIdleMs) return w;
+    if (w) this.openGather(w);
+    const fresh = new FanoutWave(transferId, now);
+    this.waves.set(transferId, fresh);
+    let release!: () => void;
+    const open = new Promise<void>((r) => (release = r));
+    this.gathers.set(fresh, { expected: new Set(this.d.store.openOfferDevices(transferId)), open, release });
+    const timer = setTimeout(() => this.openGather(fresh), this.gatherMs);
+    timer.unref();
+    void open.then(() => clearTimeout(timer));
+    this.count(transferId).waves++;
+    this.totals.waves++;
+    this.d.metrics.inc(WAVES, 'Fan-out waves started (a wave publishes each chunk of a transfer once)');
+    return fresh;
+  }
+
+  private openGather(w: FanoutWave): void {
+    const g = this.gathers.get(w);
+    if (!g) return;
+    this.gathers.delete(w);
+    if (g.expected.size) this.d.log.info('fan-out wave starts without every offered device', { transferId: w.transferId, joined: w.devices, missing: g.expected.size });
+    g.release();
+  }
+
+  private count(transferId: string): PublishedStats {
+    return this.published.getOrSet(transferId, noStats);
+  }
+
+  private async publishToDevice(source: ChunkSource, deviceId: string, index: number, st: ServedStats): Promise<void> {
+    const t = source.t;
+    let frame = await source.frame(index);
+    const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
+    const bytes = end - start;
+    if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
+    await this.d.publish(deviceTopic(deviceId, 'xfer/data'), frame);
+    st.chunks++;
+    st.bytes += bytes;
+    const p = this.count(t.id);
+    p.unicastChunks++;
+    p.unicastBytes += bytes;
+    this.totals.unicastChunks++;
+    this.totals.unicastBytes += bytes;
+    const seen = this.servedIndexes.getOrSet(`${deviceId}\0${t.id}`, () => new Set());
+    if (seen.has(index)) this.d.metrics.inc('edgefleet_delivery_chunks_rerequested_total', 'Transfer chunks a device asked for again (bad hash, lost, resumed)');
+    seen.add(index);
+    this.d.metrics.inc(SERVED_CHUNKS, 'Transfer chunks published to one device');
+    this.d.metrics.inc(SERVED_BYTES, 'Transfer payload bytes published to one device', {}, bytes);
+  }
+
+  private async publishShared(source: ChunkSource, wave: FanoutWave, index: number): Promise<void> {
+    const t = source.t;
+    try {
+      let frame = await source.frame(index);
+      if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId: null, transferId: t.id, index, frame });
+      const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
+      // before the publish: an ask read after this point is from a device that will receive it (see fanout-wave.ts)
+      wave.publishing(index);
+      await this.d.publish(transferDataTopic(t.id), frame);
+      const p = this.count(t.id);
+      p.fanoutChunks++;
+      p.fanoutBytes += end - start;
+      this.totals.fanoutChunks++;
+      this.totals.fanoutBytes += end - start;
+      this.d.metrics.inc(FANOUT_CHUNKS, 'Transfer chunks published once on the shared per-transfer topic');
+      this.d.metrics.inc(FANOUT_BYTES, 'Transfer payload bytes published on the shared per-transfer topic', {}, end - start);
+    } catch (e) {
+      wave.failed(index);
+      throw e;
+    }
   }
 
   private async acquire(): Promise<void> {
@@ -181,6 +310,49 @@ export class TransferServer {
     const next = this.waiting.shift();
     if (next) next();
     else this.inFlight--;
+  }
+}
+
+class SourceChanged extends Error {
+  override readonly name = 'SourceChanged';
+}
+
+/** The registered file, opened on first use by one request and checked (size, mtime) against the registration. */
+class ChunkSource {
+  private fh: Promise<FileHandle> | null = null;
+
+  constructor(readonly t: TransferRow) {}
+
+  private handle(): Promise<FileHandle> {
+    this.fh ??= (async () => {
+      const fh = await open(this.t.path, 'r');
+      // the agent checks every chunk against the signed manifest; here a size/mtime check catches a replaced file cheaply
+      const now = await fh.stat().catch(async (e: unknown) => {
+        await fh.close();
+        throw e;
+      });
+      if (now.size !== this.t.sizeBytes || now.mtimeMs !== this.t.mtimeMs) {
+        await fh.close();
+        throw new SourceChanged(`${this.t.path} changed since it was registered`);
+      }
+      return fh;
+    })();
+    return this.fh;
+  }
+
+  async frame(index: number): Promise<Buffer> {
+    const fh = await this.handle();
+    const { start, end } = chunkRange(index, this.t.sizeBytes, this.t.chunkSize);
+    const buf = Buffer.allocUnsafe(end - start);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+    if (bytesRead !== buf.length) throw new SourceChanged(`${this.t.path} is shorter than registered`);
+    return encodeFrame({ transferId: this.t.id, index, sha256: this.t.chunkSha256[index]!, payload: buf });
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.then((h) => h.close()).catch(() => {});
   }
 }
 
