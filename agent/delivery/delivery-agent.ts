@@ -29,6 +29,13 @@ export type DeliveryAgentOptions = {
   minFreeBytes?: number;
   /** Passed to runBenchmark: null forces onnxruntime CPU; default finds trtexec. */
   trtexecPath?: string | null;
+  /**
+   * Run the benchmark after an install (default true). The delivery bench and the fan-out test turn it off: their
+   * simulated agents share one process and two cores, so the benchmark child of an agent done early would slow the
+   * others still downloading, which a real device's benchmark never does to another device. Off, the install ends
+   * `failed` with that reason once the model is in the store.
+   */
+  runBenchmarks?: boolean;
   /** Listen on a transfer's shared topic when the broker grants it (default true); false: always the device's own topic. */
   fanout?: boolean;
   /** Test seam for the free-space check. */
@@ -97,6 +104,7 @@ export class DeliveryAgent {
       minFreeBytes: opts.minFreeBytes ?? 16 * MiB,
       trtexecPath: opts.trtexecPath,
       fanout: opts.fanout ?? true,
+      runBenchmarks: opts.runBenchmarks ?? true,
       freeBytes: opts.freeBytes ?? defaultFreeBytes,
       loadPerCore: opts.loadPerCore ?? (() => loadavg()[0]! / Math.max(1, cpus().length)),
       idlePollMs: opts.idlePollMs ?? 5000,
@@ -500,6 +508,7 @@ export class DeliveryAgent {
   private async benchmarkFiles(ref: ModelRef, manifest: ModelManifest, files: Partial<Record<'model' | CompanionRole, string | null>>, ctx: CommandContext): Promise<BenchOutcome> {
     const m = { ref, manifest };
     const modelPath = files.model;
+    if (!this.o.runBenchmarks) return { ok: false, error: 'benchmarks are turned off on this agent (runBenchmarks: false)' };
     if (!modelPath) return { ok: false, error: `${refText(m.ref)}: model file missing from the store` };
     let evalSet = null;
     const evalPath = files.evalset;

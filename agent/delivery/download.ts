@@ -144,6 +144,8 @@ export class Download {
     if (frame.payload.length !== end - start || sha256Hex(frame.payload) !== this.spec.chunkSha256[i]) {
       this.stats.corrupt++;
       this.inflight.delete(i);
+      // asked for again as a repair (to this device alone), even if it came unasked on the shared topic
+      this.asked.add(i);
       this.o.log.warn('chunk failed its hash check; asking again', { transferId: this.spec.transferId, chunk: i, corrupt: this.stats.corrupt });
       this.poke();
       return;

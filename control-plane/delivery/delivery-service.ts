@@ -221,7 +221,10 @@ export class DeliveryService {
   /** Records the offers and, with fan-out on, grants the shared topics before the command goes out (so the agent's SUBSCRIBE is allowed). */
   private async offer(deviceId: string, transferIds: string[], deliveryId: string, now: number, expiresAt: number): Promise<void> {
     const { store, server } = this.b;
-    for (const t of transferIds) store.offer(deviceId, t, deliveryId, now, expiresAt);
+    for (const t of transferIds) {
+      store.offer(deviceId, t, deliveryId, now, expiresAt);
+      server.noteOffer(t, deviceId);
+    }
     if (server.fanout) for (const t of new Set(transferIds)) await this.grant(t, [deviceId]);
   }
 

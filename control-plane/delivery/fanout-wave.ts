@@ -75,6 +75,10 @@ export class FanoutWave {
     return this.published.size;
   }
 
+  hasDevice(deviceId: string): boolean {
+    return this.joined.has(deviceId);
+  }
+
   get devices(): number {
     return this.joined.size;
   }

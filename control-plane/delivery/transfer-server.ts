@@ -142,6 +142,12 @@ export class TransferServer {
     return { ...(transferId === undefined ? this.totals : (this.published.get(transferId) ?? noStats())) };
   }
 
+  /** A device was offered the transfer: a wave still gathering waits for it too (deliveries of one wave go out together). */
+  noteOffer(transferId: string, deviceId: string): void {
+    const w = this.waves.get(transferId);
+    if (w && !w.hasDevice(deviceId)) this.gathers.get(w)?.expected.add(deviceId);
+  }
+
   /** The transfer is over (no open offer): its wave is forgotten, so a later delivery of the same bytes starts a new one. */
   endTransfer(transferId: string): void {
     const w = this.waves.get(transferId);
