@@ -30,25 +30,34 @@ export type ChunkFrame = { transferId: string; index: number; sha256: string; pa
 export type FrameResult = Result<ChunkFrame>;
 
 export function encodeFrame(frame: ChunkFrame): Buffer {
-  const id = Buffer.from(frame.transferId, 'utf8');
+  const { frame: out, payloadOffset } = allocFrame(frame.transferId, frame.index, frame.sha256, frame.payload.byteLength);
+  out.set(frame.payload, payloadOffset);
+  return out;
+}
+
+/**
+ * A frame with its header written and room for `payloadLength` bytes at `payloadOffset`: the server reads the file
+ * straight into it, so a chunk is copied once on its way out, not twice.
+ */
+export function allocFrame(transferId: string, index: number, sha256: string, payloadLength: number): { frame: Buffer; payloadOffset: number } {
+  const id = Buffer.from(transferId, 'utf8');
   if (id.length < 1 || id.length > 255) throw new RangeError(`transferId must be 1..255 bytes, got ${id.length}`);
-  if (!Number.isInteger(frame.index) || frame.index < 0 || frame.index > 0xffffffff) throw new RangeError(`chunk index ${frame.index} is not a u32`);
-  if (!/^[0-9a-f]{64}$/.test(frame.sha256)) throw new RangeError('sha256 must be 64 lower-case hex digits');
-  const out = Buffer.allocUnsafe(FIXED_BYTES + id.length + frame.payload.byteLength);
+  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new RangeError(`chunk index ${index} is not a u32`);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RangeError('sha256 must be 64 lower-case hex digits');
+  const out = Buffer.allocUnsafe(FIXED_BYTES + id.length + payloadLength);
   let o = 0;
   for (const b of MAGIC_BYTES) out[o++] = b;
   out[o++] = FRAME_VERSION;
   out[o++] = id.length;
   id.copy(out, o);
   o += id.length;
-  out.writeUInt32BE(frame.index, o);
+  out.writeUInt32BE(index, o);
   o += 4;
-  out.write(frame.sha256, o, 'hex');
+  out.write(sha256, o, 'hex');
   o += 32;
-  out.writeUInt32BE(frame.payload.byteLength, o);
+  out.writeUInt32BE(payloadLength, o);
   o += 4;
-  out.set(frame.payload, o);
-  return out;
+  return { frame: out, payloadOffset: o };
 }
 
 /** Parses a frame; the error says what was wrong (truncated, bad magic, length mismatch). `payload` is a view, not a copy. */

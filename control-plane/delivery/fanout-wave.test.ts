@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FanoutWave } from './fanout-wave.ts';
+import { FrameCache } from './frame-cache.ts';
 
 test('a wave publishes each chunk once; devices that joined before a publish are skipped, later joiners get it alone', () => {
   const w = new FanoutWave('t', 0);
@@ -33,4 +34,19 @@ test('a failed publish is forgotten: the next fresh ask broadcasts it again', ()
   w.failed(0);
   assert.deepEqual(w.plan('b', [0], 'join', 2), { broadcast: [0], unicast: [], skipped: [] });
   assert.equal(w.lastActivity, 2);
+});
+
+test('the frame cache keeps the most recently used frames within its byte bound', () => {
+  const c = new FrameCache(10);
+  c.put('t', 0, Buffer.alloc(4));
+  c.put('t', 1, Buffer.alloc(4));
+  assert.ok(c.get('t', 0)); // 0 is now the most recent
+  c.put('u', 0, Buffer.alloc(4));
+  assert.equal(c.get('t', 1), undefined, 'least recently used went first');
+  assert.ok(c.get('t', 0));
+  assert.equal(c.size, 8);
+  c.dropTransfer('t');
+  assert.equal(c.size, 4);
+  assert.equal(c.put('t', 9, Buffer.alloc(11)).length, 11, 'a frame over the bound is served, not kept');
+  assert.equal(c.get('t', 9), undefined);
 });

@@ -5,11 +5,12 @@ import type { XferRequest } from '../../shared/messages.ts';
 import { BoundedMap } from '../../shared/bounded-map.ts';
 import { ThrottledLog } from '../../shared/throttled-log.ts';
 import { deviceTopic, transferDataTopic } from '../../shared/topics.ts';
-import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, chunkRange, encodeFrame } from '../../shared/transfer.ts';
+import { DEFAULT_CHUNK_SIZE, MAX_WINDOW, allocFrame, chunkRange } from '../../shared/transfer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { DeliveryStore, TransferRow } from './delivery-store.ts';
 import { FanoutWave } from './fanout-wave.ts';
+import { FrameCache } from './frame-cache.ts';
 import { sha256Stream } from '../../shared/hash.ts';
 import { MsgIdDedup } from '../../shared/dedup.ts';
 
@@ -42,6 +43,8 @@ export type TransferServerDeps = {
    * chunk on its own topic.
    */
   gatherMs?: number;
+  /** Encoded frames kept for the next device that asks (default 32 MiB): a wave reads and frames each chunk once. */
+  frameCacheBytes?: number;
 };
 
 /** The start of a wave: publishes wait until the devices offered the transfer have joined (or the gather time is up). */
@@ -80,6 +83,9 @@ export class TransferServer {
   private readonly totals = noStats();
   private readonly waves = new BoundedMap<string, FanoutWave>(MAX_TRANSFERS_TRACKED);
   private readonly gathers = new Map<FanoutWave, Gather>();
+  /** Transfer rows change only through `register`: no SQLite read and JSON parse of the hash list per request. */
+  private readonly rows = new BoundedMap<string, TransferRow>(MAX_TRANSFERS_TRACKED);
+  private readonly cache: FrameCache;
   private readonly refusals: ThrottledLog;
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
   private readonly seen = new MsgIdDedup(10_000);
@@ -97,6 +103,7 @@ export class TransferServer {
     this.fanout = d.fanout ?? true;
     this.waveIdleMs = d.waveIdleMs ?? 30_000;
     this.gatherMs = d.gatherMs ?? 1000;
+    this.cache = new FrameCache(d.frameCacheBytes ?? 32 * 1024 * 1024);
   }
 
   /** Idempotent by content and chunk size; a file already registered with the same size and mtime is not hashed again. */
@@ -112,7 +119,10 @@ export class TransferServer {
     if (!st.isFile()) throw new TransferError(`${path}: not a regular file`);
     if (st.size === 0) throw new TransferError(`${path}: empty file, nothing to transfer`);
     const known = this.d.store.transferByFile(path, st.size, st.mtimeMs, chunkSize);
-    if (known) return view(known);
+    if (known) {
+      this.remember(known);
+      return view(known);
+    }
     const { sha256, chunkSha256 } = await hashFile(path, st.size, chunkSize);
     const row = this.d.store.upsertTransfer({
       id: transferIdFor(sha256, chunkSize),
@@ -124,6 +134,7 @@ export class TransferServer {
       chunkSha256,
       createdAt: this.d.now(),
     });
+    this.remember(row);
     this.d.log.info('transfer registered', { transferId: row.id, path, sizeBytes: row.sizeBytes, chunks: row.chunkSha256.length });
     return view(row);
   }
@@ -153,6 +164,27 @@ export class TransferServer {
     const w = this.waves.get(transferId);
     if (w) this.openGather(w);
     this.waves.delete(transferId);
+    this.cache.dropTransfer(transferId);
+  }
+
+  /** A (re)registered row: a new path or mtime makes the frames cached from the old file stale. */
+  private remember(row: TransferRow): void {
+    const old = this.rows.get(row.id);
+    if (old && (old.path !== row.path || old.mtimeMs !== row.mtimeMs)) this.cache.dropTransfer(row.id);
+    this.rows.set(row.id, row);
+  }
+
+  private transfer(id: string): TransferRow | null {
+    const cached = this.rows.get(id);
+    if (cached) return cached;
+    const row = this.d.store.transfer(id);
+    if (row) this.rows.set(id, row);
+    return row;
+  }
+
+  private async frame(source: ChunkSource, index: number): Promise<Buffer> {
+    const id = source.t.id;
+    return this.cache.get(id, index) ?? this.cache.put(id, index, await source.frame(index));
   }
 
   /**
@@ -172,7 +204,7 @@ export class TransferServer {
       this.d.metrics.inc(REFUSED, 'Transfer requests refused, by reason', { reason });
       this.refusals.warn('transfer request refused', deviceId, reason, { deviceId, transferId: req.transferId, reason, ...fields });
     };
-    const t = this.d.store.transfer(req.transferId);
+    const t = this.transfer(req.transferId);
     if (!t) return refuse('unknown-transfer');
     const offer = this.d.store.offerState(deviceId, t.id);
     if (offer === null) return refuse('not-offered');
@@ -263,7 +295,7 @@ export class TransferServer {
 
   private async publishToDevice(source: ChunkSource, deviceId: string, index: number, st: ServedStats): Promise<void> {
     const t = source.t;
-    let frame = await source.frame(index);
+    let frame = await this.frame(source, index);
     const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
     const bytes = end - start;
     if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
@@ -285,7 +317,7 @@ export class TransferServer {
   private async publishShared(source: ChunkSource, wave: FanoutWave, index: number): Promise<void> {
     const t = source.t;
     try {
-      let frame = await source.frame(index);
+      let frame = await this.frame(source, index);
       if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId: null, transferId: t.id, index, frame });
       const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
       // before the publish: an ask read after this point is from a device that will receive it (see fanout-wave.ts)
@@ -349,10 +381,10 @@ class ChunkSource {
   async frame(index: number): Promise<Buffer> {
     const fh = await this.handle();
     const { start, end } = chunkRange(index, this.t.sizeBytes, this.t.chunkSize);
-    const buf = Buffer.allocUnsafe(end - start);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, start);
-    if (bytesRead !== buf.length) throw new SourceChanged(`${this.t.path} is shorter than registered`);
-    return encodeFrame({ transferId: this.t.id, index, sha256: this.t.chunkSha256[index]!, payload: buf });
+    const { frame, payloadOffset } = allocFrame(this.t.id, index, this.t.chunkSha256[index]!, end - start);
+    const { bytesRead } = await fh.read(frame, payloadOffset, end - start, start);
+    if (bytesRead !== end - start) throw new SourceChanged(`${this.t.path} is shorter than registered`);
+    return frame;
   }
 
   async close(): Promise<void> {
