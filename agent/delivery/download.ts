@@ -72,6 +72,11 @@ export class Download {
   private readonly asked = new Set<number>();
   private shared: boolean;
   private writes: Promise<void> = Promise.resolve();
+  /** Bitmap bytes whose chunks are written but whose bits are not yet on disk (see flushBits). */
+  private readonly dirtyBits = new Set<number>();
+  /** The bits of chunks whose data is on disk: what the bitmap file may say (the in-memory bitmap runs ahead of it). */
+  private diskBits = new Uint8Array(0);
+  private flushQueued = false;
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
 
@@ -121,6 +126,7 @@ export class Download {
       writeFileSync(metaPath, meta, { mode: 0o600 });
     }
     this.bitmap = bitmap;
+    this.diskBits = Uint8Array.from(bitmap.bytes);
     this.data = await open(this.dataPath, existsSync(this.dataPath) ? 'r+' : 'w+', 0o600);
     await this.data.truncate(this.spec.sizeBytes);
     this.bits = await open(join(dir, 'bitmap'), 'r+');
@@ -160,14 +166,44 @@ export class Download {
       if (!this.data || !this.bits) return;
       try {
         await this.data.write(payload, 0, payload.length, start);
-        await this.bits.write(this.bitmap.bytes, i >> 3, 1, i >> 3);
+        this.diskBits[i >> 3]! |= 1 << (i & 7);
+        this.dirtyBits.add(i >> 3);
       } catch (e) {
         this.bitmap.clear(i);
         this.failure = e as Error;
       }
     });
+    this.flushBits();
     this.o.onProgress?.(this.receivedBytes);
     this.poke();
+  }
+
+  /**
+   * Persists the bitmap bytes whose chunks are on disk, once per burst of chunk writes instead of one extra write per
+   * chunk: queued behind the data writes, so a bit never reaches the disk before its chunk does. A crash loses at most
+   * a burst of bits, and those chunks are fetched again.
+   */
+  private flushBits(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.writes = this.writes.then(async () => {
+        if (!this.bits || !this.dirtyBits.size) return;
+        let lo = Infinity;
+        let hi = -1;
+        for (const b of this.dirtyBits) {
+          lo = Math.min(lo, b);
+          hi = Math.max(hi, b);
+        }
+        this.dirtyBits.clear();
+        try {
+          await this.bits.write(this.diskBits, lo, hi - lo + 1, lo);
+        } catch (e) {
+          this.failure = e as Error;
+        }
+      });
+    });
   }
 
   private poke(): void {
@@ -250,7 +286,8 @@ export class Download {
         bad++;
       }
     }
-    await this.bits!.write(this.bitmap.bytes, 0, this.bitmap.bytes.length, 0);
+    this.diskBits = Uint8Array.from(this.bitmap.bytes);
+    await this.bits!.write(this.diskBits, 0, this.diskBits.length, 0);
     return bad;
   }
 
