@@ -161,7 +161,8 @@ export class Download {
     if (!this.inflight.delete(i)) this.stats.unasked++;
     this.stats.received++;
     this.lastProgressAt = (this.o.now ?? Date.now)();
-    const payload = Buffer.from(frame.payload);
+    // no copy: the payload is a view of the MQTT packet's own buffer, which nothing else holds or reuses
+    const payload = frame.payload;
     this.writes = this.writes.then(async () => {
       if (!this.data || !this.bits) return;
       try {
