@@ -1,108 +1,191 @@
 /**
- * Delivery bench: a 20 MB model to N in-process agents on the embedded broker and on Mosquitto, next to the raw broker
- * throughput measured in the same run (the control plane's own MQTT client publishing the same bytes as 256 KiB QoS 1
- * messages to N plain subscribers logged in as devices). Everything shares this machine's CPUs.
+ * Delivery bench: a model to N in-process agents on the embedded broker and on Mosquitto, per-device (unicast) and
+ * fan-out (one publish per chunk per wave on `transfers/{id}/data`), each next to the raw broker throughput for the
+ * same bytes measured in the same run:
+ * - raw unicast: the control plane's own MQTT client publishes the model's bytes as 256 KiB QoS 1 messages to each of
+ *   N plain subscribers logged in as devices (at most 64 in flight, as the transfer server);
+ * - raw fan-out: the same bytes once on one shared topic that N plain subscribers listen to.
+ * Everything shares this machine's CPUs; agents do not run the benchmark after an install (see runBenchmarks).
  *
- *   node --import tsx bench/delivery-bench.ts        # BENCH_AGENTS=20 BENCH_MB=20 BENCH_WINDOW=16
+ *   nice -n 10 node --import tsx bench/delivery-bench.ts
+ *   BENCH_AGENTS=1,20,200 BENCH_MB=20 BENCH_MB_LARGE=2 (model size for rows of 100+ agents) BENCH_WINDOW=16 BENCH_BROKERS=embedded,mosquitto
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { startAgent, type AgentHandle } from '../agent/index.ts';
-import { createDeliveryExtension } from '../control-plane/delivery/index.ts';
-import { deviceTopic } from '../shared/topics.ts';
+import { createDeliveryExtension, type DeliveryService } from '../control-plane/delivery/index.ts';
+import { deviceTopic, transferDataTopic } from '../shared/topics.ts';
 import { DEFAULT_CHUNK_SIZE } from '../shared/transfer.ts';
-import { BROKER_KINDS, startTestFleet, waitFor, type BrokerKind } from '../test/helpers/control-plane.ts';
+import { BROKER_KINDS, startTestFleet, waitFor, type BrokerKind, type TestFleet } from '../test/helpers/control-plane.ts';
 import { connectRaw, enrollRaw } from '../test/helpers/raw-device.ts';
 import { SIMULATED } from '../test/helpers/simulated-devices.ts';
+import { machineName } from './lib/machine.ts';
 import { formatTable } from './lib/table.ts';
 
-const AGENTS = Number(process.env['BENCH_AGENTS'] ?? '20');
+const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number);
 const MB = Number(process.env['BENCH_MB'] ?? '20');
+const MB_LARGE = Number(process.env['BENCH_MB_LARGE'] ?? '2');
 const WINDOW = Number(process.env['BENCH_WINDOW'] ?? '16');
-const SIZE = MB * 1024 * 1024;
+const KINDS = (process.env['BENCH_BROKERS']?.split(',') as BrokerKind[] | undefined) ?? BROKER_KINDS;
+const MODES = (process.env['BENCH_MODES'] ?? 'unicast,fanout').split(',') as Mode[];
+const MiB = 1024 * 1024;
 const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
-const modelPath = join(work, 'model.bin');
-writeFileSync(modelPath, randomBytes(SIZE));
+const sizeFor = (n: number): number => (n >= 100 ? MB_LARGE : MB) * MiB;
 
-type Row = { broker: BrokerKind; agents: number; rawS: number; deliveryS: number; oneS: number };
+type Mode = 'unicast' | 'fanout';
+type Row = { broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; publishedBytes: number; rawS: number; rawPublishedBytes: number };
 
-async function benchBroker(kind: BrokerKind): Promise<Row> {
+/** Plain subscribers logged in as devices, grown as rows need more. */
+async function rawPool(fleet: TestFleet, token: string, kind: BrokerKind, pool: { id: string; c: MqttClient }[], n: number): Promise<{ id: string; c: MqttClient }[]> {
+  while (pool.length < n) {
+    const batch = Array.from({ length: Math.min(20, n - pool.length) }, (_, i) => `raw-${kind}-${pool.length + i}`);
+    pool.push(
+      ...(await Promise.all(
+        batch.map(async (id) => {
+          const { password } = await enrollRaw(fleet.cp.brokerUrl, token, id);
+          const c = await connectRaw(fleet.cp.brokerUrl, { clientId: id, username: id, password });
+          await c.subscribeAsync(deviceTopic(id, 'xfer/data'), { qos: 1 });
+          return { id, c };
+        }),
+      )),
+    );
+  }
+  return pool.slice(0, n);
+}
+
+/** The same bytes as the delivery: per device (unicast) or once on a shared topic (fan-out); seconds until all arrived. */
+async function raw(fleet: TestFleet, subs: { id: string; c: MqttClient }[], sizeBytes: number, mode: Mode): Promise<{ s: number; published: number }> {
+  const chunk = randomBytes(DEFAULT_CHUNK_SIZE);
+  const perDevice = Math.ceil(sizeBytes / DEFAULT_CHUNK_SIZE);
+  const got = new Map<string, number>(subs.map((s) => [s.id, 0]));
+  const shared = transferDataTopic(`raw-bench-${mode}-${subs.length}-${Date.now()}`);
+  if (mode === 'fanout') {
+    await fleet.cp.ctx.broker.grantTransferRead(shared.split('/')[3]!, subs.map((s) => s.id));
+    await Promise.all(subs.map((s) => s.c.subscribeAsync(shared, { qos: 1 })));
+  }
+  const listeners = subs.map((s) => {
+    const l = (): void => void got.set(s.id, got.get(s.id)! + 1);
+    s.c.on('message', l);
+    return l;
+  });
+  const topics = mode === 'fanout' ? Array.from({ length: perDevice }, () => shared) : subs.flatMap((s) => Array.from({ length: perDevice }, () => deviceTopic(s.id, 'xfer/data')));
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < topics.length) await fleet.cp.ctx.fleet.publish(topics[next++]!, chunk, 1);
+    }),
+  );
+  await waitFor('raw bytes received', () => [...got.values()].every((n) => n >= perDevice), 600_000, 10);
+  const s = (performance.now() - t0) / 1000;
+  subs.forEach((x, i) => x.c.off('message', listeners[i]!));
+  if (mode === 'fanout') await Promise.all(subs.map((x) => x.c.unsubscribeAsync(shared)));
+  return { s, published: topics.length * DEFAULT_CHUNK_SIZE };
+}
+
+async function delivery(service: DeliveryService, agents: AgentHandle[], sizeBytes: number, mode: Mode, tag: string): Promise<{ s: number; published: number }> {
+  const path = join(work, `${tag}.bin`);
+  writeFileSync(path, randomBytes(sizeBytes));
+  // hash outside the timing (registerTransfer is idempotent); a new file per row, so no row finds another's frames cached
+  await service.registerTransfer(path);
+  service.setFanout(mode === 'fanout');
+  const before = service.transfers.publishedStats();
+  // counted from the install-state events, not by polling SQLite per agent (that showed in the bench's own profile)
+  const done = new Set<string>();
+  const off = service.onInstallState((deviceId, model, state) => void (model.modelId === tag && state === 'benchmarking' && done.add(deviceId)));
+  const t0 = performance.now();
+  await Promise.all(
+    agents.map((a) => service.deliver(a.deviceId, { modelId: tag, version: 1, profileId: 'x86-64-vnni', recipeId: 'x86-64-vnni', kind: 'int8', modelPath: path, centralAccuracy: null, companions: [] })),
+  );
+  await waitFor(`${tag} installed`, () => done.size >= agents.length, 900_000, 10);
+  const s = (performance.now() - t0) / 1000;
+  off();
+  const after = service.transfers.publishedStats();
+  rmSync(path, { force: true });
+  return { s, published: after.unicastBytes + after.fanoutBytes - before.unicastBytes - before.fanoutBytes };
+}
+
+async function benchBroker(kind: BrokerKind): Promise<Row[]> {
   const { extension, service } = createDeliveryExtension();
   const fleet = await startTestFleet(kind, { extensions: [extension] });
   const agents: AgentHandle[] = [];
-  const raws: Awaited<ReturnType<typeof connectRaw>>[] = [];
+  const pool: { id: string; c: MqttClient }[] = [];
+  const rows: Row[] = [];
   try {
-    const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * AGENTS + 2 } })).body.token as string;
-
-    // raw: the same bytes, 256 KiB QoS 1 messages, at most 64 in flight (as the transfer server)
-    const ids = Array.from({ length: AGENTS }, (_, i) => `raw-${kind}-${i}`);
-    for (const id of ids) {
-      const { password } = await enrollRaw(fleet.cp.brokerUrl, token, id);
-      const c = await connectRaw(fleet.cp.brokerUrl, { clientId: id, username: id, password });
-      await c.subscribeAsync(deviceTopic(id, 'xfer/data'), { qos: 1 });
-      raws.push(c);
-    }
-    const got = new Map<string, number>(ids.map((id) => [id, 0]));
-    raws.forEach((c, i) => c.on('message', (_t, p) => got.set(ids[i]!, got.get(ids[i]!)! + p.length)));
-    const chunk = randomBytes(DEFAULT_CHUNK_SIZE);
-    const perDevice = Math.ceil(SIZE / DEFAULT_CHUNK_SIZE);
-    const jobs = ids.flatMap((id) => Array.from({ length: perDevice }, () => id));
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < jobs.length) await fleet.cp.ctx.fleet.publish(deviceTopic(jobs[next++]!, 'xfer/data'), chunk, 1);
-      }),
-    );
-    await waitFor('raw bytes received', () => [...got.values()].every((n) => n >= perDevice * DEFAULT_CHUNK_SIZE), 600_000, 20);
-    const rawS = (performance.now() - t0) / 1000;
-    await Promise.all(raws.map((c) => c.endAsync()));
-    raws.length = 0;
-
+    const most = Math.max(...COUNTS);
+    const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
     const root = mkdtempSync(join(work, `agents-${kind}-`));
-    const start = (i: number): Promise<AgentHandle> =>
-      startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: join(root, `a${i}`), enrollmentToken: token, deviceId: `bench-${kind}-${i}`, facts: FACTS, delivery: { window: WINDOW, trtexecPath: null } });
-    agents.push(...(await Promise.all(Array.from({ length: AGENTS }, (_, i) => start(i)))));
-    await Promise.all(agents.map((a) => a.waitFor('connected', 30_000)));
-    await waitFor('agents registered', () => agents.every((a) => fleet.cp.ctx.devices.get(a.deviceId)?.profileId), 30_000);
-    const installed = (id: string, modelId: string): boolean => service.store.events(id).some((e) => e.modelId === modelId && e.state === 'benchmarking');
-    const source = (modelId: string) => ({ modelId, version: 1, profileId: 'x86-64-vnni', recipeId: 'x86-64-vnni', kind: 'int8' as const, modelPath, centralAccuracy: null, companions: [] });
-
-    // hash once, outside the timing (registerTransfer is idempotent)
-    await service.registerTransfer(modelPath);
-    const t1 = performance.now();
-    await service.deliver(agents[0]!.deviceId, source('solo'));
-    await waitFor('one agent installed', () => installed(agents[0]!.deviceId, 'solo'), 600_000, 20);
-    const oneS = (performance.now() - t1) / 1000;
-
-    const t2 = performance.now();
-    await Promise.all(agents.map((a) => service.deliver(a.deviceId, source('fleet'))));
-    await waitFor('all agents installed', () => agents.every((a) => installed(a.deviceId, 'fleet')), 600_000, 20);
-    const deliveryS = (performance.now() - t2) / 1000;
-    return { broker: kind, agents: AGENTS, rawS, deliveryS, oneS };
+    for (const n of COUNTS) {
+      const sizeBytes = sizeFor(n);
+      while (agents.length < n) {
+        const batch = Array.from({ length: Math.min(25, n - agents.length) }, (_, i) => agents.length + i);
+        const started = await Promise.all(
+          batch.map((i) =>
+            startAgent({
+              brokerUrl: fleet.cp.brokerUrl,
+              stateDir: join(root, `a${i}`),
+              enrollmentToken: token,
+              deviceId: `bench-${kind}-${i}`,
+              facts: FACTS,
+              heartbeatIntervalMs: 60_000,
+              delivery: { window: WINDOW, trtexecPath: null, runBenchmarks: false },
+            }),
+          ),
+        );
+        agents.push(...started);
+        await Promise.all(started.map((a) => a.waitFor('connected', 120_000)));
+        await waitFor('agents registered', () => started.every((a) => fleet.cp.ctx.devices.get(a.deviceId)?.profileId), 120_000);
+      }
+      const subs = await rawPool(fleet, token, kind, pool, n);
+      for (const mode of MODES) {
+        const r = await raw(fleet, subs, sizeBytes, mode);
+        const d = await delivery(service, agents.slice(0, n), sizeBytes, mode, `${mode}-${n}`);
+        rows.push({ broker: kind, agents: n, sizeBytes, mode, deliveryS: d.s, publishedBytes: d.published, rawS: r.s, rawPublishedBytes: r.published });
+        console.error(JSON.stringify(rows[rows.length - 1]));
+      }
+    }
+    return rows;
   } finally {
     await Promise.all(agents.map((a) => a.stop({ graceful: false }).catch(() => {})));
-    await Promise.all(raws.map((c) => c.endAsync().catch(() => {})));
+    await Promise.all(pool.map((p) => p.c.endAsync().catch(() => {})));
     await fleet.stop();
   }
 }
 
+const loadAtStart = loadavg();
 const rows: Row[] = [];
-for (const kind of BROKER_KINDS) rows.push(await benchBroker(kind));
+for (const kind of KINDS) rows.push(...(await benchBroker(kind)));
 rmSync(work, { recursive: true, force: true });
 
-const mbps = (bytes: number, s: number): string => (bytes / (1024 * 1024) / s).toFixed(1);
-const total = SIZE * AGENTS;
-console.log(`\nModel delivery: ${MB} MiB to ${AGENTS} agents, 256 KiB chunks, window ${WINDOW}; ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; control plane, broker and agents in one box\n`);
+const mib = (b: number): string => (b / MiB).toFixed(1);
+console.log(
+  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane, broker and all agents in one process (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end\n`,
+);
 console.log(
   formatTable(
-    ['broker', '1 agent: time', '1 agent MiB/s', `${AGENTS} agents: time`, 'aggregate MiB/s', 'raw MQTT: time', 'raw MiB/s', 'delivery / raw'],
-    rows.map((r) => [r.broker, `${r.oneS.toFixed(2)} s`, mbps(SIZE, r.oneS), `${r.deliveryS.toFixed(2)} s`, mbps(total, r.deliveryS), `${r.rawS.toFixed(2)} s`, mbps(total, r.rawS), `${((r.rawS / r.deliveryS) * 100).toFixed(0)} %`]),
+    ['broker', 'agents', 'model', 'mode', 'CP published', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw'],
+    rows.map((r) => {
+      const delivered = r.sizeBytes * r.agents;
+      return [
+        r.broker,
+        String(r.agents),
+        `${mib(r.sizeBytes)} MiB`,
+        r.mode,
+        `${mib(r.publishedBytes)} MiB`,
+        `${r.deliveryS.toFixed(2)} s`,
+        mib(delivered / r.deliveryS),
+        `${r.rawS.toFixed(2)} s`,
+        mib(delivered / r.rawS),
+        `${((r.rawS / r.deliveryS) * 100).toFixed(0)} %`,
+      ];
+    }),
   ),
 );
-console.log('\nDelivery time: deploy sent until the agent reports `benchmarking` (all chunks in, each chunk and the whole file sha256-checked, file renamed into the model store).');
-console.log('Raw: the same bytes as 256 KiB QoS 1 messages from the control plane\'s MQTT client to plain subscribers, no disk, no hashing.');
+console.log('\nDelivery time: deploy sent until every agent reports `benchmarking` (all chunks in, each chunk and the whole file sha256-checked, file renamed into the model store).');
+console.log('CP published: chunk payload bytes the control plane published (per-device frames + shared-topic frames, re-requests included).');
+console.log('Raw: the same bytes as 256 KiB QoS 1 messages from the control plane\'s MQTT client to plain subscribers (unicast: one copy per device; fan-out: one copy on a shared topic), no disk, no hashing.');
 process.exit(0);
