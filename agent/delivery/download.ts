@@ -189,22 +189,24 @@ export class Download {
     this.flushQueued = true;
     setImmediate(() => {
       this.flushQueued = false;
-      this.writes = this.writes.then(async () => {
-        if (!this.bits || !this.dirtyBits.size) return;
-        let lo = Infinity;
-        let hi = -1;
-        for (const b of this.dirtyBits) {
-          lo = Math.min(lo, b);
-          hi = Math.max(hi, b);
-        }
-        this.dirtyBits.clear();
-        try {
-          await this.bits.write(this.diskBits, lo, hi - lo + 1, lo);
-        } catch (e) {
-          this.failure = e as Error;
-        }
-      });
+      this.writes = this.writes.then(() => this.persistBits());
     });
+  }
+
+  private async persistBits(): Promise<void> {
+    if (!this.bits || !this.dirtyBits.size) return;
+    let lo = Infinity;
+    let hi = -1;
+    for (const b of this.dirtyBits) {
+      lo = Math.min(lo, b);
+      hi = Math.max(hi, b);
+    }
+    this.dirtyBits.clear();
+    try {
+      await this.bits.write(this.diskBits, lo, hi - lo + 1, lo);
+    } catch (e) {
+      this.failure = e as Error;
+    }
   }
 
   private poke(): void {
@@ -308,6 +310,8 @@ export class Download {
 
   async close(): Promise<void> {
     await this.writes.catch(() => {});
+    // the last burst's bits may not have had their flush queued yet: a resume must find every chunk that is on disk
+    await this.persistBits();
     const d = this.data;
     const b = this.bits;
     this.data = null;
