@@ -58,6 +58,11 @@ const FANOUT_BYTES = 'edgefleet_delivery_fanout_bytes_published_total';
 const WAVES = 'edgefleet_delivery_fanout_waves_total';
 /** Device x transfer pairs tracked for stats and re-request counting: beyond this the oldest are forgotten. */
 const MAX_TRACKED = 20_000;
+/**
+ * A chunk queued for a device longer than this is served again when asked for again (its publish may have been lost
+ * with a connection); younger, the ask is a repeat of one still waiting its turn and is skipped.
+ */
+const QUEUED_SKIP_MS = 30_000;
 /** Transfers with published counters or a wave kept in memory. */
 const MAX_TRANSFERS_TRACKED = 1000;
 
@@ -79,6 +84,8 @@ export class TransferServer {
   private readonly stats = new BoundedMap<string, ServedStats>(MAX_TRACKED);
   /** Chunk indexes served per device and transfer: serving one again is a re-request. */
   private readonly servedIndexes = new BoundedMap<string, Set<number>>(MAX_TRACKED);
+  /** Per device and transfer, the chunks waiting for (or in) their publish to that device, with when they were queued. */
+  private readonly queued = new BoundedMap<string, Map<number, number>>(MAX_TRACKED);
   private readonly published = new BoundedMap<string, PublishedStats>(MAX_TRANSFERS_TRACKED);
   private readonly totals = noStats();
   private readonly waves = new BoundedMap<string, FanoutWave>(MAX_TRANSFERS_TRACKED);
@@ -233,11 +240,27 @@ export class TransferServer {
     }
     const gate = wave ? this.gathers.get(wave)?.open : undefined;
     const served = st;
+    // an ask for a chunk still queued for this device (its agent timed out while the answer waited its turn) adds nothing
+    const pairKey = `${deviceId}\0${t.id}`;
+    const queued = this.queued.getOrSet(pairKey, () => new Map());
+    const queuedAt = this.d.now();
+    const repeats = unicast.filter((i) => queuedAt - (queued.get(i) ?? -Infinity) < QUEUED_SKIP_MS);
+    if (repeats.length) {
+      unicast = unicast.filter((i) => !repeats.includes(i));
+      this.d.metrics.inc('edgefleet_delivery_repeat_asks_skipped_total', 'Chunks asked for again while still queued for the same device (not sent twice)', {}, repeats.length);
+    }
+    for (const i of unicast) queued.set(i, queuedAt);
     const source = new ChunkSource(t);
     try {
       const jobs = [
         ...broadcast.map((index) => ({ gated: true, run: () => this.publishShared(source, wave!, index) })),
-        ...unicast.map((index) => ({ gated: false, run: () => this.publishToDevice(source, deviceId, index, served) })),
+        ...unicast.map((index) => ({
+          gated: false,
+          run: () =>
+            this.publishToDevice(source, deviceId, index, served).finally(() => {
+              if (queued.get(index) === queuedAt) queued.delete(index);
+            }),
+        })),
       ];
       const outcomes = await Promise.allSettled(
         jobs.map(async ({ gated, run }) => {
