@@ -9,18 +9,20 @@
  *
  *   nice -n 10 node --import tsx bench/delivery-bench.ts
  *   BENCH_AGENTS=1,20,200 BENCH_MB=20 BENCH_MB_LARGE=2 (model size for rows of 100+ agents) BENCH_WINDOW=16 BENCH_BROKERS=embedded,mosquitto
+ *   BENCH_BEFORE=<another checkout> BENCH_BEFORE_AGENTS=20: also runs those rows with that checkout's control plane and
+ *   agents (same process, same run), before this checkout's, for a before/after side by side
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { MqttClient } from 'mqtt';
-import { startAgent, type AgentHandle } from '../agent/index.ts';
-import { createDeliveryExtension, type DeliveryService } from '../control-plane/delivery/index.ts';
+import type { AgentHandle } from '../agent/index.ts';
+import type { DeliveryService } from '../control-plane/delivery/index.ts';
 import { deviceTopic, transferDataTopic } from '../shared/topics.ts';
 import { DEFAULT_CHUNK_SIZE } from '../shared/transfer.ts';
-import { BROKER_KINDS, startTestFleet, waitFor, type BrokerKind, type TestFleet } from '../test/helpers/control-plane.ts';
-import { connectRaw, enrollRaw } from '../test/helpers/raw-device.ts';
+import { BROKER_KINDS, waitFor, type BrokerKind, type TestFleet } from '../test/helpers/control-plane.ts';
 import { SIMULATED } from '../test/helpers/simulated-devices.ts';
 import { machineName } from './lib/machine.ts';
 import { formatTable } from './lib/table.ts';
@@ -36,18 +38,39 @@ const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
 const sizeFor = (n: number): number => (n >= 100 ? MB_LARGE : MB) * MiB;
 
+/** The control plane, agent and test harness of one checkout (this one, or BENCH_BEFORE's). */
+type Impl = {
+  label: string;
+  startAgent: typeof import('../agent/index.ts').startAgent;
+  createDeliveryExtension: typeof import('../control-plane/delivery/index.ts').createDeliveryExtension;
+  startTestFleet: typeof import('../test/helpers/control-plane.ts').startTestFleet;
+  connectRaw: typeof import('../test/helpers/raw-device.ts').connectRaw;
+  enrollRaw: typeof import('../test/helpers/raw-device.ts').enrollRaw;
+};
+
+async function load(root: string, label: string): Promise<Impl> {
+  const at = (p: string): string => pathToFileURL(join(root, p)).href;
+  const [agent, delivery, cp, rawDevice] = await Promise.all([
+    import(at('agent/index.ts')) as Promise<typeof import('../agent/index.ts')>,
+    import(at('control-plane/delivery/index.ts')) as Promise<typeof import('../control-plane/delivery/index.ts')>,
+    import(at('test/helpers/control-plane.ts')) as Promise<typeof import('../test/helpers/control-plane.ts')>,
+    import(at('test/helpers/raw-device.ts')) as Promise<typeof import('../test/helpers/raw-device.ts')>,
+  ]);
+  return { label, startAgent: agent.startAgent, createDeliveryExtension: delivery.createDeliveryExtension, startTestFleet: cp.startTestFleet, connectRaw: rawDevice.connectRaw, enrollRaw: rawDevice.enrollRaw };
+}
+
 type Mode = 'unicast' | 'fanout';
-type Row = { broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; publishedBytes: number; rawS: number; rawPublishedBytes: number };
+type Row = { code: string; broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; publishedBytes: number; rawS: number; rawPublishedBytes: number };
 
 /** Plain subscribers logged in as devices, grown as rows need more. */
-async function rawPool(fleet: TestFleet, token: string, kind: BrokerKind, pool: { id: string; c: MqttClient }[], n: number): Promise<{ id: string; c: MqttClient }[]> {
+async function rawPool(impl: Impl, fleet: TestFleet, token: string, kind: BrokerKind, pool: { id: string; c: MqttClient }[], n: number): Promise<{ id: string; c: MqttClient }[]> {
   while (pool.length < n) {
     const batch = Array.from({ length: Math.min(20, n - pool.length) }, (_, i) => `raw-${kind}-${pool.length + i}`);
     pool.push(
       ...(await Promise.all(
         batch.map(async (id) => {
-          const { password } = await enrollRaw(fleet.cp.brokerUrl, token, id);
-          const c = await connectRaw(fleet.cp.brokerUrl, { clientId: id, username: id, password });
+          const { password } = await impl.enrollRaw(fleet.cp.brokerUrl, token, id);
+          const c = await impl.connectRaw(fleet.cp.brokerUrl, { clientId: id, username: id, password });
           await c.subscribeAsync(deviceTopic(id, 'xfer/data'), { qos: 1 });
           return { id, c };
         }),
@@ -109,23 +132,23 @@ async function delivery(service: DeliveryService, agents: AgentHandle[], sizeByt
   return { s, published: after.unicastBytes + after.fanoutBytes - before.unicastBytes - before.fanoutBytes };
 }
 
-async function benchBroker(kind: BrokerKind): Promise<Row[]> {
-  const { extension, service } = createDeliveryExtension();
-  const fleet = await startTestFleet(kind, { extensions: [extension] });
+async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Promise<Row[]> {
+  const { extension, service } = impl.createDeliveryExtension();
+  const fleet = await impl.startTestFleet(kind, { extensions: [extension] });
   const agents: AgentHandle[] = [];
   const pool: { id: string; c: MqttClient }[] = [];
   const rows: Row[] = [];
   try {
-    const most = Math.max(...COUNTS);
+    const most = Math.max(...counts);
     const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
     const root = mkdtempSync(join(work, `agents-${kind}-`));
-    for (const n of COUNTS) {
+    for (const n of counts) {
       const sizeBytes = sizeFor(n);
       while (agents.length < n) {
         const batch = Array.from({ length: Math.min(25, n - agents.length) }, (_, i) => agents.length + i);
         const started = await Promise.all(
           batch.map((i) =>
-            startAgent({
+            impl.startAgent({
               brokerUrl: fleet.cp.brokerUrl,
               stateDir: join(root, `a${i}`),
               enrollmentToken: token,
@@ -140,11 +163,11 @@ async function benchBroker(kind: BrokerKind): Promise<Row[]> {
         await Promise.all(started.map((a) => a.waitFor('connected', 120_000)));
         await waitFor('agents registered', () => started.every((a) => fleet.cp.ctx.devices.get(a.deviceId)?.profileId), 120_000);
       }
-      const subs = await rawPool(fleet, token, kind, pool, n);
+      const subs = await rawPool(impl, fleet, token, kind, pool, n);
       for (const mode of MODES) {
         const r = await raw(fleet, subs, sizeBytes, mode);
         const d = await delivery(service, agents.slice(0, n), sizeBytes, mode, `${mode}-${n}`);
-        rows.push({ broker: kind, agents: n, sizeBytes, mode, deliveryS: d.s, publishedBytes: d.published, rawS: r.s, rawPublishedBytes: r.published });
+        rows.push({ code: impl.label, broker: kind, agents: n, sizeBytes, mode, deliveryS: d.s, publishedBytes: d.published, rawS: r.s, rawPublishedBytes: r.published });
         console.error(JSON.stringify(rows[rows.length - 1]));
       }
     }
@@ -157,8 +180,15 @@ async function benchBroker(kind: BrokerKind): Promise<Row[]> {
 }
 
 const loadAtStart = loadavg();
+const here = await load(resolve(import.meta.dirname, '..'), 'this');
+const beforeRoot = process.env['BENCH_BEFORE'];
+const before = beforeRoot ? await load(resolve(beforeRoot), 'before') : null;
+const beforeCounts = (process.env['BENCH_BEFORE_AGENTS'] ?? '20').split(',').map(Number);
 const rows: Row[] = [];
-for (const kind of KINDS) rows.push(...(await benchBroker(kind)));
+for (const kind of KINDS) {
+  if (before) rows.push(...(await benchBroker(before, kind, beforeCounts)));
+  rows.push(...(await benchBroker(here, kind, COUNTS)));
+}
 rmSync(work, { recursive: true, force: true });
 
 const mib = (b: number): string => (b / MiB).toFixed(1);
@@ -167,10 +197,11 @@ console.log(
 );
 console.log(
   formatTable(
-    ['broker', 'agents', 'model', 'mode', 'CP published', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw'],
+    ['code', 'broker', 'agents', 'model', 'mode', 'CP published', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw'],
     rows.map((r) => {
       const delivered = r.sizeBytes * r.agents;
       return [
+        r.code,
         r.broker,
         String(r.agents),
         `${mib(r.sizeBytes)} MiB`,
