@@ -10,7 +10,6 @@ import { silentLogger } from '../log.ts';
 import { DeliveryStore } from './delivery-store.ts';
 import { TransferServer, type FrameFilter, type RegisteredTransfer } from './transfer-server.ts';
 import { LONG_BUCKETS } from '../metrics.ts';
-import { BoundedMap } from '../../shared/bounded-map.ts';
 
 export type DeliverOptions = {
   rolloutId?: string | null;
@@ -74,8 +73,6 @@ export class DeliveryService {
   private bound: { ctx: ControlPlaneContext; store: DeliveryStore; server: TransferServer } | null = null;
   private refusals: ThrottledLog = new ThrottledLog(silentLogger);
   private sweep: NodeJS.Timeout | null = null;
-  /** An evaluation's delivery id by device and model version (evaluations have no install row to find it by). */
-  private readonly evaluationDeliveries = new BoundedMap<string, string>(10_000);
 
   constructor(private readonly opts: DeliveryServiceOptions = {}) {}
 
@@ -194,7 +191,7 @@ export class DeliveryService {
     const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, source, opts);
     const now = ctx.now();
     const rolloutId = opts.rolloutId ?? null;
-    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt);
+    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt, source);
     store.createInstall({ deviceId, modelId: source.modelId, version: source.version, deliveryId, rolloutId, transferId: manifest.transferId, createdAt: now }, manifest);
     await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'deploy', rolloutId, manifest });
     ctx.log.info('model deploy sent', { deviceId, rolloutId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes, companions: manifest.companions.length });
@@ -211,18 +208,17 @@ export class DeliveryService {
     const src = { ...source, companions: source.companions.filter((c) => c.role !== 'fp32-baseline') };
     const { manifest, deliveryId, transferIds } = await this.prepare(deviceId, src, opts);
     const now = ctx.now();
-    this.evaluationDeliveries.set(`${deviceId}\0${source.modelId}\0${source.version}`, deliveryId);
-    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt);
+    await this.offer(deviceId, transferIds, deliveryId, now, manifest.expiresAt, source);
     await ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: now, cmd: 'evaluate', tuningId: opts.tuningId, manifest, idle: opts.idle });
     ctx.log.info('evaluate sent', { deviceId, tuningId: opts.tuningId, deliveryId, transferId: manifest.transferId, modelId: source.modelId, version: source.version, sizeBytes: manifest.sizeBytes });
     return { deliveryId, manifest };
   }
 
   /** Records the offers and, with fan-out on, grants the shared topics before the command goes out (so the agent's SUBSCRIBE is allowed). */
-  private async offer(deviceId: string, transferIds: string[], deliveryId: string, now: number, expiresAt: number): Promise<void> {
+  private async offer(deviceId: string, transferIds: string[], deliveryId: string, now: number, expiresAt: number, model: { modelId: string; version: number }): Promise<void> {
     const { store, server } = this.b;
     for (const t of transferIds) {
-      store.offer(deviceId, t, deliveryId, now, expiresAt);
+      store.offer(deviceId, t, deliveryId, now, expiresAt, { modelId: model.modelId, version: model.version });
       server.noteOffer(t, deviceId);
     }
     if (server.fanout) for (const t of new Set(transferIds)) await this.grant(t, [deviceId]);
@@ -295,11 +291,9 @@ export class DeliveryService {
     const at = ctx.now();
     if (report.kind === 'evaluation') {
       // the evaluation itself belongs to the tuning room (its own onReport hook); here only its offers end
-      const key = `${deviceId}\0${report.model.modelId}\0${report.model.version}`;
-      const deliveryId = this.evaluationDeliveries.get(key);
-      if (deliveryId !== undefined && EVALUATION_DONE_WITH_TRANSFER.has(report.state)) {
-        this.evaluationDeliveries.delete(key);
-        this.closeDelivery(deviceId, deliveryId, at);
+      if (EVALUATION_DONE_WITH_TRANSFER.has(report.state)) {
+        const closed = store.closeOffersOfModel(deviceId, report.model.modelId, report.model.version, at);
+        if (closed.length) void this.endTransfers(closed);
       }
       return;
     }

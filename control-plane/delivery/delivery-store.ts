@@ -107,11 +107,23 @@ export class DeliveryStore {
   }
 
   /** Offers (or offers again) a transfer to a device: open until `closeOffers`, or until `expiresAt` (the manifest's expiry). */
-  offer(deviceId: string, transferId: string, deliveryId: string, now: number, expiresAt: number | null = null): void {
+  offer(deviceId: string, transferId: string, deliveryId: string, now: number, expiresAt: number | null = null, model: { modelId: string; version: number } | null = null): void {
     this.q(
-      `INSERT INTO delivery_offers (device_id, transfer_id, delivery_id, created_at, expires_at, closed_at) VALUES (?, ?, ?, ?, ?, NULL)
-       ON CONFLICT DO UPDATE SET delivery_id = excluded.delivery_id, created_at = excluded.created_at, expires_at = excluded.expires_at, closed_at = NULL`,
-    ).run(deviceId, transferId, deliveryId, now, expiresAt);
+      `INSERT INTO delivery_offers (device_id, transfer_id, delivery_id, created_at, expires_at, closed_at, model_id, model_version) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)
+       ON CONFLICT DO UPDATE SET delivery_id = excluded.delivery_id, created_at = excluded.created_at, expires_at = excluded.expires_at, closed_at = NULL,
+         model_id = excluded.model_id, model_version = excluded.model_version`,
+    ).run(deviceId, transferId, deliveryId, now, expiresAt, model?.modelId ?? null, model?.version ?? null);
+  }
+
+  /** Closes the open offers of one model version to one device (an evaluation has no install row naming its delivery). */
+  closeOffersOfModel(deviceId: string, modelId: string, version: number, now: number): string[] {
+    const rows = this.q('UPDATE delivery_offers SET closed_at = ? WHERE device_id = ? AND model_id = ? AND model_version = ? AND closed_at IS NULL RETURNING transfer_id').all(
+      now,
+      deviceId,
+      modelId,
+      version,
+    ) as { transfer_id: string }[];
+    return rows.map((r) => r.transfer_id);
   }
 
   /** Closes the open offers of one delivery; returns the transfers they were for. */

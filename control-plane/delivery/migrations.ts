@@ -62,11 +62,14 @@ export const DELIVERY_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX delivery_benchmarks_device ON delivery_benchmarks (device_id, id);
   `,
-  // fan-out: an offer is open until its install is past downloading (or the manifest expires); a transfer with no
-  // open offer has ended and its shared-topic grant is revoked
+  // fan-out: an offer is open until its install (or evaluation) is past downloading, or the manifest expires; a
+  // transfer with no open offer has ended and its shared-topic grant is revoked. The model names the offer's delivery
+  // for evaluations, which have no install row.
   `
   ALTER TABLE delivery_offers ADD COLUMN expires_at INTEGER;
   ALTER TABLE delivery_offers ADD COLUMN closed_at INTEGER;
+  ALTER TABLE delivery_offers ADD COLUMN model_id TEXT;
+  ALTER TABLE delivery_offers ADD COLUMN model_version INTEGER;
   CREATE INDEX delivery_offers_open ON delivery_offers (transfer_id) WHERE closed_at IS NULL;
   CREATE INDEX delivery_offers_delivery ON delivery_offers (device_id, delivery_id);
   `,
