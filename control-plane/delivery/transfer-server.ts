@@ -148,7 +148,7 @@ export class TransferServer {
 
   /** Device x transfer pairs held in memory (bounded by MAX_TRACKED; tests and the flood bench read it). */
   get trackedPairs(): number {
-    return this.stats.size + this.servedIndexes.size;
+    return this.stats.size + this.servedIndexes.size + this.queued.size;
   }
 
   statsFor(deviceId: string, transferId: string): ServedStats {
