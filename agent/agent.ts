@@ -152,8 +152,16 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     logger,
     sampleHealth: options.healthSampler ?? sharedHealthSampler(),
   });
-  // unfinished downloads of an earlier run go on once the session can ask for chunks
-  if (delivery) session.once('connected', () => delivery.resume(session.commandContext));
+  // unfinished downloads of an earlier run go on once the session can ask for chunks; after a reconnect, what was
+  // outstanding is asked for again at once (answers sent to the old connection are gone with it)
+  if (delivery) {
+    let first = true;
+    session.on('connected', () => {
+      if (first) delivery.resume(session.commandContext);
+      else delivery.reconnected();
+      first = false;
+    });
+  }
   session.start();
 
   return {

@@ -31,6 +31,8 @@ const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number
 const MB = Number(process.env['BENCH_MB'] ?? '20');
 const MB_LARGE = Number(process.env['BENCH_MB_LARGE'] ?? '2');
 const WINDOW = Number(process.env['BENCH_WINDOW'] ?? '16');
+/** Unset: the agent's default. */
+const FANOUT_WINDOW = process.env['BENCH_FANOUT_WINDOW'] ? Number(process.env['BENCH_FANOUT_WINDOW']) : undefined;
 const KINDS = (process.env['BENCH_BROKERS']?.split(',') as BrokerKind[] | undefined) ?? BROKER_KINDS;
 const MODES = (process.env['BENCH_MODES'] ?? 'unicast,fanout').split(',') as Mode[];
 const MiB = 1024 * 1024;
@@ -155,7 +157,7 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
               deviceId: `bench-${kind}-${i}`,
               facts: FACTS,
               heartbeatIntervalMs: 60_000,
-              delivery: { window: WINDOW, trtexecPath: null, runBenchmarks: false },
+              delivery: { window: WINDOW, ...(FANOUT_WINDOW ? { fanoutWindow: FANOUT_WINDOW } : {}), trtexecPath: null, runBenchmarks: false },
             }),
           ),
         );

@@ -32,6 +32,11 @@ const modelSha = sha256Hex(readFileSync(model));
 const CHUNKS = Math.ceil(SIZE / (256 * KiB));
 const other = join(work, 'other-1mb.bin');
 writeFileSync(other, randomBytes(MiB + 7));
+const restartModel = join(work, 'restart-8mb.bin');
+writeFileSync(restartModel, randomBytes(8 * MiB + 5));
+const restartSha = sha256Hex(readFileSync(restartModel));
+const candidate = join(work, 'candidate-2mb.bin');
+writeFileSync(candidate, randomBytes(2 * MiB + 99));
 const VNNI = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 /** The shared frame of this chunk is garbled once on its way out: every device that got it repairs it on its own topic. */
 const GARBLED = 2;
@@ -140,6 +145,22 @@ for (const kind of BROKER_KINDS) {
       assert.equal(afterLate.waves, 1);
     });
 
+    test('tuning evaluations use the shared topic too: one publish per chunk for the canaries, offers closed by their answers', async () => {
+      const canaries = agents.filter((a) => /^w[0-2]-/.test(a.deviceId));
+      assert.equal(canaries.length, 3);
+      const sent = await Promise.all(canaries.map((a) => service.evaluate(a.deviceId, source('candidate', candidate), { tuningId: 'tun-fanout-test', idle: { maxLoadPerCore: 1000, idleWaitSeconds: 60 } })));
+      const transferId = sent[0]!.manifest.transferId;
+      const chunks = sent[0]!.manifest.chunkSha256.length;
+      assert.deepEqual(service.store.openOfferDevices(transferId).sort(), canaries.map((a) => a.deviceId).sort());
+      // the agents here do not benchmark, so each evaluation answers `failed` once the candidate is downloaded
+      await waitFor('every canary answered and its offer closed', () => service.store.openOfferDevices(transferId).length === 0, 120_000, 100);
+      const p = service.transfers.publishedStats(transferId);
+      assert.equal(p.fanoutChunks, chunks, 'each chunk of the candidate published once for the three canaries');
+      assert.equal(p.waves, 1);
+      for (const a of canaries) assert.equal(a.delivery!.downloadStats.get(transferId)?.received, chunks, `${a.deviceId} got every chunk`);
+      assert.ok(p.unicastChunks < chunks, `per-device chunks ${p.unicastChunks}`);
+    });
+
     test('a device not offered a transfer cannot subscribe to its data topic and receives nothing; an offered one can, until the transfer ends', async () => {
       const enroll = async (id: string): Promise<MqttClient> => {
         const { password } = await enrollRaw(fleet.cp.brokerUrl, token, id);
@@ -211,6 +232,21 @@ for (const kind of BROKER_KINDS) {
       );
       await waitFor('the chunk on the device topic', () => own.length === 1);
       assert.equal(service.transfers.publishedStats(t.transferId).fanoutChunks, 5);
+    });
+
+    test('a control-plane restart in the middle of a wave: every download finishes byte-identical', async () => {
+      const group = agents.filter((a) => /^w(1[0-4])-/.test(a.deviceId));
+      assert.equal(group.length, 5);
+      const sent = await Promise.all(group.map((a) => service.deliver(a.deviceId, source('restart-model', restartModel))));
+      const transferId = sent[0]!.manifest.transferId;
+      const chunks = sent[0]!.manifest.chunkSha256.length;
+      await waitFor('a third of the wave published', () => service.transfers.publishedStats(transferId).fanoutChunks >= chunks / 3, 120_000, 20);
+      await fleet.restartControlPlane();
+      const restarted = Date.now();
+      await waitFor('the group installed after the restart', () => group.every((a) => installed(a.deviceId, 'restart-model')), 180_000, 100);
+      for (const a of group) assert.equal(sha256Hex(installedBytes(a.deviceId.replace(`-${kind}`, ''), 'restart-model')), restartSha, `${a.deviceId} byte-identical`);
+      const stats = group.map((a) => a.delivery!.downloadStats.get(transferId)!);
+      console.log(`# ${kind}: restart to all installed ${((Date.now() - restarted) / 1000).toFixed(1)} s; timeouts ${stats.map((d) => d.timeouts).join(' ')}; repairs ${stats.map((d) => d.repairs).join(' ')}`);
     });
   });
 }

@@ -19,6 +19,8 @@ import type { Result } from '../../shared/result.ts';
 export type DeliveryAgentOptions = {
   /** Chunks asked for per request (default 16, at most 64). */
   window?: number;
+  /** Chunks asked for per request while listening on a transfer's shared topic (default 32, at most 64); see Download. */
+  fanoutWindow?: number;
   /** Ask again for outstanding chunks after this long without one (default 5000; doubles while silent, up to 8x). */
   requestTimeoutMs?: number;
   /** Installed versions kept per model for rollback (default 3; the active and previous ones are always kept). */
@@ -98,6 +100,7 @@ export class DeliveryAgent {
   ) {
     this.o = {
       window: Math.max(1, Math.min(MAX_WINDOW, opts.window ?? 16)),
+      fanoutWindow: Math.max(1, Math.min(MAX_WINDOW, opts.fanoutWindow ?? 32)),
       requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
       stallTimeoutMs: opts.stallTimeoutMs ?? 120_000,
       keepVersions: opts.keepVersions ?? 3,
@@ -164,6 +167,14 @@ export class DeliveryAgent {
       rmSync(join(this.transfersDir, name), { recursive: true, force: true });
       ctx.logger.info('orphaned partial download removed', { transferId: name });
     }
+  }
+
+  /**
+   * The session is connected again: chunks answered to the old connection are lost (clean session), so every running
+   * download asks again for what it has outstanding, now, instead of after its request timeout.
+   */
+  reconnected(): void {
+    for (const d of this.downloads.values()) d.reaskOutstanding();
   }
 
   /** Stops every running job (they stay on disk for `resume`). */
@@ -442,6 +453,7 @@ export class DeliveryAgent {
         new Download(p.spec, {
           dir: pathInside(dir, 'transfer', p.spec.transferId),
           window: this.o.window,
+          sharedWindow: this.o.fanoutWindow,
           requestTimeoutMs: this.o.requestTimeoutMs,
           request: (id, chunks, ask) => ctx.requestChunks(id, chunks, ask),
           onProgress: (bytes) => {

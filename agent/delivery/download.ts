@@ -29,6 +29,11 @@ export type DownloadOptions = {
   /** Chunks asked for at once (default 16, at most 64). */
   window: number;
   /**
+   * Chunks asked for at once while listening on the shared topic (default: `window`). The leading device's asks set
+   * how many chunks a wave has in flight, for every device of it: a deeper window keeps the broker busy.
+   */
+  sharedWindow?: number;
+  /**
    * The least time without any chunk before asking again for the outstanding ones that are overdue. The timeout in
    * use adapts to how long asked chunks take to arrive (see `requestTimeout`); it doubles on each silent timeout up to
    * 8x and resets on progress.
@@ -80,6 +85,8 @@ export class Download {
   private srtt: number | null = null;
   private rttvar = 0;
   private shared: boolean;
+  /** Woken to ask again (reaskOutstanding), not by a timeout: the wake is not a silent timeout. */
+  private nudged = false;
   private writes: Promise<void> = Promise.resolve();
   /** Bitmap bytes whose chunks are written but whose bits are not yet on disk (see flushBits). */
   private readonly dirtyBits = new Set<number>();
@@ -226,6 +233,14 @@ export class Download {
     }
   }
 
+  /** Everything outstanding is asked for again on the next turn (a new connection lost the answers on their way). */
+  reaskOutstanding(): void {
+    if (!this.inflight.size) return;
+    this.inflight.clear();
+    this.nudged = true;
+    this.poke();
+  }
+
   private sampleRtt(ms: number): void {
     if (this.srtt === null) {
       this.srtt = ms;
@@ -275,8 +290,9 @@ export class Download {
           if (t - this.lastProgressAt >= stallMs) {
             throw new DownloadTimeoutError(`transfer ${id}: no chunk arrived for ${Math.round((t - this.lastProgressAt) / 1000)} s (${this.stats.timeouts} requests unanswered, ${this.bitmap.count}/${this.total} chunks received); giving up`);
           }
-          if (this.inflight.size <= this.o.window / 2) {
-            const next = this.bitmap.missing(this.o.window - this.inflight.size, this.inflight);
+          const window = this.shared ? (this.o.sharedWindow ?? this.o.window) : this.o.window;
+          if (this.inflight.size <= window / 2) {
+            const next = this.bitmap.missing(window - this.inflight.size, this.inflight);
             if (next.length) {
               const fresh = next.filter((i) => !this.asked.has(i));
               const again = next.filter((i) => this.asked.has(i));
@@ -299,7 +315,8 @@ export class Download {
           const backoff = timeout * 2 ** Math.min(3, silent);
           const untilGiveUp = Math.max(1, Math.min(stallMs - (now() - this.lastProgressAt), (this.o.deadlineAt ?? Infinity) - now()));
           await this.sleep(Math.min(backoff, untilGiveUp));
-          if (this.stats.received + this.stats.corrupt === before && !this.bitmap.complete) {
+          if (this.nudged) this.nudged = false;
+          else if (this.stats.received + this.stats.corrupt === before && !this.bitmap.complete) {
             silent++;
             this.stats.timeouts++;
             // only what is overdue is asked for again; a chunk asked for a moment ago is still on its way
