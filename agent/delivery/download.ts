@@ -79,7 +79,7 @@ export class Download {
   private readonly inflight = new Set<number>();
   /** Chunks asked for in this run: asking again is a repair, which the server sends to this device alone. */
   private readonly asked = new Set<number>();
-  /** When each outstanding chunk was first and last asked for. */
+  /** When each outstanding chunk was first (since its last copy arrived) and last asked for. */
   private readonly askedAt = new Map<number, { first: number; last: number }>();
   /** Smoothed ask-to-arrival time and its variation, in ms (RFC 6298's estimator); null before the first sample. */
   private srtt: number | null = null;
@@ -168,6 +168,7 @@ export class Download {
       this.inflight.delete(i);
       // asked for again as a repair (to this device alone), even if it came unasked on the shared topic
       this.asked.add(i);
+      this.askedAt.delete(i);
       this.o.log.warn('chunk failed its hash check; asking again', { transferId: this.spec.transferId, chunk: i, corrupt: this.stats.corrupt });
       this.poke();
       return;
@@ -180,9 +181,11 @@ export class Download {
     const asked = this.askedAt.get(i);
     if (asked) {
       this.askedAt.delete(i);
-      // timed from the first ask even when it was asked again: answers come in order, so the first copy to arrive is
-      // most likely the first ask's, and erring long means fewer repeats (Karn's rule, dropping such samples, would
-      // leave no sample at all while the base timeout is below the real delay, which is the case that matters here)
+      // timed from the first ask since the last copy that arrived (a corrupt copy restarts the clock), also when it was
+      // asked again after a timeout: answers come in order and the server does not send twice a chunk still queued for
+      // this device, so the copy that arrives most likely answers the first ask; erring long means fewer repeats.
+      // Karn's rule (dropping such samples) would leave no sample at all while the base timeout is below the real
+      // delay, which is the case that matters here.
       this.sampleRtt(this.lastProgressAt - asked.first);
     }
     // no copy: the payload is a view of the MQTT packet's own buffer, which nothing else holds or reuses

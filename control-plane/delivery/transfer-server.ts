@@ -256,10 +256,8 @@ export class TransferServer {
         ...broadcast.map((index) => ({ gated: true, run: () => this.publishShared(source, wave!, index) })),
         ...unicast.map((index) => ({
           gated: false,
-          run: () =>
-            this.publishToDevice(source, deviceId, index, served).finally(() => {
-              if (queued.get(index) === queuedAt) queued.delete(index);
-            }),
+          // out of the queue right before its publish: an ask read after that may follow a lost or corrupt copy
+          run: () => this.publishToDevice(source, deviceId, index, served, () => queued.get(index) === queuedAt && queued.delete(index)),
         })),
       ];
       const outcomes = await Promise.allSettled(
@@ -316,9 +314,14 @@ export class TransferServer {
     return this.published.getOrSet(transferId, noStats);
   }
 
-  private async publishToDevice(source: ChunkSource, deviceId: string, index: number, st: ServedStats): Promise<void> {
+  private async publishToDevice(source: ChunkSource, deviceId: string, index: number, st: ServedStats, dequeue: () => void): Promise<void> {
     const t = source.t;
-    let frame = await this.frame(source, index);
+    let frame: Buffer;
+    try {
+      frame = await this.frame(source, index);
+    } finally {
+      dequeue();
+    }
     const { start, end } = chunkRange(index, t.sizeBytes, t.chunkSize);
     const bytes = end - start;
     if (this.d.frameFilter) frame = this.d.frameFilter({ deviceId, transferId: t.id, index, frame });
