@@ -47,18 +47,22 @@ function queuedServer(bytes: Buffer, gapMs: number, perBurst: number, drop: (i: 
   };
 }
 
-test('answers that queue longer than the base timeout are waited for, not asked for again and again', async () => {
-  const bytes = randomBytes(64 * CHUNK);
-  const server = queuedServer(bytes, 150, 8);
-  const d = new Download(specOf(bytes), { dir: mkdtempSync(join(tmpdir(), 'ef-dl-rto-')), window: 16, requestTimeoutMs: 50, log: silentLogger, signal: new AbortController().signal, request: server.request });
+/** Runs one download of `bytes` against `server` to the end and checks the file is byte-identical. */
+async function downloadAll(bytes: Buffer, server: ReturnType<typeof queuedServer>, o: { window: number; requestTimeoutMs: number }): Promise<Download> {
+  const d = new Download(specOf(bytes), { dir: mkdtempSync(join(tmpdir(), 'ef-dl-')), ...o, log: silentLogger, signal: new AbortController().signal, request: server.request });
   server.attach(d);
   await d.open();
   try {
-    const path = await d.run();
-    assert.deepEqual(readFileSync(path), bytes);
+    assert.deepEqual(readFileSync(await d.run()), bytes);
   } finally {
     server.stop();
   }
+  return d;
+}
+
+test('answers that queue longer than the base timeout are waited for, not asked for again and again', async () => {
+  const bytes = randomBytes(64 * CHUNK);
+  const d = await downloadAll(bytes, queuedServer(bytes, 150, 8), { window: 16, requestTimeoutMs: 50 });
   // before any chunk arrived, the base timeout (50 ms) fired: at most one window was asked for again; after that the
   // timeout follows the measured delay (150 ms bursts) and nothing more is repeated
   assert.ok(d.stats.timeouts <= 2, `timeouts ${d.stats.timeouts}`);
@@ -70,15 +74,7 @@ test('answers that queue longer than the base timeout are waited for, not asked 
 test('a lost chunk is still asked for again once the others have arrived, and only it', async () => {
   const bytes = randomBytes(24 * CHUNK);
   const server = queuedServer(bytes, 20, 4, (i, copy) => i === 5 && copy === 1);
-  const d = new Download(specOf(bytes), { dir: mkdtempSync(join(tmpdir(), 'ef-dl-lost-')), window: 8, requestTimeoutMs: 100, log: silentLogger, signal: new AbortController().signal, request: server.request });
-  server.attach(d);
-  await d.open();
-  try {
-    const path = await d.run();
-    assert.deepEqual(readFileSync(path), bytes);
-  } finally {
-    server.stop();
-  }
+  await downloadAll(bytes, server, { window: 8, requestTimeoutMs: 100 });
   assert.equal(server.copies.get(5), 2, 'the lost chunk was asked for twice');
   assert.ok([...server.copies].every(([i, n]) => i === 5 || n === 1), `only chunk 5 was repeated: ${JSON.stringify([...server.copies])}`);
 });
