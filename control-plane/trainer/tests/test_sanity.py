@@ -70,23 +70,23 @@ class PreflightTest(unittest.TestCase):
         self.assertFalse(any(ln["type"] == "progress" for ln in lines), "no training phase started")
         self.assertLess(time.time() - t0, 120)
 
-    def test_five_class_teacher(self) -> None:
+    def _expect_bad_teacher(self, teacher: nn.Module, pattern: str) -> None:
+        """A TorchScript teacher that cannot serve the 8x8, 10-class npz dataset is refused, naming teacher.path."""
         with tempfile.TemporaryDirectory() as d:
             npz = os.path.join(d, "digits.npz")
             digits_like_npz(npz)
-            tpath = save_teacher(nn.Sequential(nn.Flatten(), nn.Linear(64, 5)), os.path.join(d, "t5.pt"))
+            tpath = save_teacher(teacher, os.path.join(d, "teacher.pt"))
             spec = base_spec(outputDir=os.path.join(d, "out"), dataset={"kind": "npz", "path": npz},
                              teacher={"kind": "torchscript", "path": tpath})
-            self._expect_bad_spec(spec, "teacher.path", r"outputs 5 classes; the dataset \(digits\.npz\) has 10")
+            self._expect_bad_spec(spec, "teacher.path", pattern)
+
+    def test_five_class_teacher(self) -> None:
+        self._expect_bad_teacher(nn.Sequential(nn.Flatten(), nn.Linear(64, 5)),
+                                 r"outputs 5 classes; the dataset \(digits\.npz\) has 10")
 
     def test_28x28_teacher_on_8x8_data(self) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            npz = os.path.join(d, "digits.npz")
-            digits_like_npz(npz)
-            tpath = save_teacher(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), os.path.join(d, "t28.pt"))
-            spec = base_spec(outputDir=os.path.join(d, "out"), dataset={"kind": "npz", "path": npz},
-                             teacher={"kind": "torchscript", "path": tpath})
-            self._expect_bad_spec(spec, "teacher.path", r"does not accept the dataset's input \[1, 1, 8, 8\]")
+        self._expect_bad_teacher(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
+                                 r"does not accept the dataset's input \[1, 1, 8, 8\]")
 
     def test_student_that_does_not_fit(self) -> None:
         with tempfile.TemporaryDirectory() as d:
