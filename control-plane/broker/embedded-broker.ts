@@ -24,6 +24,7 @@ import { indexedMemoryPersistence } from './indexed-persistence.ts';
 import { isStaleConnect, willStamp } from './stale-connect.ts';
 import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
 import { connectionCap, ownOpenFileLimit } from './connection-cap.ts';
+import { ThrottledLog } from '../../shared/throttled-log.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
 
@@ -134,18 +135,10 @@ export class EmbeddedBroker implements BrokerAccess {
     if (cap.source === 'open-file limit' && cap.openFileLimit !== null && cap.openFileLimit < 4096) {
       log.warn('the open-file limit is low: the embedded broker holds at most this many devices; raise it (ulimit -n, systemd LimitNOFILE, docker --ulimit nofile)', { maxConnections: cap.max, openFileLimit: cap.openFileLimit });
     }
-    let lastLog = -Infinity;
-    let unlogged = 0;
+    const refusals = new ThrottledLog(log, { now: this.now });
     server.on('drop', () => {
       metrics.inc(REFUSED, 'MQTT connections closed at accept because the broker is at its connection cap', { reason: 'max-connections' });
-      const t = this.now();
-      if (t - lastLog < 60_000) {
-        unlogged++;
-        return;
-      }
-      log.warn('embedded broker at its connection cap: new connections are closed (raise the open-file limit or --max-connections)', { maxConnections: cap.max, refusedSinceLastLine: unlogged + 1 });
-      lastLog = t;
-      unlogged = 0;
+      refusals.warn('embedded broker at its connection cap: new connections are closed (raise the open-file limit or --max-connections)', 'broker', 'max-connections', { maxConnections: cap.max });
     });
   }
 
