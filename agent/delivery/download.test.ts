@@ -3,24 +3,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { sha256Hex } from '../../shared/hash.ts';
 import { chunkCount, chunkRange, type ChunkFrame } from '../../shared/transfer.ts';
-import { silentLogger } from '../log.ts';
-import { Download, type TransferSpec } from './download.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { Download, MAX_HELD_BYTES, MAX_HELD_CHUNKS, type TransferSpec } from './download.ts';
 
 const CHUNK = 1024;
 
-function specOf(bytes: Buffer): TransferSpec {
-  const chunkSha256 = Array.from({ length: chunkCount(bytes.length, CHUNK) }, (_, i) => {
-    const { start, end } = chunkRange(i, bytes.length, CHUNK);
+function specOf(bytes: Buffer, chunk = CHUNK): TransferSpec {
+  const chunkSha256 = Array.from({ length: chunkCount(bytes.length, chunk) }, (_, i) => {
+    const { start, end } = chunkRange(i, bytes.length, chunk);
     return sha256Hex(bytes.subarray(start, end));
   });
-  return { transferId: 't1', sizeBytes: bytes.length, chunkSize: CHUNK, sha256: sha256Hex(bytes), chunkSha256 };
+  return { transferId: 't1', sizeBytes: bytes.length, chunkSize: chunk, sha256: sha256Hex(bytes), chunkSha256 };
 }
 
-const frameOf = (bytes: Buffer, i: number): ChunkFrame => {
-  const { start, end } = chunkRange(i, bytes.length, CHUNK);
+const frameOf = (bytes: Buffer, i: number, chunk = CHUNK): ChunkFrame => {
+  const { start, end } = chunkRange(i, bytes.length, chunk);
   return { transferId: 't1', index: i, sha256: '', payload: bytes.subarray(start, end) };
 };
 
@@ -77,4 +77,169 @@ test('a lost chunk is still asked for again once the others have arrived, and on
   await downloadAll(bytes, server, { window: 8, requestTimeoutMs: 100 });
   assert.equal(server.copies.get(5), 2, 'the lost chunk was asked for twice');
   assert.ok([...server.copies].every(([i, n]) => i === 5 || n === 1), `only chunk 5 was repeated: ${JSON.stringify([...server.copies])}`);
+});
+
+/** What a server sends for the `copy`-th ask of chunk `i`: nothing (lost), a good copy, a corrupt one, several. */
+type Copies = (i: number, copy: number) => ('good' | 'corrupt')[];
+
+/**
+ * Answers every ask on the next turn, in the order `reorder` gives each ask's chunks; each answer is a fresh frame (as
+ * the MQTT parser hands them over), a corrupt one with a byte flipped.
+ */
+function immediateServer(bytes: Buffer, o: { chunk?: number; copies?: Copies; reorder?: (chunks: number[]) => number[] } = {}) {
+  const chunk = o.chunk ?? CHUNK;
+  const asked = new Map<number, number>();
+  let d: Download | null = null;
+  return {
+    attach: (x: Download) => (d = x),
+    asked,
+    request: async (_id: string, chunks: number[]) => {
+      const order = (o.reorder ?? ((c: number[]) => c))([...chunks]);
+      setImmediate(() => {
+        for (const i of order) {
+          const n = (asked.get(i) ?? 0) + 1;
+          asked.set(i, n);
+          for (const kind of (o.copies ?? (() => ['good' as const]))(i, n)) {
+            const f = frameOf(bytes, i, chunk);
+            const payload = Buffer.from(f.payload);
+            if (kind === 'corrupt') payload[0]! ^= 0xff;
+            d?.accept({ ...f, payload });
+          }
+        }
+      });
+    },
+  };
+}
+
+/** A logger that keeps what it was told (to see which attempts read the file back). */
+function recordingLogger(): Logger & { lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  const log = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
+  return log;
+}
+
+async function fetchWith(bytes: Buffer, server: ReturnType<typeof immediateServer>, o: { spec?: TransferSpec; dir?: string; window?: number; log?: Logger } = {}): Promise<{ d: Download; run: Promise<string> }> {
+  const d = new Download(o.spec ?? specOf(bytes), {
+    dir: o.dir ?? mkdtempSync(join(tmpdir(), 'ef-dl-')),
+    window: o.window ?? 16,
+    requestTimeoutMs: 100,
+    log: o.log ?? silentLogger,
+    signal: new AbortController().signal,
+    request: server.request,
+  });
+  server.attach(d);
+  await d.open();
+  return { d, run: d.run() };
+}
+
+describe('whole-file hash as the chunks land (no read back when every chunk came through this run in order)', () => {
+  test('in order: the running hash is used, not the read back, and the file is byte-identical', async () => {
+    const bytes = randomBytes(40 * CHUNK + 333);
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes));
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHashFallback, null);
+  });
+
+  test('an empty file (one empty chunk) is checked by the running hash too', async () => {
+    const bytes = Buffer.alloc(0);
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes));
+    assert.equal(readFileSync(await run).length, 0);
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test('every chunk sent twice: the second copy is a duplicate and is not hashed again', async () => {
+    const bytes = randomBytes(30 * CHUNK);
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes, { copies: () => ['good', 'good'] }));
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.duplicates, 30);
+    // a copy hashed twice would make the running digest wrong: a mismatch, a recheck and a read back
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test('out of order within the bound (each window answered backwards): chunks are held until their turn', async () => {
+    const bytes = randomBytes(64 * CHUNK + 5);
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes, { reorder: (c) => c.reverse() }), { window: 16 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test('a corrupt chunk, then its good copy: dropped, asked for again, and the running hash still covers the file', async () => {
+    const bytes = randomBytes(24 * CHUNK);
+    const server = immediateServer(bytes, { copies: (i, n) => (i === 3 && n === 1 ? ['corrupt'] : i === 7 && n === 1 ? ['corrupt', 'good'] : ['good']) });
+    const { d, run } = await fetchWith(bytes, server, { window: 8 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.corrupt, 2);
+    assert.equal(server.asked.get(3), 2, 'the corrupt chunk was asked for again');
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test(`a lost chunk with more than ${MAX_HELD_CHUNKS} chunks after it: nothing more is held, the file is read back and is right`, async () => {
+    const bytes = randomBytes((MAX_HELD_CHUNKS + 36) * CHUNK);
+    const server = immediateServer(bytes, { copies: (i, n) => (i === 0 && n === 1 ? [] : ['good']) });
+    const { d, run } = await fetchWith(bytes, server);
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(server.asked.get(0), 2);
+    assert.equal(d.stats.wholeHash, 'reread');
+    assert.equal(d.stats.wholeHashFallback, 'out-of-order');
+  });
+
+  test(`a lost chunk with more than ${MAX_HELD_BYTES >> 20} MiB after it (fewer than ${MAX_HELD_CHUNKS} chunks): read back, right`, async () => {
+    const chunk = 1 << 20;
+    const bytes = randomBytes(MAX_HELD_BYTES + 4 * chunk);
+    const server = immediateServer(bytes, { chunk, copies: (i, n) => (i === 0 && n === 1 ? [] : ['good']) });
+    const { d, run } = await fetchWith(bytes, server, { spec: specOf(bytes, chunk), window: 32 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.wholeHash, 'reread');
+    assert.equal(d.stats.wholeHashFallback, 'out-of-order');
+  });
+
+  test('a lost chunk with few chunks after it is held through the repair: still the running hash', async () => {
+    const bytes = randomBytes(24 * CHUNK);
+    const server = immediateServer(bytes, { copies: (i, n) => (i === 5 && n === 1 ? [] : ['good']) });
+    const { d, run } = await fetchWith(bytes, server, { window: 8 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.repairs >= 1, true);
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test('a resumed download (chunks on disk from an earlier run) reads the file back, and it is right', async () => {
+    const bytes = randomBytes(20 * CHUNK);
+    const dir = mkdtempSync(join(tmpdir(), 'ef-dl-'));
+    // first run: only the first 8 chunks ever come, then the agent stops
+    const stop = new AbortController();
+    const first = new Download(specOf(bytes), {
+      dir,
+      window: 4,
+      requestTimeoutMs: 50,
+      log: silentLogger,
+      signal: stop.signal,
+      request: async (_id, chunks) =>
+        void setImmediate(() => {
+          for (const i of chunks) if (i < 8) first.accept(frameOf(bytes, i));
+          if (chunks.some((i) => i >= 8)) stop.abort(new Error('stop'));
+        }),
+    });
+    await first.open();
+    await assert.rejects(first.run(), /stop/);
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { dir });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.resumedFrom, 8);
+    assert.equal(d.stats.wholeHash, 'reread');
+    assert.equal(d.stats.wholeHashFallback, 'resumed');
+  });
+
+  test("a whole-file mismatch (the manifest's file hash wrong, every chunk hash right) is caught by the running hash and fails after 3 attempts", async () => {
+    const bytes = randomBytes(16 * CHUNK);
+    const log = recordingLogger();
+    const spec = { ...specOf(bytes), sha256: sha256Hex('not this file') };
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { spec, log });
+    await assert.rejects(run, /does not match the manifest's .* after 3 attempts/);
+    assert.equal(log.lines.filter((l) => l.msg.startsWith('whole-file hash mismatch')).length, 2, 'rechecked twice');
+    // attempt 0 was the running hash (no read back); the attempts after a recheck read the file back
+    assert.deepEqual(log.lines.filter((l) => l.msg.startsWith('whole-file hash: reading')).map((l) => l.fields['attempt']), [1, 2]);
+    assert.equal(d.stats.wholeHash, 'reread');
+    assert.equal(d.stats.wholeHashFallback, 'recheck');
+  });
 });

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +22,26 @@ export type DownloadStats = {
   repairs: number;
   /** Chunks that arrived without this agent asking for them (published once for a fan-out wave). */
   unasked: number;
+  /**
+   * How the whole-file sha256 was last checked: `incremental` (a running hash fed with every written chunk in file order,
+   * no read back), `reread` (the file read back from disk and hashed), null before the check.
+   */
+  wholeHash: 'incremental' | 'reread' | null;
+  /**
+   * Why the file was read back: `resumed` (chunks on disk from an earlier run), `out-of-order` (more chunks ahead of a
+   * missing one than may be held), `rewritten` (a chunk written again), `incomplete` (the running hash missed a chunk),
+   * `recheck` (a later attempt, after a whole-file mismatch); null when the running hash was used.
+   */
+  wholeHashFallback: 'resumed' | 'out-of-order' | 'rewritten' | 'incomplete' | 'recheck' | null;
 };
+
+/**
+ * Written chunks held in memory while an earlier chunk is still missing, so the running whole-file hash can take them in
+ * file order. Past either bound the running hash is given up and the file is read back instead: a device that joins a
+ * fan-out wave mid-file would otherwise hold most of the file.
+ */
+export const MAX_HELD_CHUNKS = 64;
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 export type DownloadOptions = {
   /** Folder for data.part, bitmap and meta.json of this transfer. */
@@ -71,7 +91,7 @@ export class DownloadTimeoutError extends Error {
 export class Download {
   /** When the last good chunk arrived (or the download started). */
   lastProgressAt = 0;
-  readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0, repairs: 0, unasked: 0 };
+  readonly stats: DownloadStats = { requested: 0, received: 0, duplicates: 0, corrupt: 0, timeouts: 0, resumedFrom: 0, repairs: 0, unasked: 0, wholeHash: null, wholeHashFallback: null };
   private readonly total: number;
   private bitmap!: ChunkBitmap;
   private data: FileHandle | null = null;
@@ -95,6 +115,15 @@ export class Download {
   private flushQueued = false;
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
+  /**
+   * The whole-file sha256 so far: it has taken exactly the chunks before `wholeNext`, each the very buffer that was
+   * written at its offset, after its write succeeded, once. Null once given up (see `giveUpWhole`).
+   */
+  private whole: Hash | null = null;
+  private wholeNext = 0;
+  /** Written chunks past `wholeNext`, waiting for their turn (bounded by MAX_HELD_CHUNKS and MAX_HELD_BYTES). */
+  private readonly held = new Map<number, Uint8Array>();
+  private heldBytes = 0;
 
   constructor(
     readonly spec: TransferSpec,
@@ -147,6 +176,9 @@ export class Download {
     await this.data.truncate(this.spec.sizeBytes);
     this.bits = await open(join(dir, 'bitmap'), 'r+');
     this.stats.resumedFrom = bitmap.count;
+    // chunks already on disk were written by an earlier run, not through this run's hash: read the file back at the end
+    if (bitmap.count === 0) this.whole = createHash('sha256');
+    else this.stats.wholeHashFallback = 'resumed';
     return this.receivedBytes;
   }
 
@@ -193,9 +225,10 @@ export class Download {
     this.writes = this.writes.then(async () => {
       if (!this.data || !this.bits) return;
       try {
-        await this.data.write(payload, 0, payload.length, start);
+        await writeAll(this.data, payload, start);
         this.diskBits[i >> 3]! |= 1 << (i & 7);
         this.dirtyBits.add(i >> 3);
+        this.hashWritten(i, payload);
       } catch (e) {
         this.bitmap.clear(i);
         this.failure = e as Error;
@@ -204,6 +237,52 @@ export class Download {
     this.flushBits();
     this.o.onProgress?.(this.receivedBytes);
     this.poke();
+  }
+
+  /**
+   * Feeds the running whole-file hash with chunk `i`, just written at its offset (the same buffer), or holds it until
+   * the chunks before it are in. Only a successful write gets here, and a chunk is written once per run while its bit is
+   * set (a second copy is a duplicate, dropped before any write), so nothing is hashed twice or left out; anything that
+   * breaks that (a chunk at or behind the hash's position, held already) gives the running hash up rather than trust it.
+   */
+  private hashWritten(i: number, payload: Uint8Array): void {
+    const whole = this.whole;
+    if (!whole) return;
+    if (i !== this.wholeNext) {
+      if (i < this.wholeNext || this.held.has(i)) return this.giveUpWhole('rewritten');
+      if (this.held.size >= MAX_HELD_CHUNKS || this.heldBytes + payload.length > MAX_HELD_BYTES) return this.giveUpWhole('out-of-order');
+      this.held.set(i, payload);
+      this.heldBytes += payload.length;
+      return;
+    }
+    whole.update(payload);
+    this.wholeNext++;
+    for (let next = this.held.get(this.wholeNext); next; next = this.held.get(this.wholeNext)) {
+      this.held.delete(this.wholeNext);
+      this.heldBytes -= next.length;
+      whole.update(next);
+      this.wholeNext++;
+    }
+  }
+
+  /** The whole-file check will read the file back from disk (the path that does not depend on arrival order). */
+  private giveUpWhole(why: NonNullable<DownloadStats['wholeHashFallback']>): void {
+    if (this.whole) this.stats.wholeHashFallback = why;
+    this.whole = null;
+    this.held.clear();
+    this.heldBytes = 0;
+  }
+
+  /** The running hash's digest when it has taken every chunk of the file, else null (then the file is read back). */
+  private takeWhole(): string | null {
+    const whole = this.whole;
+    if (!whole || this.wholeNext !== this.total) {
+      this.giveUpWhole('incomplete');
+      return null;
+    }
+    // one use: a later attempt (after a recheck rewrote chunks) reads the file back
+    this.whole = null;
+    return whole.digest('hex');
   }
 
   /**
@@ -332,10 +411,14 @@ export class Download {
         if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
         await this.data?.sync();
         this.o.onVerifying?.();
-        const { sha256: sha } = await sha256Stream(createReadStream(this.dataPath, { highWaterMark: 1 << 20 }));
+        const running = this.takeWhole();
+        this.stats.wholeHash = running === null ? 'reread' : 'incremental';
+        if (running === null) log.info('whole-file hash: reading the file back', { transferId: id, reason: this.stats.wholeHashFallback, attempt });
+        const sha = running ?? (await sha256Stream(createReadStream(this.dataPath, { highWaterMark: 1 << 20 }))).sha256;
         if (sha === this.spec.sha256) return this.dataPath;
         if (attempt >= 2) throw new Error(`file sha256 ${sha} does not match the manifest's ${this.spec.sha256} after ${attempt + 1} attempts`);
         const bad = await this.recheckChunks();
+        this.stats.wholeHashFallback = 'recheck';
         log.warn('whole-file hash mismatch; fetching the chunks that fail their hash again', { transferId: id, badChunks: bad });
       }
     } finally {
@@ -383,5 +466,18 @@ export class Download {
     this.bits = null;
     await d?.close().catch(() => {});
     await b?.close().catch(() => {});
+  }
+}
+
+/**
+ * pwrite of the whole buffer: a short write is continued, never taken for the whole chunk (the running whole-file hash
+ * takes the buffer as what is on disk at that offset).
+ */
+async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write at offset ${position + done} wrote nothing`);
+    done += bytesWritten;
   }
 }
