@@ -189,6 +189,35 @@ describe('delivery agent', () => {
     assert.deepEqual(ctx.requested, []);
   });
 
+  test("a deploy's `transfer complete` log line and downloadStats say how the whole file was checked", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ef-agent-hash-'));
+    const agent = new DeliveryAgent(dir, { runBenchmarks: false, requestTimeoutMs: 200 });
+    const bytes = randomBytes(40 * CHUNK + 9);
+    const m = manifest(bytes);
+    const ctx = fakeContext(dir, (id, chunks) =>
+      setImmediate(() => {
+        for (const i of chunks) {
+          const { start, end } = chunkRange(i, bytes.length, CHUNK);
+          agent.transferData(encodeFrame({ transferId: id, index: i, sha256: m.chunkSha256[i]!, payload: bytes.subarray(start, end) }), ctx);
+        }
+      }),
+    );
+    const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+    const keep = (msg: string, fields: Record<string, unknown> = {}): void => void lines.push({ msg, fields });
+    const log = { debug: keep, info: keep, warn: keep, error: keep, child: () => log };
+    ctx.logger = log;
+    await agent.deploy({ v: PROTOCOL_VERSION, msgId: 'msg-00000003', ts: Date.now(), cmd: 'deploy', rolloutId: 'r1', manifest: m }, ctx);
+    for (let i = 0; i < 1000 && !ctx.reports.some((r) => r.kind === 'install-state' && r.state === 'benchmarking'); i++) await new Promise((r) => setTimeout(r, 10));
+    await agent.close();
+    assert.ok(ctx.reports.some((r) => r.kind === 'install-state' && r.state === 'benchmarking'), 'installed');
+    const done = lines.find((l) => l.msg === 'transfer complete');
+    assert.equal(done?.fields['wholeHash'], 'incremental');
+    assert.equal(done?.fields['wholeHashFallback'], null);
+    assert.equal(agent.downloadStats.get(m.transferId)?.wholeHash, 'incremental');
+    const installed = agent.store.get({ modelId: 'm', version: 1 })!;
+    assert.deepEqual(readFileSync(agent.store.file(installed, 'model')!), bytes);
+  });
+
   test('rollback without a previous version says so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ef-agent-rb-'));
     const agent = new DeliveryAgent(dir);
