@@ -9,25 +9,35 @@
  *
  *   nice -n 10 node --import tsx bench/delivery-bench.ts
  *   BENCH_AGENTS=1,20,200 BENCH_MB=20 BENCH_MB_LARGE=2 (model size for rows of 100+ agents) BENCH_WINDOW=16 BENCH_BROKERS=embedded,mosquitto
+ *   BENCH_PROFILE=<dir> (CPU profiles of the control-plane process and the device processes over each delivery)
+ *   BENCH_REPEAT=3 (raw/delivery pairs per row; medians shown) BENCH_PROCS=2 (device processes), BENCH_DEVICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' (Node flags for them)
  *   BENCH_BEFORE=<another checkout> BENCH_BEFORE_AGENTS=20: also runs those rows with that checkout's control plane and
- *   agents (same process, same run), before this checkout's, for a before/after side by side
+ *   agents (same run), before this checkout's, for a before/after side by side
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { MqttClient } from 'mqtt';
-import type { AgentHandle } from '../agent/index.ts';
 import type { DeliveryService } from '../control-plane/delivery/index.ts';
 import { deviceTopic, transferDataTopic } from '../shared/topics.ts';
 import { DEFAULT_CHUNK_SIZE } from '../shared/transfer.ts';
 import { BROKER_KINDS, waitFor, type BrokerKind, type TestFleet } from '../test/helpers/control-plane.ts';
 import { SIMULATED } from '../test/helpers/simulated-devices.ts';
+import type { WorkerCommand, WorkerReply } from './lib/delivery-worker.ts';
 import { machineName } from './lib/machine.ts';
 import { formatTable } from './lib/table.ts';
 
-const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number);
+const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number).sort((a, b) => a - b);
+/** Device processes the agents (and the raw subscribers) are spread over, as devices are separate machines on a fleet. */
+/** BENCH_PROFILE=<dir>: CPU profiles of the bench process (control plane, embedded broker) and of each device process over each delivery. */
+const PROFILE_DIR = process.env['BENCH_PROFILE'] ?? null;
+/** Raw/delivery pairs per row. */
+const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? '3'));
+const PROCS = Number(process.env['BENCH_PROCS'] ?? '2');
+/** Their nice value (unset: the bench's own). */
+const DEVICE_NICE = process.env['BENCH_DEVICE_NICE'] ? Number(process.env['BENCH_DEVICE_NICE']) : null;
 const MB = Number(process.env['BENCH_MB'] ?? '20');
 const MB_LARGE = Number(process.env['BENCH_MB_LARGE'] ?? '2');
 const WINDOW = Number(process.env['BENCH_WINDOW'] ?? '16');
@@ -40,79 +50,148 @@ const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
 const sizeFor = (n: number): number => (n >= 100 ? MB_LARGE : MB) * MiB;
 
-/** The control plane, agent and test harness of one checkout (this one, or BENCH_BEFORE's). */
+/** The control plane and test harness of one checkout (this one, or BENCH_BEFORE's); its agents run in the device processes. */
 type Impl = {
   label: string;
-  startAgent: typeof import('../agent/index.ts').startAgent;
+  root: string;
   createDeliveryExtension: typeof import('../control-plane/delivery/index.ts').createDeliveryExtension;
   startTestFleet: typeof import('../test/helpers/control-plane.ts').startTestFleet;
-  connectRaw: typeof import('../test/helpers/raw-device.ts').connectRaw;
-  enrollRaw: typeof import('../test/helpers/raw-device.ts').enrollRaw;
 };
 
 async function load(root: string, label: string): Promise<Impl> {
   const at = (p: string): string => pathToFileURL(join(root, p)).href;
-  const [agent, delivery, cp, rawDevice] = await Promise.all([
-    import(at('agent/index.ts')) as Promise<typeof import('../agent/index.ts')>,
+  const [delivery, cp] = await Promise.all([
     import(at('control-plane/delivery/index.ts')) as Promise<typeof import('../control-plane/delivery/index.ts')>,
     import(at('test/helpers/control-plane.ts')) as Promise<typeof import('../test/helpers/control-plane.ts')>,
-    import(at('test/helpers/raw-device.ts')) as Promise<typeof import('../test/helpers/raw-device.ts')>,
   ]);
-  return { label, startAgent: agent.startAgent, createDeliveryExtension: delivery.createDeliveryExtension, startTestFleet: cp.startTestFleet, connectRaw: rawDevice.connectRaw, enrollRaw: rawDevice.enrollRaw };
+  return { label, root, createDeliveryExtension: delivery.createDeliveryExtension, startTestFleet: cp.startTestFleet };
 }
 
 type Mode = 'unicast' | 'fanout';
-type Row = { code: string; broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; publishedBytes: number; rawS: number; rawPublishedBytes: number };
+type Row = { code: string; broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; chunksS: number | null; publishedBytes: number; rawS: number; rawPublishedBytes: number; rawCpu: Cpu; cpu: Cpu; ratioLo: number; ratioHi: number };
 
-/** Plain subscribers logged in as devices, grown as rows need more. */
-async function rawPool(impl: Impl, fleet: TestFleet, token: string, kind: BrokerKind, pool: { id: string; c: MqttClient }[], n: number): Promise<{ id: string; c: MqttClient }[]> {
-  while (pool.length < n) {
-    const batch = Array.from({ length: Math.min(20, n - pool.length) }, (_, i) => `raw-${kind}-${pool.length + i}`);
-    pool.push(
-      ...(await Promise.all(
-        batch.map(async (id) => {
-          const { password } = await impl.enrollRaw(fleet.cp.brokerUrl, token, id);
-          const c = await impl.connectRaw(fleet.cp.brokerUrl, { clientId: id, username: id, password });
-          await c.subscribeAsync(deviceTopic(id, 'xfer/data'), { qos: 1 });
-          return { id, c };
-        }),
-      )),
-    );
+/** One device process (bench/lib/delivery-worker.ts): agents and raw subscribers, added as rows need more. */
+type DeviceProc = { proc: ChildProcess; replies: ((r: WorkerReply) => void)[]; rawDone: ((at: number) => void) | null; agents: number; raws: number };
+
+function startDeviceProc(): DeviceProc {
+  const proc = fork(join(import.meta.dirname, 'lib', 'delivery-worker.ts'), [], { execArgv: ['--import', 'tsx', ...(process.env['BENCH_DEVICE_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // devices are other machines on a fleet; here they share two cores with the control plane and the broker. Made to
+  // yield (BENCH_DEVICE_NICE=19, as bench/fleet-scale.ts does) they slowed both measurements down on this host, so by
+  // default they run as the bench does. Agents and raw subscribers live in the same processes: same priority.
+  if (DEVICE_NICE !== null) {
+    try {
+      setPriority(proc.pid!, DEVICE_NICE);
+    } catch {
+      // not allowed here: the devices then compete with the control plane on equal terms, in both measurements
+    }
   }
-  return pool.slice(0, n);
+  const p: DeviceProc = { proc, replies: [], rawDone: null, agents: 0, raws: 0 };
+  proc.on('message', (m: WorkerReply) => {
+    if ('rawDone' in m) p.rawDone?.(m.rawDone);
+    else p.replies.shift()?.(m);
+  });
+  proc.on('exit', (code, signal) => {
+    for (const r of p.replies.splice(0)) r({ error: `device process exited (${code ?? signal})` });
+  });
+  return p;
+}
+
+async function call(p: DeviceProc, cmd: WorkerCommand): Promise<number | undefined> {
+  const r = await new Promise<WorkerReply>((resolve) => {
+    p.replies.push(resolve);
+    p.proc.send(cmd);
+  });
+  if ('error' in r) throw new Error(`device process ${p.proc.pid}: ${r.error}`);
+  return 'cpuS' in r ? r.cpuS : undefined;
+}
+
+async function startProfile(): Promise<{ stop: (file: string) => Promise<void> } | null> {
+  if (!PROFILE_DIR) return null;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (file) => {
+      const { profile } = await session.post('Profiler.stop');
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** CPU seconds (user + system) so far: this process (control plane, and the embedded broker), Mosquitto, the device processes. */
+type Cpu = { cp: number; broker: number; devices: number };
+async function cpuNow(procs: DeviceProc[], mosquittoPid: number | null): Promise<Cpu> {
+  const own = process.cpuUsage();
+  let broker = 0;
+  if (mosquittoPid) {
+    // utime and stime, fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command name), in clock ticks
+    const f = readFileSync(`/proc/${mosquittoPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    broker = (Number(f[11]) + Number(f[12])) / 100;
+  }
+  const devices = (await Promise.all(procs.map((p) => call(p, { op: 'cpu' })))).reduce<number>((s, x) => s + (x ?? 0), 0);
+  return { cp: (own.user + own.system) / 1e6, broker, devices };
+}
+const cpuSince = (a: Cpu, b: Cpu): Cpu => ({ cp: b.cp - a.cp, broker: b.broker - a.broker, devices: b.devices - a.devices });
+
+/** The Mosquitto process started for this fleet (found by its config file), for its CPU time. */
+function mosquittoPidOf(fleet: TestFleet): number | null {
+  if (!fleet.mosquitto) return null;
+  const conf = join(fleet.mosquitto.dir, 'mosquitto.conf');
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+/** Adds agents (or raw subscribers) up to n in all, spread round-robin over the device processes. */
+async function grow(procs: DeviceProc[], what: 'agents' | 'raws', n: number, make: (p: DeviceProc, ids: string[]) => WorkerCommand, idOf: (i: number) => string): Promise<string[]> {
+  const have = procs.reduce((s, p) => s + p[what], 0);
+  await Promise.all(
+    procs.map(async (p, k) => {
+      const ids: string[] = [];
+      for (let i = have; i < n; i++) if (i % procs.length === k) ids.push(idOf(i));
+      if (!ids.length) return;
+      await call(p, make(p, ids));
+      p[what] += ids.length;
+    }),
+  );
+  return Array.from({ length: n }, (_, i) => idOf(i));
 }
 
 /** The same bytes as the delivery: per device (unicast) or once on a shared topic (fan-out); seconds until all arrived. */
-async function raw(fleet: TestFleet, subs: { id: string; c: MqttClient }[], sizeBytes: number, mode: Mode): Promise<{ s: number; published: number }> {
+async function raw(fleet: TestFleet, procs: DeviceProc[], mosqPid: number | null, ids: string[], sizeBytes: number, mode: Mode): Promise<{ s: number; cpu: Cpu; published: number }> {
   const chunk = randomBytes(DEFAULT_CHUNK_SIZE);
   const perDevice = Math.ceil(sizeBytes / DEFAULT_CHUNK_SIZE);
-  const got = new Map<string, number>(subs.map((s) => [s.id, 0]));
-  const shared = transferDataTopic(`raw-bench-${mode}-${subs.length}-${Date.now()}`);
-  if (mode === 'fanout') {
-    await fleet.cp.ctx.broker.grantTransferRead(shared.split('/')[3]!, subs.map((s) => s.id));
-    await Promise.all(subs.map((s) => s.c.subscribeAsync(shared, { qos: 1 })));
-  }
-  const listeners = subs.map((s) => {
-    const l = (): void => void got.set(s.id, got.get(s.id)! + 1);
-    s.c.on('message', l);
-    return l;
-  });
-  const topics = mode === 'fanout' ? Array.from({ length: perDevice }, () => shared) : subs.flatMap((s) => Array.from({ length: perDevice }, () => deviceTopic(s.id, 'xfer/data')));
-  const t0 = performance.now();
+  const shared = mode === 'fanout' ? transferDataTopic(`raw-bench-${mode}-${ids.length}-${Date.now()}`) : null;
+  if (shared) await fleet.cp.ctx.broker.grantTransferRead(shared.split('/')[3]!, ids);
+  const busy = procs.filter((p) => p.raws > 0);
+  await Promise.all(busy.map((p) => call(p, { op: 'arm', n: perDevice, shared })));
+  const done = Promise.all(busy.map((p) => new Promise<number>((resolve) => (p.rawDone = resolve))));
+  const topics = shared ? Array.from({ length: perDevice }, () => shared) : ids.flatMap((id) => Array.from({ length: perDevice }, () => deviceTopic(id, 'xfer/data')));
+  const cpu0 = await cpuNow(procs, mosqPid);
+  const t0 = performance.timeOrigin + performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: 64 }, async () => {
       while (next < topics.length) await fleet.cp.ctx.fleet.publish(topics[next++]!, chunk, 1);
     }),
   );
-  await waitFor('raw bytes received', () => [...got.values()].every((n) => n >= perDevice), 600_000, 10);
-  const s = (performance.now() - t0) / 1000;
-  subs.forEach((x, i) => x.c.off('message', listeners[i]!));
-  if (mode === 'fanout') await Promise.all(subs.map((x) => x.c.unsubscribeAsync(shared)));
-  return { s, published: topics.length * DEFAULT_CHUNK_SIZE };
+  const ends = await Promise.race([done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('raw bytes not all received in 600 s')), 600_000).unref())]);
+  const s = (Math.max(...ends) - t0) / 1000;
+  const cpu = cpuSince(cpu0, await cpuNow(procs, mosqPid));
+  await Promise.all(busy.map((p) => call(p, { op: 'disarm', shared })));
+  return { s, cpu, published: topics.length * DEFAULT_CHUNK_SIZE };
 }
 
-async function delivery(service: DeliveryService, agents: AgentHandle[], sizeBytes: number, mode: Mode, tag: string): Promise<{ s: number; published: number }> {
+async function delivery(service: DeliveryService, procs: DeviceProc[], mosqPid: number | null, agents: string[], sizeBytes: number, mode: Mode, tag: string): Promise<{ s: number; chunksS: number | null; cpu: Cpu; published: number }> {
   const path = join(work, `${tag}.bin`);
   writeFileSync(path, randomBytes(sizeBytes));
   // hash outside the timing (registerTransfer is idempotent); a new file per row, so no row finds another's frames cached
@@ -121,62 +200,84 @@ async function delivery(service: DeliveryService, agents: AgentHandle[], sizeByt
   const before = service.transfers.publishedStats();
   // counted from the install-state events, not by polling SQLite per agent (that showed in the bench's own profile)
   const done = new Set<string>();
-  const off = service.onInstallState((deviceId, model, state) => void (model.modelId === tag && state === 'benchmarking' && done.add(deviceId)));
+  const verifying = new Set<string>();
+  let allChunksAt = 0;
+  const off = service.onInstallState((deviceId, model, state) => {
+    if (model.modelId !== tag) return;
+    if (state === 'benchmarking') done.add(deviceId);
+    // reported when a device holds every chunk: the transfer part, before its fsync, whole-file check and install
+    if (state === 'verifying' && verifying.add(deviceId).size === agents.length) allChunksAt = performance.now();
+  });
+  const cpu0 = await cpuNow(procs, mosqPid);
+  const profiling = await startProfile();
+  if (PROFILE_DIR) await Promise.all(procs.map((p) => call(p, { op: 'profile-start' })));
   const t0 = performance.now();
   await Promise.all(
-    agents.map((a) => service.deliver(a.deviceId, { modelId: tag, version: 1, profileId: 'x86-64-vnni', recipeId: 'x86-64-vnni', kind: 'int8', modelPath: path, centralAccuracy: null, companions: [] })),
+    agents.map((id) => service.deliver(id, { modelId: tag, version: 1, profileId: 'x86-64-vnni', recipeId: 'x86-64-vnni', kind: 'int8', modelPath: path, centralAccuracy: null, companions: [] })),
   );
   await waitFor(`${tag} installed`, () => done.size >= agents.length, 900_000, 10);
   const s = (performance.now() - t0) / 1000;
+  await profiling?.stop(join(PROFILE_DIR!, `delivery-${tag}.cpuprofile`));
+  if (PROFILE_DIR) await Promise.all(procs.map((p, k) => call(p, { op: 'profile-stop', file: join(PROFILE_DIR, `delivery-${tag}-devices-${k}.cpuprofile`) })));
+  const cpu = cpuSince(cpu0, await cpuNow(procs, mosqPid));
+  const chunksS = allChunksAt ? (allChunksAt - t0) / 1000 : null;
   off();
   const after = service.transfers.publishedStats();
   rmSync(path, { force: true });
-  return { s, published: after.unicastBytes + after.fanoutBytes - before.unicastBytes - before.fanoutBytes };
+  return { s, chunksS, cpu, published: after.unicastBytes + after.fanoutBytes - before.unicastBytes - before.fanoutBytes };
 }
 
 async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Promise<Row[]> {
   const { extension, service } = impl.createDeliveryExtension();
   const fleet = await impl.startTestFleet(kind, { extensions: [extension] });
-  const agents: AgentHandle[] = [];
-  const pool: { id: string; c: MqttClient }[] = [];
+  const procs = Array.from({ length: Math.max(1, Math.min(PROCS, Math.max(...counts))) }, startDeviceProc);
   const rows: Row[] = [];
   try {
     const most = Math.max(...counts);
     const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
-    const root = mkdtempSync(join(work, `agents-${kind}-`));
+    const stateRoot = mkdtempSync(join(work, `agents-${kind}-`));
+    const brokerUrl = fleet.cp.brokerUrl;
+    const mosqPid = mosquittoPidOf(fleet);
     for (const n of counts) {
       const sizeBytes = sizeFor(n);
-      while (agents.length < n) {
-        const batch = Array.from({ length: Math.min(25, n - agents.length) }, (_, i) => agents.length + i);
-        const started = await Promise.all(
-          batch.map((i) =>
-            impl.startAgent({
-              brokerUrl: fleet.cp.brokerUrl,
-              stateDir: join(root, `a${i}`),
-              enrollmentToken: token,
-              deviceId: `bench-${kind}-${i}`,
-              facts: FACTS,
-              heartbeatIntervalMs: 60_000,
-              delivery: { window: WINDOW, ...(FANOUT_WINDOW ? { fanoutWindow: FANOUT_WINDOW } : {}), trtexecPath: null, runBenchmarks: false },
-            }),
-          ),
-        );
-        agents.push(...started);
-        await Promise.all(started.map((a) => a.waitFor('connected', 120_000)));
-        await waitFor('agents registered', () => started.every((a) => fleet.cp.ctx.devices.get(a.deviceId)?.profileId), 120_000);
-      }
-      const subs = await rawPool(impl, fleet, token, kind, pool, n);
+      const agents = await grow(procs, 'agents', n, (_, ids) => ({ op: 'agents', root: impl.root, brokerUrl, token, ids, stateRoot, facts: FACTS, window: WINDOW, ...(FANOUT_WINDOW ? { fanoutWindow: FANOUT_WINDOW } : {}) }), (i) => `bench-${kind}-${i}`);
+      await waitFor('agents registered', () => agents.every((id) => fleet.cp.ctx.devices.get(id)?.profileId), 120_000);
+      const subs = await grow(procs, 'raws', n, (_, ids) => ({ op: 'raw', root: impl.root, brokerUrl, token, ids }), (i) => `raw-${kind}-${i}`);
       for (const mode of MODES) {
-        const r = await raw(fleet, subs, sizeBytes, mode);
-        const d = await delivery(service, agents.slice(0, n), sizeBytes, mode, `${mode}-${n}`);
-        rows.push({ code: impl.label, broker: kind, agents: n, sizeBytes, mode, deliveryS: d.s, publishedBytes: d.published, rawS: r.s, rawPublishedBytes: r.published });
-        console.error(JSON.stringify(rows[rows.length - 1]));
+        // raw and delivery alternate, REPEAT pairs: the host's noise falls on both; the table shows medians and the
+        // range of the pairs' ratios
+        const pairs: { r: { s: number; published: number }; d: { s: number; chunksS: number | null; published: number }; rawCpu: Cpu; cpu: Cpu }[] = [];
+        for (let k = 0; k < REPEAT; k++) {
+          const r = await raw(fleet, procs, mosqPid, subs, sizeBytes, mode);
+          const d = await delivery(service, procs, mosqPid, agents, sizeBytes, mode, `${mode}-${n}-${k}`);
+          pairs.push({ r, d, rawCpu: r.cpu, cpu: d.cpu });
+          console.error(JSON.stringify({ code: impl.label, broker: kind, agents: n, mode, run: k, rawS: r.s, deliveryS: d.s, chunksS: d.chunksS, published: d.published }));
+        }
+        const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+        const chunks = pairs.map((p) => p.d.chunksS).filter((x): x is number => x !== null);
+        const ratios = pairs.map((p) => p.r.s / p.d.s);
+        rows.push({
+          code: impl.label,
+          broker: kind,
+          agents: n,
+          sizeBytes,
+          mode,
+          deliveryS: med(pairs.map((p) => p.d.s)),
+          chunksS: chunks.length ? med(chunks) : null,
+          publishedBytes: med(pairs.map((p) => p.d.published)),
+          rawS: med(pairs.map((p) => p.r.s)),
+          rawPublishedBytes: pairs[0]!.r.published,
+          rawCpu: { cp: med(pairs.map((p) => p.rawCpu.cp)), broker: med(pairs.map((p) => p.rawCpu.broker)), devices: med(pairs.map((p) => p.rawCpu.devices)) },
+          cpu: { cp: med(pairs.map((p) => p.cpu.cp)), broker: med(pairs.map((p) => p.cpu.broker)), devices: med(pairs.map((p) => p.cpu.devices)) },
+          ratioLo: Math.min(...ratios),
+          ratioHi: Math.max(...ratios),
+        });
       }
     }
     return rows;
   } finally {
-    await Promise.all(agents.map((a) => a.stop({ graceful: false }).catch(() => {})));
-    await Promise.all(pool.map((p) => p.c.endAsync().catch(() => {})));
+    // the device processes exit when their IPC channel closes; their sockets close with them
+    await Promise.all(procs.map((p) => new Promise<void>((resolve) => (p.proc.exitCode !== null ? resolve() : (p.proc.once('exit', () => resolve()), p.proc.disconnect())))));
     await fleet.stop();
   }
 }
@@ -195,11 +296,11 @@ rmSync(work, { recursive: true, force: true });
 
 const mib = (b: number): string => (b / MiB).toFixed(1);
 console.log(
-  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane, broker and all agents in one process (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end\n`,
+  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane and broker in one process, the agents and raw subscribers in ${PROCS} device processes (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end\n`,
 );
 console.log(
   formatTable(
-    ['code', 'broker', 'agents', 'model', 'mode', 'CP published', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw'],
+    ['code', 'broker', 'agents', 'model', 'mode', 'CP published', 'all chunks in', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw', `range (${REPEAT} pairs)`],
     rows.map((r) => {
       const delivered = r.sizeBytes * r.agents;
       return [
@@ -209,16 +310,28 @@ console.log(
         `${mib(r.sizeBytes)} MiB`,
         r.mode,
         `${mib(r.publishedBytes)} MiB`,
+        r.chunksS === null ? '-' : `${r.chunksS.toFixed(2)} s`,
         `${r.deliveryS.toFixed(2)} s`,
         mib(delivered / r.deliveryS),
         `${r.rawS.toFixed(2)} s`,
         mib(delivered / r.rawS),
         `${((r.rawS / r.deliveryS) * 100).toFixed(0)} %`,
+        `${(r.ratioLo * 100).toFixed(0)}-${(r.ratioHi * 100).toFixed(0)} %`,
       ];
     }),
   ),
 );
-console.log('\nDelivery time: deploy sent until every agent reports `benchmarking` (all chunks in, each chunk and the whole file sha256-checked, file renamed into the model store).');
+console.log(`\nCPU seconds spent during each measurement (medians of ${REPEAT}): the control-plane process (with the embedded broker in it), Mosquitto, and the device processes\n`);
+const cpuCell = (c: Cpu, kind: BrokerKind): string => `${c.cp.toFixed(2)} / ${kind === 'mosquitto' ? c.broker.toFixed(2) : '-'} / ${c.devices.toFixed(2)}`;
+console.log(
+  formatTable(
+    ['code', 'broker', 'agents', 'mode', 'raw: cp / broker / devices', 'delivery: cp / broker / devices', 'raw total', 'delivery total'],
+    rows.map((r) => [r.code, r.broker, String(r.agents), r.mode, cpuCell(r.rawCpu, r.broker), cpuCell(r.cpu, r.broker), (r.rawCpu.cp + r.rawCpu.broker + r.rawCpu.devices).toFixed(2), (r.cpu.cp + r.cpu.broker + r.cpu.devices).toFixed(2)]),
+  ),
+);
+console.log('\nAll chunks in: deploy sent until every agent has reported `verifying` (it holds every chunk, each sha256-checked).');
+console.log('Delivery time: deploy sent until every agent reports `benchmarking` (all chunks in, file fsynced and whole-file checked, renamed into the model store).');
+console.log(`Times, MiB/s and the ratio are medians of ${REPEAT} raw/delivery pairs run alternately; the range is the lowest and highest ratio of one pair.`);
 console.log('CP published: chunk payload bytes the control plane published (per-device frames + shared-topic frames, re-requests included).');
 console.log('Raw: the same bytes as 256 KiB QoS 1 messages from the control plane\'s MQTT client to plain subscribers (unicast: one copy per device; fan-out: one copy on a shared topic), no disk, no hashing.');
 process.exit(0);

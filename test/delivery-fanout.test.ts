@@ -37,6 +37,9 @@ writeFileSync(restartModel, randomBytes(8 * MiB + 5));
 const restartSha = sha256Hex(readFileSync(restartModel));
 const candidate = join(work, 'candidate-2mb.bin');
 writeFileSync(candidate, randomBytes(2 * MiB + 99));
+const unicastModel = join(work, 'unicast-2mb.bin');
+writeFileSync(unicastModel, randomBytes(2 * MiB + 13));
+const unicastSha = sha256Hex(readFileSync(unicastModel));
 const VNNI = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 /** The shared frame of this chunk is garbled once on its way out: every device that got it repairs it on its own topic. */
 const GARBLED = 2;
@@ -143,6 +146,27 @@ for (const kind of BROKER_KINDS) {
       const afterLate = service.transfers.publishedStats(transferId);
       assert.equal(afterLate.fanoutChunks, CHUNKS, 'nothing published on the shared topic again');
       assert.equal(afterLate.waves, 1);
+      assert.equal(afterLate.chunkReads, CHUNKS, 'each chunk read from the file once: the wave, its repairs and the late joiner were served from the frame cache');
+    });
+
+    test(`per-device delivery to ${WAVE} agents asking at once: byte-identical, each chunk read from the file once`, async () => {
+      const wave = agents.filter((a) => /^w\d+-/.test(a.deviceId));
+      assert.equal(wave.length, WAVE);
+      service.setFanout(false);
+      try {
+        const deliveries = await Promise.all(wave.map((a) => service.deliver(a.deviceId, source('unicast-model', unicastModel))));
+        const transferId = deliveries[0]!.manifest.transferId;
+        const chunks = deliveries[0]!.manifest.chunkSha256.length;
+        await waitFor('every agent installed', () => wave.every((a) => installed(a.deviceId, 'unicast-model')), 240_000, 100);
+        for (const a of wave) assert.equal(sha256Hex(installedBytes(a.deviceId.replace(`-${kind}`, ''), 'unicast-model')), unicastSha, `${a.deviceId} byte-identical`);
+        const p = service.transfers.publishedStats(transferId);
+        assert.equal(p.fanoutChunks, 0, 'nothing on the shared topic');
+        assert.ok(p.unicastChunks >= WAVE * chunks, `every device got every chunk on its own topic (${p.unicastChunks})`);
+        // twenty devices ask for chunk 0..15 within milliseconds: concurrent asks for a chunk not yet cached share one read
+        assert.equal(p.chunkReads, chunks, `chunks read from the file: ${p.chunkReads} for ${chunks} chunks`);
+      } finally {
+        service.setFanout(true);
+      }
     });
 
     test('tuning evaluations use the shared topic too: one publish per chunk for the canaries, offers closed by their answers', async () => {

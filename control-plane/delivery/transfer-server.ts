@@ -21,7 +21,15 @@ export type FrameFilter = (f: { deviceId: string | null; transferId: string; ind
 
 export type ServedStats = { requests: number; chunks: number; bytes: number; refused: number };
 /** What the control plane published for one transfer (or all): frames to one device, and frames once on the shared topic. */
-export type PublishedStats = { unicastChunks: number; unicastBytes: number; fanoutChunks: number; fanoutBytes: number; waves: number };
+export type PublishedStats = {
+  unicastChunks: number;
+  unicastBytes: number;
+  fanoutChunks: number;
+  fanoutBytes: number;
+  waves: number;
+  /** Chunks read from the registered file (frame cache misses; concurrent asks for one chunk share a read). */
+  chunkReads: number;
+};
 
 export type TransferServerDeps = {
   store: DeliveryStore;
@@ -56,6 +64,7 @@ const REFUSED = 'edgefleet_delivery_requests_refused_total';
 const FANOUT_CHUNKS = 'edgefleet_delivery_fanout_chunks_published_total';
 const FANOUT_BYTES = 'edgefleet_delivery_fanout_bytes_published_total';
 const WAVES = 'edgefleet_delivery_fanout_waves_total';
+const CHUNK_READS = 'edgefleet_delivery_chunk_reads_total';
 /** Device x transfer pairs tracked for stats and re-request counting: beyond this the oldest are forgotten. */
 const MAX_TRACKED = 20_000;
 /**
@@ -73,7 +82,7 @@ export class TransferError extends Error {
   override readonly name = 'TransferError';
 }
 
-const noStats = (): PublishedStats => ({ unicastChunks: 0, unicastBytes: 0, fanoutChunks: 0, fanoutBytes: 0, waves: 0 });
+const noStats = (): PublishedStats => ({ unicastChunks: 0, unicastBytes: 0, fanoutChunks: 0, fanoutBytes: 0, waves: 0, chunkReads: 0 });
 
 /**
  * Hashes a file once (whole-file and per-chunk sha256) and serves its chunks to the devices it was offered to: to one
@@ -93,6 +102,8 @@ export class TransferServer {
   /** Transfer rows change only through `register`: no SQLite read and JSON parse of the hash list per request. */
   private readonly rows = new BoundedMap<string, TransferRow>(MAX_TRANSFERS_TRACKED);
   private readonly cache: FrameCache;
+  /** Frames being read, by `transferId\0index`: one read however many requests want the frame meanwhile. */
+  private readonly loading = new Map<string, Promise<Buffer>>();
   private readonly refusals: ThrottledLog;
   /** Request ids seen lately: a QoS 1 re-delivery of a request is not served twice. */
   private readonly seen = new MsgIdDedup(10_000);
@@ -189,9 +200,29 @@ export class TransferServer {
     return row;
   }
 
-  private async frame(source: ChunkSource, index: number): Promise<Buffer> {
+  /**
+   * The frame from the cache, or read once however many requests want it meanwhile: devices of a wave (or unicast
+   * devices in step) ask for the same chunk at about the same time, and each read was a file open, a 256 KiB buffer and
+   * its garbage (20 devices in step: up to 20 reads of every chunk before the first reached the cache).
+   */
+  private frame(source: ChunkSource, index: number): Promise<Buffer> {
     const id = source.t.id;
-    return this.cache.get(id, index) ?? this.cache.put(id, index, await source.frame(index));
+    const hit = this.cache.get(id, index);
+    if (hit) return Promise.resolve(hit);
+    const k = `${id}\0${index}`;
+    let loading = this.loading.get(k);
+    if (!loading) {
+      this.count(id).chunkReads++;
+      this.totals.chunkReads++;
+      this.d.metrics.inc(CHUNK_READS, 'Transfer chunks read from the registered file (frame cache misses)');
+      loading = source
+        .frame(index)
+        // a registration that changed meanwhile dropped this transfer's frames: the old file's frame is not cached
+        .then((f) => (this.rows.get(id) === source.t ? this.cache.put(id, index, f) : f))
+        .finally(() => this.loading.delete(k));
+      this.loading.set(k, loading);
+    }
+    return loading;
   }
 
   /**
