@@ -458,6 +458,8 @@ export class Download {
 
   async close(): Promise<void> {
     await this.writes.catch(() => {});
+    // held chunks are MQTT packet buffers: let them go with the download (a stopped agent keeps the Download object)
+    this.giveUpWhole('incomplete');
     // the last burst's bits may not have had their flush queued yet: a resume must find every chunk that is on disk
     await this.persistBits();
     const d = this.data;
