@@ -218,6 +218,37 @@ describe('delivery agent', () => {
     assert.deepEqual(readFileSync(agent.store.file(installed, 'model')!), bytes);
   });
 
+  test('download progress goes out at each tenth, but not more often than progressIntervalMs', async () => {
+    const run = async (msPerChunk: number): Promise<number[]> => {
+      const dir = mkdtempSync(join(tmpdir(), 'ef-agent-progress-'));
+      let clock = 1_000_000;
+      const agent = new DeliveryAgent(dir, { runBenchmarks: false, requestTimeoutMs: 200, progressIntervalMs: 1000, now: () => clock });
+      const bytes = randomBytes(100 * CHUNK);
+      const m = manifest(bytes);
+      const ctx = fakeContext(dir, (id, chunks) =>
+        setImmediate(() => {
+          for (const i of chunks) {
+            clock += msPerChunk;
+            const { start, end } = chunkRange(i, bytes.length, CHUNK);
+            agent.transferData(encodeFrame({ transferId: id, index: i, sha256: m.chunkSha256[i]!, payload: bytes.subarray(start, end) }), ctx);
+          }
+        }),
+      );
+      await agent.deploy({ v: PROTOCOL_VERSION, msgId: 'msg-00000004', ts: Date.now(), cmd: 'deploy', rolloutId: 'r1', manifest: m }, ctx);
+      for (let i = 0; i < 1000 && !ctx.reports.some((r) => r.kind === 'install-state' && r.state === 'benchmarking'); i++) await new Promise((r) => setTimeout(r, 10));
+      await agent.close();
+      assert.ok(ctx.reports.some((r) => r.kind === 'install-state' && r.state === 'benchmarking'), 'installed');
+      return ctx.reports.flatMap((r) => (r.kind === 'install-state' && r.state === 'downloading' && r.progress !== null ? [r.progress] : []));
+    };
+    // 100 chunks, 1 s apart: a report at each tenth (the start, then 10 steps; the step that reaches 100 % included)
+    const slow = await run(1000);
+    assert.ok(slow.length >= 10 && slow.length <= 12, `slow download: ${slow.length} progress reports ${JSON.stringify(slow)}`);
+    assert.ok(slow.some((p) => p >= 0.5 && p < 0.6), 'the 50 % step reported');
+    // 100 chunks within 0.1 s: the tenths come faster than one a second, so only the start's report goes out
+    const fast = await run(1);
+    assert.ok(fast.length <= 2, `fast download: ${fast.length} progress reports ${JSON.stringify(fast)}`);
+  });
+
   test('rollback without a previous version says so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ef-agent-rb-'));
     const agent = new DeliveryAgent(dir);
