@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { sha256Hex } from '../../shared/hash.ts';
 import { chunkCount, chunkRange, type ChunkFrame } from '../../shared/transfer.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { Download, MAX_HELD_BYTES, MAX_HELD_CHUNKS, type TransferSpec } from './download.ts';
+import { Download, MAX_HELD_BYTES, MAX_HELD_CHUNKS, SLOW_WRITES_TO_SWITCH, type TransferSpec } from './download.ts';
 
 const CHUNK = 1024;
 
@@ -119,11 +119,17 @@ function recordingLogger(): Logger & { lines: { level: string; msg: string; fiel
   return log;
 }
 
-async function fetchWith(bytes: Buffer, server: ReturnType<typeof immediateServer>, o: { spec?: TransferSpec; dir?: string; window?: number; log?: Logger } = {}): Promise<{ d: Download; run: Promise<string> }> {
+async function fetchWith(
+  bytes: Buffer,
+  server: ReturnType<typeof immediateServer>,
+  o: { spec?: TransferSpec; dir?: string; window?: number; log?: Logger; syncWriteMaxMs?: number; writeClock?: () => number } = {},
+): Promise<{ d: Download; run: Promise<string> }> {
   const d = new Download(o.spec ?? specOf(bytes), {
     dir: o.dir ?? mkdtempSync(join(tmpdir(), 'ef-dl-')),
     window: o.window ?? 16,
     requestTimeoutMs: 100,
+    ...(o.syncWriteMaxMs !== undefined ? { syncWriteMaxMs: o.syncWriteMaxMs } : {}),
+    ...(o.writeClock ? { writeClock: o.writeClock } : {}),
     log: o.log ?? silentLogger,
     signal: new AbortController().signal,
     request: server.request,
@@ -241,5 +247,57 @@ describe('whole-file hash as the chunks land (no read back when every chunk came
     assert.deepEqual(log.lines.filter((l) => l.msg.startsWith('whole-file hash: reading')).map((l) => l.fields['attempt']), [1, 2]);
     assert.equal(d.stats.wholeHash, 'reread');
     assert.equal(d.stats.wholeHashFallback, 'recheck');
+  });
+});
+
+describe('chunk writes: on the event loop while the disk keeps up, through the thread pool after a slow one', () => {
+  test('writes that keep up stay on the event loop: byte-identical, running hash', async () => {
+    const bytes = randomBytes(40 * CHUNK + 17);
+    // a clock that never moves: every write takes 0 ms
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { writeClock: () => 0 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.writes, 'sync');
+    assert.equal(d.stats.slowWriteMs, null);
+    assert.equal(d.stats.wholeHash, 'incremental');
+  });
+
+  test(`${SLOW_WRITES_TO_SWITCH} writes slower than syncWriteMaxMs move the rest of the download to the thread pool, and it says so once`, async () => {
+    const bytes = randomBytes(40 * CHUNK + 17);
+    let t = 0;
+    const log = recordingLogger();
+    // every write seems to take 50 ms (a slow disk)
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { syncWriteMaxMs: 10, writeClock: () => (t += 50), log });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.writes, 'async');
+    assert.equal(d.stats.slowWriteMs, 50);
+    assert.equal(d.stats.wholeHash, 'incremental');
+    const said = log.lines.filter((l) => /writes were slow/.test(l.msg));
+    assert.equal(said.length, 1, 'said once');
+    assert.equal(said[0]!.fields['chunk'], SLOW_WRITES_TO_SWITCH - 1, `after chunk ${SLOW_WRITES_TO_SWITCH - 1}`);
+  });
+
+  test('a few slow writes among fast ones (the process descheduled mid-write on a loaded host) do not move it', async () => {
+    const bytes = randomBytes(40 * CHUNK + 17);
+    let calls = 0;
+    // writes 0 and 20 seem to take 50 ms, all others 0 ms: two strikes, not three
+    const clock = (): number => {
+      calls++;
+      return calls === 2 || calls === 42 ? 50 : 0;
+    };
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { syncWriteMaxMs: 10, writeClock: clock });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.writes, 'sync');
+    assert.equal(d.stats.slowWriteMs, null);
+  });
+
+  test('syncWriteMaxMs 0: through the thread pool from the start, out of order and with a corrupt copy, still byte-identical', async () => {
+    const bytes = randomBytes(40 * CHUNK + 17);
+    const server = immediateServer(bytes, { reorder: (c) => c.reverse(), copies: (i, n) => (i === 5 && n === 1 ? ['corrupt'] : ['good']) });
+    const { d, run } = await fetchWith(bytes, server, { syncWriteMaxMs: 0 });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(d.stats.writes, 'async');
+    assert.equal(d.stats.slowWriteMs, null);
+    assert.equal(d.stats.corrupt, 1);
+    assert.equal(d.stats.wholeHash, 'incremental');
   });
 });
