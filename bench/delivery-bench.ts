@@ -16,7 +16,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,6 +27,7 @@ import { BROKER_KINDS, waitFor, type BrokerKind, type TestFleet } from '../test/
 import { SIMULATED } from '../test/helpers/simulated-devices.ts';
 import type { WorkerCommand, WorkerReply } from './lib/delivery-worker.ts';
 import { machineName } from './lib/machine.ts';
+import { findPid, procCpuSeconds } from './lib/proc.ts';
 import { formatTable } from './lib/table.ts';
 
 const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number).sort((a, b) => a - b);
@@ -126,30 +127,10 @@ async function startProfile(): Promise<{ stop: (file: string) => Promise<void> }
 type Cpu = { cp: number; broker: number; devices: number };
 async function cpuNow(procs: DeviceProc[], mosquittoPid: number | null): Promise<Cpu> {
   const own = process.cpuUsage();
-  let broker = 0;
-  if (mosquittoPid) {
-    // utime and stime, fields 14 and 15 of /proc/<pid>/stat (after the parenthesised command name), in clock ticks
-    const f = readFileSync(`/proc/${mosquittoPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    broker = (Number(f[11]) + Number(f[12])) / 100;
-  }
   const devices = (await Promise.all(procs.map((p) => call(p, { op: 'cpu' })))).reduce<number>((s, x) => s + (x ?? 0), 0);
-  return { cp: (own.user + own.system) / 1e6, broker, devices };
+  return { cp: (own.user + own.system) / 1e6, broker: mosquittoPid ? procCpuSeconds(mosquittoPid) : 0, devices };
 }
 const cpuSince = (a: Cpu, b: Cpu): Cpu => ({ cp: b.cp - a.cp, broker: b.broker - a.broker, devices: b.devices - a.devices });
-
-/** The Mosquitto process started for this fleet (found by its config file), for its CPU time. */
-function mosquittoPidOf(fleet: TestFleet): number | null {
-  if (!fleet.mosquitto) return null;
-  const conf = join(fleet.mosquitto.dir, 'mosquitto.conf');
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(conf)) return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return null;
-}
 
 /** Adds agents (or raw subscribers) up to n in all, spread round-robin over the device processes. */
 async function grow(procs: DeviceProc[], what: 'agents' | 'raws', n: number, make: (p: DeviceProc, ids: string[]) => WorkerCommand, idOf: (i: number) => string): Promise<string[]> {
@@ -205,7 +186,7 @@ async function delivery(service: DeliveryService, procs: DeviceProc[], mosqPid: 
   const off = service.onInstallState((deviceId, model, state) => {
     if (model.modelId !== tag) return;
     if (state === 'benchmarking') done.add(deviceId);
-    // reported when a device holds every chunk: the transfer part, before its fsync, whole-file check and install
+    // reported when a device holds every chunk and has fsynced the file: the transfer part, before its whole-file check and install
     if (state === 'verifying' && verifying.add(deviceId).size === agents.length) allChunksAt = performance.now();
   });
   const cpu0 = await cpuNow(procs, mosqPid);
@@ -237,7 +218,8 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
     const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
     const stateRoot = mkdtempSync(join(work, `agents-${kind}-`));
     const brokerUrl = fleet.cp.brokerUrl;
-    const mosqPid = mosquittoPidOf(fleet);
+    // the Mosquitto process started for this fleet (found by its config folder), for its CPU time
+    const mosqPid = fleet.mosquitto ? findPid(fleet.mosquitto.dir) : null;
     for (const n of counts) {
       const sizeBytes = sizeFor(n);
       const agents = await grow(procs, 'agents', n, (_, ids) => ({ op: 'agents', root: impl.root, brokerUrl, token, ids, stateRoot, facts: FACTS, window: WINDOW, ...(FANOUT_WINDOW ? { fanoutWindow: FANOUT_WINDOW } : {}) }), (i) => `bench-${kind}-${i}`);
@@ -246,14 +228,15 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
       for (const mode of MODES) {
         // raw and delivery alternate, REPEAT pairs: the host's noise falls on both; the table shows medians and the
         // range of the pairs' ratios
-        const pairs: { r: { s: number; published: number }; d: { s: number; chunksS: number | null; published: number }; rawCpu: Cpu; cpu: Cpu }[] = [];
+        const pairs: { r: Awaited<ReturnType<typeof raw>>; d: Awaited<ReturnType<typeof delivery>> }[] = [];
         for (let k = 0; k < REPEAT; k++) {
           const r = await raw(fleet, procs, mosqPid, subs, sizeBytes, mode);
           const d = await delivery(service, procs, mosqPid, agents, sizeBytes, mode, `${mode}-${n}-${k}`);
-          pairs.push({ r, d, rawCpu: r.cpu, cpu: d.cpu });
+          pairs.push({ r, d });
           console.error(JSON.stringify({ code: impl.label, broker: kind, agents: n, mode, run: k, rawS: r.s, deliveryS: d.s, chunksS: d.chunksS, published: d.published }));
         }
         const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+        const medCpu = (cs: Cpu[]): Cpu => ({ cp: med(cs.map((c) => c.cp)), broker: med(cs.map((c) => c.broker)), devices: med(cs.map((c) => c.devices)) });
         const chunks = pairs.map((p) => p.d.chunksS).filter((x): x is number => x !== null);
         const ratios = pairs.map((p) => p.r.s / p.d.s);
         rows.push({
@@ -267,8 +250,8 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
           publishedBytes: med(pairs.map((p) => p.d.published)),
           rawS: med(pairs.map((p) => p.r.s)),
           rawPublishedBytes: pairs[0]!.r.published,
-          rawCpu: { cp: med(pairs.map((p) => p.rawCpu.cp)), broker: med(pairs.map((p) => p.rawCpu.broker)), devices: med(pairs.map((p) => p.rawCpu.devices)) },
-          cpu: { cp: med(pairs.map((p) => p.cpu.cp)), broker: med(pairs.map((p) => p.cpu.broker)), devices: med(pairs.map((p) => p.cpu.devices)) },
+          rawCpu: medCpu(pairs.map((p) => p.r.cpu)),
+          cpu: medCpu(pairs.map((p) => p.d.cpu)),
           ratioLo: Math.min(...ratios),
           ratioHi: Math.max(...ratios),
         });
@@ -329,7 +312,7 @@ console.log(
     rows.map((r) => [r.code, r.broker, String(r.agents), r.mode, cpuCell(r.rawCpu, r.broker), cpuCell(r.cpu, r.broker), (r.rawCpu.cp + r.rawCpu.broker + r.rawCpu.devices).toFixed(2), (r.cpu.cp + r.cpu.broker + r.cpu.devices).toFixed(2)]),
   ),
 );
-console.log('\nAll chunks in: deploy sent until every agent has reported `verifying` (it holds every chunk, each sha256-checked).');
+console.log('\nAll chunks in: deploy sent until every agent has reported `verifying` (it holds every chunk, each sha256-checked, and has fsynced the file).');
 console.log('Delivery time: deploy sent until every agent reports `benchmarking` (all chunks in, file fsynced and whole-file checked, renamed into the model store).');
 console.log(`Times, MiB/s and the ratio are medians of ${REPEAT} raw/delivery pairs run alternately; the range is the lowest and highest ratio of one pair.`);
 console.log('CP published: chunk payload bytes the control plane published (per-device frames + shared-topic frames, re-requests included).');

@@ -24,6 +24,7 @@ import Database from 'better-sqlite3';
 import { freePort, startMosquitto, type Mosquitto } from '../test/helpers/mosquitto.ts';
 import { busySeconds, topFunctions } from './lib/cpu-profile-top.ts';
 import { machineName } from './lib/machine.ts';
+import { findPid, procCpuSeconds, procRss } from './lib/proc.ts';
 import type { TraceEvent, TraceReply, WorkerReport } from './lib/swarm-worker.ts';
 import { formatTable } from './lib/table.ts';
 
@@ -38,7 +39,6 @@ const PROFILE_DIR = process.env['BENCH_PROFILE_DIR'] ?? null;
 const CP_ROOT = process.env['BENCH_CP_ROOT'] ?? join(import.meta.dirname, '..');
 const CPU_QUOTA = process.env['BENCH_CP_CPU_QUOTA'] ? Number(process.env['BENCH_CP_CPU_QUOTA']) : null;
 const TOKEN = 'bench-operator-token-0123456789';
-const CLK_TCK = 100;
 
 /** Everything this bench started, killed if it dies half-way (no orphaned control planes or agents). */
 const children = new Set<ChildProcess>();
@@ -70,32 +70,6 @@ function limitCpu(pid: number): void {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
-function procRss(pid: number): number {
-  try {
-    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
-function procCpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-function findPid(cmdPart: string): number | null {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(cmdPart)) return Number(d);
-    } catch {
-      // gone
-    }
-  }
-  return null;
-}
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
