@@ -85,12 +85,11 @@ export type DownloadOptions = {
   /**
    * Chunks are written straight to the file (pwrite on the event loop) while the disk takes them fast, and through the
    * thread pool once SLOW_WRITES_TO_SWITCH writes took longer than this (default 20 ms; 0: the thread pool from the
-   * start). A
-   * write into the page cache takes well under a millisecond; an asynchronous one keeps its 256 KiB buffer alive across
-   * turns of the loop and costs a thread-pool round trip: in the delivery bench (20 agents, 400 MiB, two device
-   * processes) the agents spent 1.5-1.9 CPU-s with synchronous writes against 2.7-3.3 s with asynchronous ones, in
-   * the same run. A slow disk (an SD card flushing) holds writes up: after a few slow ones the rest of the download
-   * goes to the thread pool, so the event loop is held up a few times at most.
+   * start). A write into the page cache takes well under a millisecond; an asynchronous one keeps its 256 KiB buffer
+   * alive across turns of the loop and costs a thread-pool round trip: in the delivery bench (20 agents, 400 MiB, two
+   * device processes, two runs with the builds' order swapped) the agents spent 1.70-2.86 CPU-s with synchronous writes
+   * against 2.88-3.67 s with asynchronous ones. A slow disk (an SD card flushing) holds writes up: after a few slow ones
+   * the rest of the download goes to the thread pool, so the event loop is held up a few times at most.
    */
   syncWriteMaxMs?: number;
   /** The clock (ms) that times chunk writes (default performance.now; a test seam). */
@@ -278,11 +277,7 @@ export class Download {
     const clock = this.o.writeClock ?? (() => performance.now());
     const t0 = clock();
     try {
-      for (let done = 0; done < payload.length; ) {
-        const n = writeSync(this.data.fd, payload, done, payload.length - done, start + done);
-        if (n <= 0) throw new Error(`write at offset ${start + done} wrote nothing`);
-        done += n;
-      }
+      writeAllSync(this.data.fd, payload, start);
       this.written(i, payload);
     } catch (e) {
       this.bitmap.clear(i);
@@ -544,6 +539,16 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Prom
   let done = 0;
   while (done < buf.length) {
     const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write at offset ${position + done} wrote nothing`);
+    done += bytesWritten;
+  }
+}
+
+/** `writeAll` on the event loop (see `DownloadOptions.syncWriteMaxMs`). */
+function writeAllSync(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const bytesWritten = writeSync(fd, buf, done, buf.length - done, position + done);
     if (bytesWritten <= 0) throw new Error(`write at offset ${position + done} wrote nothing`);
     done += bytesWritten;
   }
