@@ -13,6 +13,9 @@
  *   BENCH_REPEAT=3 (raw/delivery pairs per row; medians shown) BENCH_PROCS=2 (device processes), BENCH_DEVICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' (Node flags for them)
  *   BENCH_BEFORE=<another checkout> BENCH_BEFORE_AGENTS=20: also runs those rows with that checkout's control plane and
  *   agents (same run), before this checkout's, for a before/after side by side
+ *   BENCH_TOUCH_PAGES=1: before each measurement (raw and delivery alike) write and delete a scratch file of 1.25 x the
+ *   bytes delivered, so the page cache the agents write into is memory this VM touched a moment ago (see
+ *   bench/lib/page-cache.ts: first-touch writes here are 4-10x slower, and raw subscribers write nothing)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +31,7 @@ import { SIMULATED } from '../test/helpers/simulated-devices.ts';
 import type { WorkerCommand, WorkerReply } from './lib/delivery-worker.ts';
 import { machineName } from './lib/machine.ts';
 import { findPid, procCpuSeconds } from './lib/proc.ts';
+import { touchPageCache } from './lib/page-cache.ts';
 import { formatTable } from './lib/table.ts';
 
 const COUNTS = (process.env['BENCH_AGENTS'] ?? '1,20,200').split(',').map(Number).sort((a, b) => a - b);
@@ -46,6 +50,7 @@ const WINDOW = Number(process.env['BENCH_WINDOW'] ?? '16');
 const FANOUT_WINDOW = process.env['BENCH_FANOUT_WINDOW'] ? Number(process.env['BENCH_FANOUT_WINDOW']) : undefined;
 const KINDS = (process.env['BENCH_BROKERS']?.split(',') as BrokerKind[] | undefined) ?? BROKER_KINDS;
 const MODES = (process.env['BENCH_MODES'] ?? 'unicast,fanout').split(',') as Mode[];
+const TOUCH_PAGES = process.env['BENCH_TOUCH_PAGES'] === '1';
 const MiB = 1024 * 1024;
 const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
@@ -157,6 +162,7 @@ async function raw(fleet: TestFleet, procs: DeviceProc[], mosqPid: number | null
   await Promise.all(busy.map((p) => call(p, { op: 'arm', n: perDevice, shared })));
   const done = Promise.all(busy.map((p) => new Promise<number>((resolve) => (p.rawDone = resolve))));
   const topics = shared ? Array.from({ length: perDevice }, () => shared) : ids.flatMap((id) => Array.from({ length: perDevice }, () => deviceTopic(id, 'xfer/data')));
+  if (TOUCH_PAGES) touchPageCache(work, 1.25 * sizeBytes * ids.length);
   const cpu0 = await cpuNow(procs, mosqPid);
   const t0 = performance.timeOrigin + performance.now();
   let next = 0;
@@ -189,6 +195,7 @@ async function delivery(service: DeliveryService, procs: DeviceProc[], mosqPid: 
     // reported when a device holds every chunk and has fsynced the file: the transfer part, before its whole-file check and install
     if (state === 'verifying' && verifying.add(deviceId).size === agents.length) allChunksAt = performance.now();
   });
+  if (TOUCH_PAGES) touchPageCache(work, 1.25 * sizeBytes * agents.length);
   const cpu0 = await cpuNow(procs, mosqPid);
   const profiling = await startProfile();
   if (PROFILE_DIR) await Promise.all(procs.map((p) => call(p, { op: 'profile-start' })));
@@ -266,6 +273,8 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
 }
 
 const loadAtStart = loadavg();
+// this host's page-cache write speed into memory not touched lately, then into the pages just freed
+const pageCache = [touchPageCache(work, 256 * MiB), touchPageCache(work, 256 * MiB)];
 const here = await load(resolve(import.meta.dirname, '..'), 'this');
 const beforeRoot = process.env['BENCH_BEFORE'];
 const before = beforeRoot ? await load(resolve(beforeRoot), 'before') : null;
@@ -279,7 +288,7 @@ rmSync(work, { recursive: true, force: true });
 
 const mib = (b: number): string => (b / MiB).toFixed(1);
 console.log(
-  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane and broker in one process, the agents and raw subscribers in ${PROCS} device processes (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end\n`,
+  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane and broker in one process, the agents and raw subscribers in ${PROCS} device processes (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; page-cache writes of 256 MiB at the start ${pageCache.map((x) => x.toFixed(0)).join(' then ')} MiB/s${TOUCH_PAGES ? '; pages touched before each measurement (BENCH_TOUCH_PAGES)' : ''}\n`,
 );
 console.log(
   formatTable(

@@ -211,9 +211,9 @@ describe('delivery agent', () => {
     await agent.close();
     assert.ok(ctx.reports.some((r) => r.kind === 'install-state' && r.state === 'benchmarking'), 'installed');
     const done = lines.find((l) => l.msg === 'transfer complete');
-    assert.equal(done?.fields['wholeHash'], 'incremental');
+    assert.equal(done?.fields['wholeHash'], 'chunks');
     assert.equal(done?.fields['wholeHashFallback'], null);
-    assert.equal(agent.downloadStats.get(m.transferId)?.wholeHash, 'incremental');
+    assert.equal(agent.downloadStats.get(m.transferId)?.wholeHash, 'chunks');
     const installed = agent.store.get({ modelId: 'm', version: 1 })!;
     assert.deepEqual(readFileSync(agent.store.file(installed, 'model')!), bytes);
   });

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sha256Hex } from '../../shared/hash.ts';
 import { chunkCount, chunkRange, type ChunkFrame } from '../../shared/transfer.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { Download, MAX_HELD_BYTES, MAX_HELD_CHUNKS, SLOW_WRITES_TO_SWITCH, type TransferSpec } from './download.ts';
+import { Download, SLOW_WRITES_TO_SWITCH, type TransferSpec } from './download.ts';
 
 const CHUNK = 1024;
 
@@ -139,83 +139,64 @@ async function fetchWith(
   return { d, run: d.run() };
 }
 
-describe('whole-file hash as the chunks land (no read back when every chunk came through this run in order)', () => {
-  test('in order: the running hash is used, not the read back, and the file is byte-identical', async () => {
+describe('whole-file check: covered by the chunk checks of this run, read back otherwise', () => {
+  test('in order: covered by the chunk checks (no second hash pass, no read back), the file is byte-identical', async () => {
     const bytes = randomBytes(40 * CHUNK + 333);
-    const { d, run } = await fetchWith(bytes, immediateServer(bytes));
+    const log = recordingLogger();
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { log });
     assert.deepEqual(readFileSync(await run), bytes);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
     assert.equal(d.stats.wholeHashFallback, null);
+    assert.equal(log.lines.filter((l) => l.msg.startsWith('whole-file hash: reading')).length, 0);
   });
 
-  test('an empty file (one empty chunk) is checked by the running hash too', async () => {
+  test('an empty file (one empty chunk) is covered by its chunk check too', async () => {
     const bytes = Buffer.alloc(0);
     const { d, run } = await fetchWith(bytes, immediateServer(bytes));
     assert.equal(readFileSync(await run).length, 0);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
-  test('every chunk sent twice: the second copy is a duplicate and is not hashed again', async () => {
+  test('every chunk sent twice: the second copy is a duplicate, never written again', async () => {
     const bytes = randomBytes(30 * CHUNK);
     const { d, run } = await fetchWith(bytes, immediateServer(bytes, { copies: () => ['good', 'good'] }));
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(d.stats.duplicates, 30);
-    // a copy hashed twice would make the running digest wrong: a mismatch, a recheck and a read back
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.received, 30);
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
-  test('out of order within the bound (each window answered backwards): chunks are held until their turn', async () => {
+  test('out of order (each window answered backwards): covered, byte-identical', async () => {
     const bytes = randomBytes(64 * CHUNK + 5);
     const { d, run } = await fetchWith(bytes, immediateServer(bytes, { reorder: (c) => c.reverse() }), { window: 16 });
     assert.deepEqual(readFileSync(await run), bytes);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
-  test('a corrupt chunk, then its good copy: dropped, asked for again, and the running hash still covers the file', async () => {
+  test('a corrupt copy is dropped before its write and asked for again; the good copy completes the coverage', async () => {
     const bytes = randomBytes(24 * CHUNK);
     const server = immediateServer(bytes, { copies: (i, n) => (i === 3 && n === 1 ? ['corrupt'] : i === 7 && n === 1 ? ['corrupt', 'good'] : ['good']) });
     const { d, run } = await fetchWith(bytes, server, { window: 8 });
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(d.stats.corrupt, 2);
     assert.equal(server.asked.get(3), 2, 'the corrupt chunk was asked for again');
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
-  test(`a lost chunk with more than ${MAX_HELD_CHUNKS} chunks after it: nothing more is held, the file is read back and is right`, async () => {
-    const bytes = randomBytes((MAX_HELD_CHUNKS + 36) * CHUNK);
+  test('a lost first chunk with 100 chunks after it (a device joining a wave mid-file): repaired, covered, nothing read back', async () => {
+    const bytes = randomBytes(101 * CHUNK);
     const server = immediateServer(bytes, { copies: (i, n) => (i === 0 && n === 1 ? [] : ['good']) });
     const { d, run } = await fetchWith(bytes, server);
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(server.asked.get(0), 2);
-    assert.equal(d.stats.wholeHash, 'reread');
-    assert.equal(d.stats.wholeHashFallback, 'out-of-order');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
-  test(`a lost chunk with more than ${MAX_HELD_BYTES >> 20} MiB after it (fewer than ${MAX_HELD_CHUNKS} chunks): read back, right`, async () => {
-    const chunk = 1 << 20;
-    const bytes = randomBytes(MAX_HELD_BYTES + 4 * chunk);
-    const server = immediateServer(bytes, { chunk, copies: (i, n) => (i === 0 && n === 1 ? [] : ['good']) });
-    const { d, run } = await fetchWith(bytes, server, { spec: specOf(bytes, chunk), window: 32 });
-    assert.deepEqual(readFileSync(await run), bytes);
-    assert.equal(d.stats.wholeHash, 'reread');
-    assert.equal(d.stats.wholeHashFallback, 'out-of-order');
-  });
-
-  test('a lost chunk with few chunks after it is held through the repair: still the running hash', async () => {
-    const bytes = randomBytes(24 * CHUNK);
-    const server = immediateServer(bytes, { copies: (i, n) => (i === 5 && n === 1 ? [] : ['good']) });
-    const { d, run } = await fetchWith(bytes, server, { window: 8 });
-    assert.deepEqual(readFileSync(await run), bytes);
-    assert.equal(d.stats.repairs >= 1, true);
-    assert.equal(d.stats.wholeHash, 'incremental');
-  });
-
-  test('a resumed download (chunks on disk from an earlier run) reads the file back, and it is right', async () => {
-    const bytes = randomBytes(20 * CHUNK);
+  /** First run: only chunks below `upTo` ever come, then the agent stops; `tamper` then changes the file on disk. */
+  async function interrupted(bytes: Buffer, upTo: number, tamper: (dataPath: string) => void = () => {}, spec = specOf(bytes)): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), 'ef-dl-'));
-    // first run: only the first 8 chunks ever come, then the agent stops
     const stop = new AbortController();
-    const first = new Download(specOf(bytes), {
+    const first = new Download(spec, {
       dir,
       window: 4,
       requestTimeoutMs: 50,
@@ -223,12 +204,19 @@ describe('whole-file hash as the chunks land (no read back when every chunk came
       signal: stop.signal,
       request: async (_id, chunks) =>
         void setImmediate(() => {
-          for (const i of chunks) if (i < 8) first.accept(frameOf(bytes, i));
-          if (chunks.some((i) => i >= 8)) stop.abort(new Error('stop'));
+          for (const i of chunks) if (i < upTo) first.accept(frameOf(bytes, i));
+          if (chunks.some((i) => i >= upTo)) stop.abort(new Error('stop'));
         }),
     });
     await first.open();
     await assert.rejects(first.run(), /stop/);
+    tamper(first.dataPath);
+    return dir;
+  }
+
+  test('a resumed download (chunks on disk from an earlier run, not checked in this one) reads the file back, and it is right', async () => {
+    const bytes = randomBytes(20 * CHUNK);
+    const dir = await interrupted(bytes, 8);
     const { d, run } = await fetchWith(bytes, immediateServer(bytes), { dir });
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(d.stats.resumedFrom, 8);
@@ -236,29 +224,49 @@ describe('whole-file hash as the chunks land (no read back when every chunk came
     assert.equal(d.stats.wholeHashFallback, 'resumed');
   });
 
-  test("a whole-file mismatch (the manifest's file hash wrong, every chunk hash right) is caught by the running hash and fails after 3 attempts", async () => {
-    const bytes = randomBytes(16 * CHUNK);
+  test('a chunk damaged on disk between runs (its bit set): the read back mismatches, the recheck fetches it again, the file is right', async () => {
+    const bytes = randomBytes(20 * CHUNK);
+    // chunk 2 overwritten on disk after the first run: the bitmap says it is there
+    const dir = await interrupted(bytes, 8, (path) => {
+      const fd = openSync(path, 'r+');
+      writeSync(fd, Buffer.alloc(CHUNK, 0x55), 0, CHUNK, 2 * CHUNK);
+      closeSync(fd);
+    });
     const log = recordingLogger();
+    const server = immediateServer(bytes);
+    const { d, run } = await fetchWith(bytes, server, { dir, log });
+    assert.deepEqual(readFileSync(await run), bytes);
+    assert.equal(log.lines.filter((l) => l.msg.startsWith('whole-file hash mismatch')).length, 1);
+    assert.deepEqual(log.lines.find((l) => l.msg.startsWith('whole-file hash mismatch'))?.fields['badChunks'], 1);
+    assert.equal(server.asked.get(2), 1, 'the damaged chunk was fetched again');
+    assert.equal([...server.asked.keys()].filter((i) => i < 8).length, 1, 'and no other chunk of the first run');
+    assert.equal(d.stats.wholeHash, 'reread');
+    assert.equal(d.stats.wholeHashFallback, 'recheck');
+  });
+
+  test("a file hash that never matches (the manifest's sha256 wrong, every chunk hash right, a resumed download) fails after 3 attempts", async () => {
+    const bytes = randomBytes(16 * CHUNK);
     const spec = { ...specOf(bytes), sha256: sha256Hex('not this file') };
-    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { spec, log });
+    const dir = await interrupted(bytes, 4, undefined, spec);
+    const log = recordingLogger();
+    const { d, run } = await fetchWith(bytes, immediateServer(bytes), { spec, dir, log });
     await assert.rejects(run, /does not match the manifest's .* after 3 attempts/);
     assert.equal(log.lines.filter((l) => l.msg.startsWith('whole-file hash mismatch')).length, 2, 'rechecked twice');
-    // attempt 0 was the running hash (no read back); the attempts after a recheck read the file back
-    assert.deepEqual(log.lines.filter((l) => l.msg.startsWith('whole-file hash: reading')).map((l) => l.fields['attempt']), [1, 2]);
+    assert.deepEqual(log.lines.filter((l) => l.msg.startsWith('whole-file hash: reading')).map((l) => l.fields['attempt']), [0, 1, 2]);
     assert.equal(d.stats.wholeHash, 'reread');
     assert.equal(d.stats.wholeHashFallback, 'recheck');
   });
 });
 
 describe('chunk writes: on the event loop while the disk keeps up, through the thread pool after a slow one', () => {
-  test('writes that keep up stay on the event loop: byte-identical, running hash', async () => {
+  test('writes that keep up stay on the event loop: byte-identical, covered by the chunk checks', async () => {
     const bytes = randomBytes(40 * CHUNK + 17);
     // a clock that never moves: every write takes 0 ms
     const { d, run } = await fetchWith(bytes, immediateServer(bytes), { writeClock: () => 0 });
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(d.stats.writes, 'sync');
     assert.equal(d.stats.slowWriteMs, null);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 
   test(`${SLOW_WRITES_TO_SWITCH} writes slower than syncWriteMaxMs move the rest of the download to the thread pool, and it says so once`, async () => {
@@ -270,7 +278,7 @@ describe('chunk writes: on the event loop while the disk keeps up, through the t
     assert.deepEqual(readFileSync(await run), bytes);
     assert.equal(d.stats.writes, 'async');
     assert.equal(d.stats.slowWriteMs, 50);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
     const said = log.lines.filter((l) => /writes were slow/.test(l.msg));
     assert.equal(said.length, 1, 'said once');
     assert.equal(said[0]!.fields['chunk'], SLOW_WRITES_TO_SWITCH - 1, `after chunk ${SLOW_WRITES_TO_SWITCH - 1}`);
@@ -298,6 +306,6 @@ describe('chunk writes: on the event loop while the disk keeps up, through the t
     assert.equal(d.stats.writes, 'async');
     assert.equal(d.stats.slowWriteMs, null);
     assert.equal(d.stats.corrupt, 1);
-    assert.equal(d.stats.wholeHash, 'incremental');
+    assert.equal(d.stats.wholeHash, 'chunks');
   });
 });

@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,29 +22,22 @@ export type DownloadStats = {
   /** Chunks that arrived without this agent asking for them (published once for a fan-out wave). */
   unasked: number;
   /**
-   * How the whole-file sha256 was last checked: `incremental` (a running hash fed with every written chunk in file order,
-   * no read back), `reread` (the file read back from disk and hashed), null before the check.
+   * How the whole file was last checked: `chunks` (every chunk of it sha256-checked against the signed manifest and
+   * written in full at its offset in this run: no second hash pass, no read back), `reread` (the file read back from
+   * disk and hashed whole), null before the check.
    */
-  wholeHash: 'incremental' | 'reread' | null;
+  wholeHash: 'chunks' | 'reread' | null;
   /**
-   * Why the file was read back: `resumed` (chunks on disk from an earlier run), `out-of-order` (more chunks ahead of a
-   * missing one than may be held), `rewritten` (a chunk written again), `incomplete` (the running hash missed a chunk),
-   * `recheck` (a later attempt, after a whole-file mismatch); null when the running hash was used.
+   * Why the file was read back: `resumed` (chunks on disk from an earlier run, not checked in this one), `recheck` (a
+   * later attempt, after a whole-file mismatch); null when the chunk checks covered the file.
    */
-  wholeHashFallback: 'resumed' | 'out-of-order' | 'rewritten' | 'incomplete' | 'recheck' | null;
+  wholeHashFallback: 'resumed' | 'recheck' | null;
   /** How chunks are being written: `sync` (pwrite on the event loop while the disk keeps up) or `async` (thread pool). */
   writes: 'sync' | 'async';
   /** The slowest of the slow writes that moved this download to asynchronous writes, in ms; null while it has not moved. */
   slowWriteMs: number | null;
 };
 
-/**
- * Written chunks held in memory while an earlier chunk is still missing, so the running whole-file hash can take them in
- * file order. Past either bound the running hash is given up and the file is read back instead: a device that joins a
- * fan-out wave mid-file would otherwise hold most of the file.
- */
-export const MAX_HELD_CHUNKS = 64;
-export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 /** See `DownloadOptions.syncWriteMaxMs`. */
 export const DEFAULT_SYNC_WRITE_MAX_MS = 20;
 /**
@@ -96,7 +88,7 @@ export type DownloadOptions = {
   writeClock?: () => number;
   now?: () => number;
   onProgress?: (receivedBytes: number) => void;
-  /** Every chunk is in; the whole-file hash comes next. */
+  /** Every chunk is in and the file fsynced; the whole-file check comes next. */
   onVerifying?: () => void;
   log: Logger;
   signal: AbortSignal;
@@ -140,14 +132,11 @@ export class Download {
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
   /**
-   * The whole-file sha256 so far: it has taken exactly the chunks before `wholeNext`, each the very buffer that was
-   * written at its offset, after its write succeeded, once. Null once given up (see `giveUpWhole`).
+   * Chunks checked against the manifest's chunk hash and written in full at their offset in this run (see
+   * `coveredByChunks`); null when chunks on disk were not (a resumed download) or after a whole-file mismatch.
    */
-  private whole: Hash | null = null;
-  private wholeNext = 0;
-  /** Written chunks past `wholeNext`, waiting for their turn (bounded by MAX_HELD_CHUNKS and MAX_HELD_BYTES). */
-  private readonly held = new Map<number, Uint8Array>();
-  private heldBytes = 0;
+  private checkedWritten: Uint8Array | null = null;
+  private checkedCount = 0;
   /** Durations (ms) of the synchronous writes slower than `syncWriteMaxMs` so far. */
   private readonly slowWrites: number[] = [];
 
@@ -203,8 +192,8 @@ export class Download {
     await this.data.truncate(this.spec.sizeBytes);
     this.bits = await open(join(dir, 'bitmap'), 'r+');
     this.stats.resumedFrom = bitmap.count;
-    // chunks already on disk were written by an earlier run, not through this run's hash: read the file back at the end
-    if (bitmap.count === 0) this.whole = createHash('sha256');
+    // chunks already on disk were written by an earlier run and not checked in this one: read the file back at the end
+    if (bitmap.count === 0) this.checkedWritten = new Uint8Array(this.total);
     else this.stats.wholeHashFallback = 'resumed';
     return this.receivedBytes;
   }
@@ -255,7 +244,7 @@ export class Download {
         if (!this.data || !this.bits) return;
         try {
           await writeAll(this.data, payload, start);
-          this.written(i, payload);
+          this.written(i);
         } catch (e) {
           this.bitmap.clear(i);
           this.failure = e as Error;
@@ -278,7 +267,7 @@ export class Download {
     const t0 = clock();
     try {
       writeAllSync(this.data.fd, payload, start);
-      this.written(i, payload);
+      this.written(i);
     } catch (e) {
       this.bitmap.clear(i);
       this.failure = e as Error;
@@ -292,57 +281,29 @@ export class Download {
     this.o.log.info('chunk writes were slow; the rest of this download writes through the thread pool', { transferId: this.spec.transferId, chunk: i, slowWritesMs: this.slowWrites });
   }
 
-  /** Chunk `i` is in the file at its offset: its bit may go to disk, and the running hash takes it. */
-  private written(i: number, payload: Uint8Array): void {
+  /** Chunk `i`, checked against its manifest hash, is in the file at its offset: its bit may go to disk. */
+  private written(i: number): void {
     this.diskBits[i >> 3]! |= 1 << (i & 7);
     this.dirtyBits.add(i >> 3);
-    this.hashWritten(i, payload);
+    const c = this.checkedWritten;
+    if (c && c[i] === 0) {
+      c[i] = 1;
+      this.checkedCount++;
+    }
   }
 
   /**
-   * Feeds the running whole-file hash with chunk `i`, just written at its offset (the same buffer), or holds it until
-   * the chunks before it are in. Only a successful write gets here, and a chunk is written once per run while its bit is
-   * set (a second copy is a duplicate, dropped before any write), so nothing is hashed twice or left out; anything that
-   * breaks that (a chunk at or behind the hash's position, held already) gives the running hash up rather than trust it.
+   * Whether the chunk checks of this run cover the whole file: every chunk was sha256-checked against the signed
+   * manifest's chunk hash before its write and written in full at its offset (a short pwrite is continued), in a file
+   * truncated to the manifest's size. The manifest's whole-file sha256 and its chunk hashes are computed by the control
+   * plane in one pass over the same bytes (shared/hash.ts), under one signature, so the file then hashes to the
+   * manifest's sha256 and a second sha256 pass here would only repeat what the chunk checks did (it was about half of the
+   * agent's hashing; see agent/delivery/README.md). One use: a later attempt (after a recheck) reads the file back.
    */
-  private hashWritten(i: number, payload: Uint8Array): void {
-    const whole = this.whole;
-    if (!whole) return;
-    if (i !== this.wholeNext) {
-      if (i < this.wholeNext || this.held.has(i)) return this.giveUpWhole('rewritten');
-      if (this.held.size >= MAX_HELD_CHUNKS || this.heldBytes + payload.length > MAX_HELD_BYTES) return this.giveUpWhole('out-of-order');
-      this.held.set(i, payload);
-      this.heldBytes += payload.length;
-      return;
-    }
-    whole.update(payload);
-    this.wholeNext++;
-    for (let next = this.held.get(this.wholeNext); next; next = this.held.get(this.wholeNext)) {
-      this.held.delete(this.wholeNext);
-      this.heldBytes -= next.length;
-      whole.update(next);
-      this.wholeNext++;
-    }
-  }
-
-  /** The whole-file check will read the file back from disk (the path that does not depend on arrival order). */
-  private giveUpWhole(why: NonNullable<DownloadStats['wholeHashFallback']>): void {
-    if (this.whole) this.stats.wholeHashFallback = why;
-    this.whole = null;
-    this.held.clear();
-    this.heldBytes = 0;
-  }
-
-  /** The running hash's digest when it has taken every chunk of the file, else null (then the file is read back). */
-  private takeWhole(): string | null {
-    const whole = this.whole;
-    if (!whole || this.wholeNext !== this.total) {
-      this.giveUpWhole('incomplete');
-      return null;
-    }
-    // one use: a later attempt (after a recheck rewrote chunks) reads the file back
-    this.whole = null;
-    return whole.digest('hex');
+  private coveredByChunks(): boolean {
+    const covered = this.checkedWritten !== null && this.checkedCount === this.total;
+    this.checkedWritten = null;
+    return covered;
   }
 
   /**
@@ -471,10 +432,13 @@ export class Download {
         if (this.failure) throw new Error(`cannot write ${this.dataPath}: ${this.failure.message}`);
         await this.data?.sync();
         this.o.onVerifying?.();
-        const running = this.takeWhole();
-        this.stats.wholeHash = running === null ? 'reread' : 'incremental';
-        if (running === null) log.info('whole-file hash: reading the file back', { transferId: id, reason: this.stats.wholeHashFallback, attempt });
-        const sha = running ?? (await sha256Stream(createReadStream(this.dataPath, { highWaterMark: 1 << 20 }))).sha256;
+        if (this.coveredByChunks()) {
+          this.stats.wholeHash = 'chunks';
+          return this.dataPath;
+        }
+        this.stats.wholeHash = 'reread';
+        log.info('whole-file hash: reading the file back', { transferId: id, reason: this.stats.wholeHashFallback, attempt });
+        const sha = (await sha256Stream(createReadStream(this.dataPath, { highWaterMark: 1 << 20 }))).sha256;
         if (sha === this.spec.sha256) return this.dataPath;
         if (attempt >= 2) throw new Error(`file sha256 ${sha} does not match the manifest's ${this.spec.sha256} after ${attempt + 1} attempts`);
         const bad = await this.recheckChunks();
@@ -518,8 +482,6 @@ export class Download {
 
   async close(): Promise<void> {
     await this.writes.catch(() => {});
-    // held chunks are MQTT packet buffers: let them go with the download (a stopped agent keeps the Download object)
-    this.giveUpWhole('incomplete');
     // the last burst's bits may not have had their flush queued yet: a resume must find every chunk that is on disk
     await this.persistBits();
     const d = this.data;
@@ -532,8 +494,8 @@ export class Download {
 }
 
 /**
- * pwrite of the whole buffer: a short write is continued, never taken for the whole chunk (the running whole-file hash
- * takes the buffer as what is on disk at that offset).
+ * pwrite of the whole buffer: a short write is continued, never taken for the whole chunk (the whole-file check
+ * takes a written chunk as checked and on disk at that offset, see `coveredByChunks`).
  */
 async function writeAll(fh: FileHandle, buf: Uint8Array, position: number): Promise<void> {
   let done = 0;
