@@ -13,6 +13,9 @@
  *   BENCH_REPEAT=3 (raw/delivery pairs per row; medians shown) BENCH_PROCS=2 (device processes), BENCH_DEVICE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p' (Node flags for them)
  *   BENCH_BEFORE=<another checkout> BENCH_BEFORE_AGENTS=20: also runs those rows with that checkout's control plane and
  *   agents (same run), before this checkout's, for a before/after side by side
+ *   BENCH_DEVICE_STATE=<dir>: where the agents keep their state (model store, transfers); default the bench's scratch
+ *   folder on this host's disk. /dev/shm takes this VM's disk (ext4 on virtio) off the devices' side: devices write to
+ *   their own storage on a fleet, here they write to the disk the control plane and broker use
  *   BENCH_TOUCH_PAGES=1: before each measurement (raw and delivery alike) write and delete a scratch file of 1.25 x the
  *   bytes delivered, so the page cache the agents write into is memory this VM touched a moment ago (see
  *   bench/lib/page-cache.ts: first-touch writes here are 4-10x slower, and raw subscribers write nothing)
@@ -54,6 +57,7 @@ const TOUCH_PAGES = process.env['BENCH_TOUCH_PAGES'] === '1';
 const MiB = 1024 * 1024;
 const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
+const deviceState = process.env['BENCH_DEVICE_STATE'] ? mkdtempSync(join(process.env['BENCH_DEVICE_STATE'], 'ef-dl-bench-devices-')) : work;
 const sizeFor = (n: number): number => (n >= 100 ? MB_LARGE : MB) * MiB;
 
 /** The control plane and test harness of one checkout (this one, or BENCH_BEFORE's); its agents run in the device processes. */
@@ -162,7 +166,7 @@ async function raw(fleet: TestFleet, procs: DeviceProc[], mosqPid: number | null
   await Promise.all(busy.map((p) => call(p, { op: 'arm', n: perDevice, shared })));
   const done = Promise.all(busy.map((p) => new Promise<number>((resolve) => (p.rawDone = resolve))));
   const topics = shared ? Array.from({ length: perDevice }, () => shared) : ids.flatMap((id) => Array.from({ length: perDevice }, () => deviceTopic(id, 'xfer/data')));
-  if (TOUCH_PAGES) touchPageCache(work, 1.25 * sizeBytes * ids.length);
+  if (TOUCH_PAGES) touchPageCache(deviceState, 1.25 * sizeBytes * ids.length);
   const cpu0 = await cpuNow(procs, mosqPid);
   const t0 = performance.timeOrigin + performance.now();
   let next = 0;
@@ -195,7 +199,7 @@ async function delivery(service: DeliveryService, procs: DeviceProc[], mosqPid: 
     // reported when a device holds every chunk and has fsynced the file: the transfer part, before its whole-file check and install
     if (state === 'verifying' && verifying.add(deviceId).size === agents.length) allChunksAt = performance.now();
   });
-  if (TOUCH_PAGES) touchPageCache(work, 1.25 * sizeBytes * agents.length);
+  if (TOUCH_PAGES) touchPageCache(deviceState, 1.25 * sizeBytes * agents.length);
   const cpu0 = await cpuNow(procs, mosqPid);
   const profiling = await startProfile();
   if (PROFILE_DIR) await Promise.all(procs.map((p) => call(p, { op: 'profile-start' })));
@@ -223,7 +227,7 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
   try {
     const most = Math.max(...counts);
     const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
-    const stateRoot = mkdtempSync(join(work, `agents-${kind}-`));
+    const stateRoot = mkdtempSync(join(deviceState, `agents-${kind}-`));
     const brokerUrl = fleet.cp.brokerUrl;
     // the Mosquitto process started for this fleet (found by its config folder), for its CPU time
     const mosqPid = fleet.mosquitto ? findPid(fleet.mosquitto.dir) : null;
@@ -274,7 +278,7 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
 
 const loadAtStart = loadavg();
 // this host's page-cache write speed into memory not touched lately, then into the pages just freed
-const pageCache = [touchPageCache(work, 256 * MiB), touchPageCache(work, 256 * MiB)];
+const pageCache = [touchPageCache(deviceState, 256 * MiB), touchPageCache(work, 256 * MiB)];
 const here = await load(resolve(import.meta.dirname, '..'), 'this');
 const beforeRoot = process.env['BENCH_BEFORE'];
 const before = beforeRoot ? await load(resolve(beforeRoot), 'before') : null;
@@ -285,10 +289,11 @@ for (const kind of KINDS) {
   rows.push(...(await benchBroker(here, kind, COUNTS)));
 }
 rmSync(work, { recursive: true, force: true });
+rmSync(deviceState, { recursive: true, force: true });
 
 const mib = (b: number): string => (b / MiB).toFixed(1);
 console.log(
-  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane and broker in one process, the agents and raw subscribers in ${PROCS} device processes (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; page-cache writes of 256 MiB at the start ${pageCache.map((x) => x.toFixed(0)).join(' then ')} MiB/s${TOUCH_PAGES ? '; pages touched before each measurement (BENCH_TOUCH_PAGES)' : ''}\n`,
+  `\nModel delivery vs raw MQTT, same run; 256 KiB chunks, window ${WINDOW}; ${machineName()}; control plane and broker in one process, the agents and raw subscribers in ${PROCS} device processes (Node ${process.version}); load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; page-cache writes of 256 MiB at the start ${pageCache.map((x) => x.toFixed(0)).join(' then ')} MiB/s${TOUCH_PAGES ? '; pages touched before each measurement (BENCH_TOUCH_PAGES)' : ''}; agents' state in ${deviceState === work ? `${tmpdir()} (this host's disk)` : process.env['BENCH_DEVICE_STATE']}\n`,
 );
 console.log(
   formatTable(
