@@ -278,7 +278,7 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
 
 const loadAtStart = loadavg();
 // this host's page-cache write speed into memory not touched lately, then into the pages just freed
-const pageCache = [touchPageCache(deviceState, 256 * MiB), touchPageCache(work, 256 * MiB)];
+const pageCache = [touchPageCache(deviceState, 256 * MiB), touchPageCache(deviceState, 256 * MiB)];
 const here = await load(resolve(import.meta.dirname, '..'), 'this');
 const beforeRoot = process.env['BENCH_BEFORE'];
 const before = beforeRoot ? await load(resolve(beforeRoot), 'before') : null;
