@@ -54,6 +54,8 @@ const FANOUT_WINDOW = process.env['BENCH_FANOUT_WINDOW'] ? Number(process.env['B
 const KINDS = (process.env['BENCH_BROKERS']?.split(',') as BrokerKind[] | undefined) ?? BROKER_KINDS;
 const MODES = (process.env['BENCH_MODES'] ?? 'unicast,fanout').split(',') as Mode[];
 const TOUCH_PAGES = process.env['BENCH_TOUCH_PAGES'] === '1';
+/** BENCH_PERSIST=0 leaves out the raw + persist measurement. */
+const PERSIST = process.env['BENCH_PERSIST'] !== '0';
 const MiB = 1024 * 1024;
 const FACTS = SIMULATED.find((s) => s.expectProfile === 'x86-64-vnni')!.facts;
 const work = mkdtempSync(join(tmpdir(), 'ef-dl-bench-'));
@@ -78,7 +80,24 @@ async function load(root: string, label: string): Promise<Impl> {
 }
 
 type Mode = 'unicast' | 'fanout';
-type Row = { code: string; broker: BrokerKind; agents: number; sizeBytes: number; mode: Mode; deliveryS: number; chunksS: number | null; publishedBytes: number; rawS: number; rawPublishedBytes: number; rawCpu: Cpu; cpu: Cpu; ratioLo: number; ratioHi: number };
+type Row = {
+  code: string;
+  broker: BrokerKind;
+  agents: number;
+  sizeBytes: number;
+  mode: Mode;
+  deliveryS: number;
+  chunksS: number | null;
+  publishedBytes: number;
+  rawS: number;
+  rawPublishedBytes: number;
+  rawCpu: Cpu;
+  cpu: Cpu;
+  ratioLo: number;
+  ratioHi: number;
+  /** Raw + persist (BENCH_PERSIST): the same raw bytes, each sha256-hashed, written and fsynced by its subscriber. */
+  persist: { s: number; cpu: Cpu; ratioLo: number; ratioHi: number } | null;
+};
 
 /** One device process (bench/lib/delivery-worker.ts): agents and raw subscribers, added as rows need more. */
 type DeviceProc = { proc: ChildProcess; replies: ((r: WorkerReply) => void)[]; rawDone: ((at: number) => void) | null; agents: number; raws: number };
@@ -157,13 +176,13 @@ async function grow(procs: DeviceProc[], what: 'agents' | 'raws', n: number, mak
 }
 
 /** The same bytes as the delivery: per device (unicast) or once on a shared topic (fan-out); seconds until all arrived. */
-async function raw(fleet: TestFleet, procs: DeviceProc[], mosqPid: number | null, ids: string[], sizeBytes: number, mode: Mode): Promise<{ s: number; cpu: Cpu; published: number }> {
+async function raw(fleet: TestFleet, procs: DeviceProc[], mosqPid: number | null, ids: string[], sizeBytes: number, mode: Mode, persistDir: string | null): Promise<{ s: number; cpu: Cpu; published: number }> {
   const chunk = randomBytes(DEFAULT_CHUNK_SIZE);
   const perDevice = Math.ceil(sizeBytes / DEFAULT_CHUNK_SIZE);
   const shared = mode === 'fanout' ? transferDataTopic(`raw-bench-${mode}-${ids.length}-${Date.now()}`) : null;
   if (shared) await fleet.cp.ctx.broker.grantTransferRead(shared.split('/')[3]!, ids);
   const busy = procs.filter((p) => p.raws > 0);
-  await Promise.all(busy.map((p) => call(p, { op: 'arm', n: perDevice, shared })));
+  await Promise.all(busy.map((p) => call(p, { op: 'arm', n: perDevice, shared, persistDir })));
   const done = Promise.all(busy.map((p) => new Promise<number>((resolve) => (p.rawDone = resolve))));
   const topics = shared ? Array.from({ length: perDevice }, () => shared) : ids.flatMap((id) => Array.from({ length: perDevice }, () => deviceTopic(id, 'xfer/data')));
   if (TOUCH_PAGES) touchPageCache(deviceState, 1.25 * sizeBytes * ids.length);
@@ -228,6 +247,7 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
     const most = Math.max(...counts);
     const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 2 * most + 2 } })).body.token as string;
     const stateRoot = mkdtempSync(join(deviceState, `agents-${kind}-`));
+    const persistDir = mkdtempSync(join(deviceState, `raw-persist-${kind}-`));
     const brokerUrl = fleet.cp.brokerUrl;
     // the Mosquitto process started for this fleet (found by its config folder), for its CPU time
     const mosqPid = fleet.mosquitto ? findPid(fleet.mosquitto.dir) : null;
@@ -237,14 +257,15 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
       await waitFor('agents registered', () => agents.every((id) => fleet.cp.ctx.devices.get(id)?.profileId), 120_000);
       const subs = await grow(procs, 'raws', n, (_, ids) => ({ op: 'raw', root: impl.root, brokerUrl, token, ids }), (i) => `raw-${kind}-${i}`);
       for (const mode of MODES) {
-        // raw and delivery alternate, REPEAT pairs: the host's noise falls on both; the table shows medians and the
-        // range of the pairs' ratios
-        const pairs: { r: Awaited<ReturnType<typeof raw>>; d: Awaited<ReturnType<typeof delivery>> }[] = [];
+        // raw, raw + persist and delivery alternate, REPEAT times: the host's noise falls on all; the table shows medians
+        // and the range of the ratios within one repeat
+        const pairs: { r: Awaited<ReturnType<typeof raw>>; p: Awaited<ReturnType<typeof raw>> | null; d: Awaited<ReturnType<typeof delivery>> }[] = [];
         for (let k = 0; k < REPEAT; k++) {
-          const r = await raw(fleet, procs, mosqPid, subs, sizeBytes, mode);
+          const r = await raw(fleet, procs, mosqPid, subs, sizeBytes, mode, null);
+          const p = PERSIST ? await raw(fleet, procs, mosqPid, subs, sizeBytes, mode, persistDir) : null;
           const d = await delivery(service, procs, mosqPid, agents, sizeBytes, mode, `${mode}-${n}-${k}`);
-          pairs.push({ r, d });
-          console.error(JSON.stringify({ code: impl.label, broker: kind, agents: n, mode, run: k, rawS: r.s, deliveryS: d.s, chunksS: d.chunksS, published: d.published }));
+          pairs.push({ r, p, d });
+          console.error(JSON.stringify({ code: impl.label, broker: kind, agents: n, mode, run: k, rawS: r.s, persistS: p?.s, deliveryS: d.s, chunksS: d.chunksS, published: d.published }));
         }
         const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
         const medCpu = (cs: Cpu[]): Cpu => ({ cp: med(cs.map((c) => c.cp)), broker: med(cs.map((c) => c.broker)), devices: med(cs.map((c) => c.devices)) });
@@ -265,6 +286,14 @@ async function benchBroker(impl: Impl, kind: BrokerKind, counts: number[]): Prom
           cpu: medCpu(pairs.map((p) => p.d.cpu)),
           ratioLo: Math.min(...ratios),
           ratioHi: Math.max(...ratios),
+          persist: PERSIST
+            ? {
+                s: med(pairs.map((p) => p.p!.s)),
+                cpu: medCpu(pairs.map((p) => p.p!.cpu)),
+                ratioLo: Math.min(...pairs.map((p) => p.p!.s / p.d.s)),
+                ratioHi: Math.max(...pairs.map((p) => p.p!.s / p.d.s)),
+              }
+            : null,
         });
       }
     }
@@ -297,7 +326,7 @@ console.log(
 );
 console.log(
   formatTable(
-    ['code', 'broker', 'agents', 'model', 'mode', 'CP published', 'all chunks in', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw', `range (${REPEAT} pairs)`],
+    ['code', 'broker', 'agents', 'model', 'mode', 'CP published', 'all chunks in', 'delivery time', 'delivered MiB/s', 'raw same bytes', 'raw MiB/s', 'delivery / raw', `range (${REPEAT} pairs)`, ...(PERSIST ? ['raw + persist', 'delivery / (raw + persist)'] : [])],
     rows.map((r) => {
       const delivered = r.sizeBytes * r.agents;
       return [
@@ -314,21 +343,35 @@ console.log(
         mib(delivered / r.rawS),
         `${((r.rawS / r.deliveryS) * 100).toFixed(0)} %`,
         `${(r.ratioLo * 100).toFixed(0)}-${(r.ratioHi * 100).toFixed(0)} %`,
+        ...(r.persist ? [`${r.persist.s.toFixed(2)} s`, `${((r.persist.s / r.deliveryS) * 100).toFixed(0)} % (${(r.persist.ratioLo * 100).toFixed(0)}-${(r.persist.ratioHi * 100).toFixed(0)} %)`] : []),
       ];
     }),
   ),
 );
 console.log(`\nCPU seconds spent during each measurement (medians of ${REPEAT}): the control-plane process (with the embedded broker in it), Mosquitto, and the device processes\n`);
 const cpuCell = (c: Cpu, kind: BrokerKind): string => `${c.cp.toFixed(2)} / ${kind === 'mosquitto' ? c.broker.toFixed(2) : '-'} / ${c.devices.toFixed(2)}`;
+const total = (c: Cpu): string => (c.cp + c.broker + c.devices).toFixed(2);
 console.log(
   formatTable(
-    ['code', 'broker', 'agents', 'mode', 'raw: cp / broker / devices', 'delivery: cp / broker / devices', 'raw total', 'delivery total'],
-    rows.map((r) => [r.code, r.broker, String(r.agents), r.mode, cpuCell(r.rawCpu, r.broker), cpuCell(r.cpu, r.broker), (r.rawCpu.cp + r.rawCpu.broker + r.rawCpu.devices).toFixed(2), (r.cpu.cp + r.cpu.broker + r.cpu.devices).toFixed(2)]),
+    ['code', 'broker', 'agents', 'mode', 'raw: cp / broker / devices', ...(PERSIST ? ['raw + persist: cp / broker / devices'] : []), 'delivery: cp / broker / devices', 'raw total', ...(PERSIST ? ['raw + persist total'] : []), 'delivery total'],
+    rows.map((r) => [
+      r.code,
+      r.broker,
+      String(r.agents),
+      r.mode,
+      cpuCell(r.rawCpu, r.broker),
+      ...(r.persist ? [cpuCell(r.persist.cpu, r.broker)] : []),
+      cpuCell(r.cpu, r.broker),
+      total(r.rawCpu),
+      ...(r.persist ? [total(r.persist.cpu)] : []),
+      total(r.cpu),
+    ]),
   ),
 );
 console.log('\nAll chunks in: deploy sent until every agent has reported `verifying` (it holds every chunk, each sha256-checked, and has fsynced the file).');
 console.log('Delivery time: deploy sent until every agent reports `benchmarking` (all chunks in, file fsynced and whole-file checked, renamed into the model store).');
 console.log(`Times, MiB/s and the ratio are medians of ${REPEAT} raw/delivery pairs run alternately; the range is the lowest and highest ratio of one pair.`);
+if (PERSIST) console.log('Raw + persist: the raw bytes again, each message also sha256-hashed and written at its place in a file by its subscriber, fsynced after the last: the least any delivery must do on the devices, with no protocol (no asks, manifest, bitmap or reports).');
 console.log('CP published: chunk payload bytes the control plane published (per-device frames + shared-topic frames, re-requests included).');
 console.log('Raw: the same bytes as 256 KiB QoS 1 messages from the control plane\'s MQTT client to plain subscribers (unicast: one copy per device; fan-out: one copy on a shared topic), no disk, no hashing.');
 process.exit(0);

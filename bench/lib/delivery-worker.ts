@@ -3,7 +3,8 @@
  * (of the checkout named in the command, so a before/after run compares agents too) or plain MQTT subscribers logged
  * in as devices, the raw baseline, which count messages and do nothing else. Driven by the bench over IPC.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MqttClient } from 'mqtt';
@@ -14,8 +15,12 @@ import type { DeviceFacts } from '../../shared/facts.ts';
 export type WorkerCommand =
   | { op: 'agents'; root: string; brokerUrl: string; token: string; ids: string[]; stateRoot: string; facts: DeviceFacts; window: number; fanoutWindow?: number }
   | { op: 'raw'; root: string; brokerUrl: string; token: string; ids: string[] }
-  /** Raw subscribers: count from zero until every one has `n` messages (on its device topic, or on `shared` too). */
-  | { op: 'arm'; n: number; shared: string | null }
+  /**
+   * Raw subscribers: count from zero until every one has `n` messages (on its device topic, or on `shared` too). With
+   * `persistDir` each also does what any device must do with a model's bytes, and nothing more: a sha256 of each
+   * message, a write of it at its place in a file of its own (pwrite on the event loop), and an fsync after the last.
+   */
+  | { op: 'arm'; n: number; shared: string | null; persistDir: string | null }
   | { op: 'disarm'; shared: string | null }
   /** This process's CPU seconds so far (user + system), answered as `cpuS`. */
   | { op: 'cpu' }
@@ -27,7 +32,8 @@ export type WorkerCommand =
 export type WorkerReply = { ok: WorkerCommand['op']; cpuS?: number } | { error: string } | { rawDone: number };
 
 const agents: AgentHandle[] = [];
-const raws: { id: string; c: MqttClient; got: number }[] = [];
+const raws: { id: string; c: MqttClient; got: number; fd: number | null }[] = [];
+let persistDir: string | null = null;
 let armed: { n: number; left: number } | null = null;
 let profiler: import('node:inspector/promises').Session | null = null;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -65,9 +71,15 @@ async function run(cmd: WorkerCommand): Promise<void> {
             const { password } = await enrollRaw(cmd.brokerUrl, cmd.token, id);
             const c = await connectRaw(cmd.brokerUrl, { clientId: id, username: id, password });
             await c.subscribeAsync(deviceTopic(id, 'xfer/data'), { qos: 1 });
-            const r = { id, c, got: 0 };
-            c.on('message', () => {
-              if (!armed || ++r.got !== armed.n) return;
+            const r: (typeof raws)[number] = { id, c, got: 0, fd: null };
+            c.on('message', (_topic, payload) => {
+              if (!armed) return;
+              if (r.fd !== null) {
+                createHash('sha256').update(payload).digest();
+                writeAll(r.fd, payload, r.got * payload.length);
+              }
+              if (++r.got !== armed.n) return;
+              if (r.fd !== null) fsyncSync(r.fd);
               if (--armed.left === 0) reply({ rawDone: now() });
             });
             return r;
@@ -79,12 +91,21 @@ async function run(cmd: WorkerCommand): Promise<void> {
     }
     case 'arm': {
       if (cmd.shared) await Promise.all(raws.map((r) => r.c.subscribeAsync(cmd.shared!, { qos: 1 })));
-      for (const r of raws) r.got = 0;
+      persistDir = cmd.persistDir;
+      for (const r of raws) {
+        r.got = 0;
+        r.fd = persistDir ? openSync(join(persistDir, `${r.id}.bin`), 'w', 0o600) : null;
+      }
       armed = { n: cmd.n, left: raws.length };
       return reply({ ok: 'arm' });
     }
     case 'disarm': {
       armed = null;
+      for (const r of raws) {
+        if (r.fd !== null) closeSync(r.fd);
+        r.fd = null;
+        if (persistDir) rmSync(join(persistDir, `${r.id}.bin`), { force: true });
+      }
       if (cmd.shared) await Promise.all(raws.map((r) => r.c.unsubscribeAsync(cmd.shared!)));
       return reply({ ok: 'disarm' });
     }
@@ -110,6 +131,10 @@ async function run(cmd: WorkerCommand): Promise<void> {
       return reply({ ok: 'cpu', cpuS: (u.user + u.system) / 1e6 });
     }
   }
+}
+
+function writeAll(fd: number, buf: Uint8Array, at: number): void {
+  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done, at + done);
 }
 
 process.on('message', (m) => void run(m as WorkerCommand).catch((e: unknown) => reply({ error: String((e as Error)?.stack ?? e) })));
