@@ -17,6 +17,7 @@ import {
   type Report,
 } from '../shared/messages.ts';
 import { deviceTopic, parseTransferDataTopic, transferDataTopic } from '../shared/topics.ts';
+import { noDelay } from '../shared/mqtt-nodelay.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { commandModel, intakeCommand, newCounters, reportUnsupported, type AgentCounters, type CommandContext, type CommandHandlers, type ReportBody } from './commands.ts';
 import { MsgIdDedup } from '../shared/dedup.ts';
@@ -153,7 +154,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       resubscribe: false,
       will: { topic: deviceTopic(id, 'status'), payload: Buffer.from(offlinePayload(this.sessionStamp)), qos: 1, retain: true },
     });
-    this.client = client;
+    this.client = noDelay(client);
     client.on('connect', () => void this.onConnect());
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (e) => {

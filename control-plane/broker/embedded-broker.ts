@@ -112,6 +112,8 @@ export class EmbeddedBroker implements BrokerAccess {
     };
     aedes.on('clientError', (client, err) => log.debug('mqtt client error', { clientId: client.id, error: err.message }));
     this.server = createServer((socket) => {
+      // Nagle off: small packets (PUBACKs, SUBACKs, commands) go out at once (see shared/mqtt-nodelay.ts)
+      socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
       this.limitPacketSize(aedes.handle(socket) as Client & { _parser: PacketParser }, socket);

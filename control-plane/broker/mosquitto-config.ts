@@ -23,7 +23,9 @@ export type MosquittoConfigOptions = {
  * - `max_packet_size` from the transfer chunk size: anything bigger closes the connection;
  * - `max_queued_messages 1000` bounds each device's queue, while the control plane's own client asks
  *   for a large MQTT 5 receive maximum, so its in-flight window (not the queue) absorbs bursts such as
- *   thousands of wills at once (in 2.0.11 the queue limit is global, the receive maximum per client).
+ *   thousands of wills at once (in 2.0.11 the queue limit is global, the receive maximum per client);
+ * - `set_tcp_nodelay true` (Mosquitto 2.0+): small packets (requests, PUBACKs, reports) go out at once instead of
+ *   waiting behind an unacknowledged one for the peer's delayed ACK (up to 40 ms on Linux).
  */
 export function mosquittoConfig(o: MosquittoConfigOptions): string {
   return [
@@ -37,6 +39,8 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
     `plugin_opt_state_file ${o.stateFile}`,
     `max_packet_size ${MAX_MQTT_PACKET_BYTES}`,
     'max_queued_messages 1000',
+    // Nagle off on client sockets, as the embedded broker and EdgeFleet's MQTT clients do (shared/mqtt-nodelay.ts)
+    'set_tcp_nodelay true',
     'persistence true',
     `persistence_location ${o.persistenceDir.endsWith('/') ? o.persistenceDir : `${o.persistenceDir}/`}`,
     ...(o.logTypes ?? ['error', 'warning', 'notice']).map((t) => `log_type ${t}`),
