@@ -17,6 +17,7 @@ import {
 import type { DeviceProfile } from '../../shared/profile.ts';
 import { CONTROL_PLANE_SUBSCRIPTIONS, CONTROL_PLANE_USERNAME, deviceTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from '../../shared/topics.ts';
 import { noDelay } from '../../shared/mqtt-nodelay.ts';
+import { keepPublishesWithoutCopy } from './publish-store.ts';
 import { BrokerUnavailableError, type BrokerAccess } from '../broker/broker-access.ts';
 import { deviceLoginAllowed } from '../broker/login-rules.ts';
 import type { Logger } from '../log.ts';
@@ -99,7 +100,7 @@ export class FleetSession {
       connectTimeout: 10_000,
       clean: true,
     });
-    this.client = noDelay(client);
+    this.client = keepPublishesWithoutCopy(noDelay(client));
     const handling = this.o.metrics.histogram('edgefleet_mqtt_handling_seconds', 'Time to handle one inbound MQTT message (parse, checks, store, callbacks), by channel', ['channel']);
     client.on('message', (topic, payload) => {
       const t = parseTopic(topic);
