@@ -164,6 +164,26 @@ test('stop drops held wills (a restart is what they are held for); the late-will
   assert.deepEqual(h.log, ['d0:held']);
 });
 
+test('a will queued just before stop is not held by the stop: no timer outlives the writer, nothing is written after', async () => {
+  const { store } = countingStore(1);
+  const h = holdEvents();
+  const writer = new PresenceWriter(store, { flushMs: 60_000, holdMs: 50, onHold: h.onHold });
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'online', stamp: 100, reason: 'status', at: 1 });
+  writer.flush();
+  // a reconnect's will (never announced online) arrives while the control plane stops: still queued at stop()
+  writer.enqueue({ kind: 'status', deviceId: 'd0', status: 'offline', stamp: 200, reason: 'will-or-goodbye', at: 2, holdUnannounced: true });
+  writer.stop();
+  assert.equal(writer.holding, 0, 'no hold started by the stop');
+  assert.deepEqual(h.log, ['d0:dropped']);
+  // anything after the stop is not queued (no flush timer to fire after the database closed)
+  writer.enqueue({ kind: 'heartbeat', deviceId: 'd0', heartbeat: hb(1), at: 3 });
+  assert.equal(writer.pending, 0);
+  // past the hold: had the stop held it, its timer would have written the will by now
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(store.get('d0')?.status, 'online');
+  assert.deepEqual(store.statusHistory('d0').map((x) => x.status), ['online']);
+});
+
 test('held wills are bounded by the fleet: a device flapping 1,000 connections holds one will, its newest', async () => {
   const { store } = countingStore(2);
   const h = holdEvents();

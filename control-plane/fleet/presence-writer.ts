@@ -43,6 +43,11 @@ export class PresenceWriter {
   private readonly holdMs: number;
   /** At most one held will per device: a device flapping connections cannot grow this past the fleet's size. */
   private readonly holds = new Map<string, NodeJS.Timeout>();
+  /**
+   * Set by stop(): the database closes next. A will queued just before the stop used to be held by stop's own flush,
+   * and its timer wrote to the closed database a hold later (an uncaught "database connection is not open").
+   */
+  private stopped = false;
 
   constructor(
     private readonly store: DeviceStore,
@@ -63,6 +68,8 @@ export class PresenceWriter {
   }
 
   enqueue(op: PresenceOp): void {
+    // after stop nothing is written: the next start learns presence from the broker and the heartbeats
+    if (this.stopped) return;
     this.queue.push(op);
     if (this.queue.length >= this.maxBatch) this.flush();
     else if (!this.timer) {
@@ -116,6 +123,8 @@ export class PresenceWriter {
    * newer `online` of the device (its next connection) refuses it. Its `at` stays the time it arrived.
    */
   private hold(op: Extract<PresenceOp, { kind: 'status' }>): void {
+    // held during stop's own flush: dropped like every other held will at a stop
+    if (this.stopped) return this.o.onHold?.(op.deviceId, 'dropped');
     this.o.onHold?.(op.deviceId, 'held');
     // a newer will of the same device replaces the one held: the older connection is superseded either way
     const prev = this.holds.get(op.deviceId);
@@ -136,6 +145,7 @@ export class PresenceWriter {
    * missed-heartbeat sweep one presence timeout after the next start.
    */
   stop(): void {
+    this.stopped = true;
     for (const t of this.holds.values()) clearTimeout(t);
     this.holds.clear();
     this.flush();
