@@ -30,7 +30,9 @@ before(async () => {
   const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 5 } })).body.token;
   const sim = SIMULATED.find((s) => s.expectProfile === 'generic-cpu')!;
   agents.push(await startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: mkdtempSync(join(tmpdir(), 'ef-tt-agent-')), enrollmentToken: token, deviceId: 'tt-canary-0', facts: sim.facts, heartbeatIntervalMs: 2000 }));
-  await waitFor('the canary online', async () => (await fleet.api('/devices?status=online&limit=1')).body.total === 1, 30_000);
+  // online with its profile: the status and the birth (which gives the profile) are written in arrival order, maybe a
+  // tick apart, and the tuning's default targets are the profiles with an online device
+  await waitFor('the canary online with its profile', async () => (await fleet.api(`/devices?status=online&profile=${sim.expectProfile}&limit=1`)).body.total === 1, 30_000);
 });
 
 after(async () => {
