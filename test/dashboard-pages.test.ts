@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../agent/index.ts';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import { browserMissing, launchBrowser, screenshot, watchErrors } from './helpers/browser.ts';
-import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { startTestFleet, waitFor, waitForOnlineWithProfiles, type TestFleet } from './helpers/control-plane.ts';
 import { makeDeliveryTestModels } from './helpers/models.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
 
@@ -45,7 +45,7 @@ describe('every dashboard page shows the data behind it; forms show the API mess
       const sim = SIMULATED.find((s) => s.expectProfile === profile)!;
       return startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: join(root, `a${i}`), enrollmentToken: token, deviceId: `pages-${sim.kind}-${i}`, facts: sim.facts, heartbeatIntervalMs: 500 });
     }))));
-    await waitFor('devices online', async () => (await fleet.api('/devices?status=online&limit=1')).body.total === agents.length, 30_000);
+    await waitForOnlineWithProfiles(fleet, agents.length);
     const register = async (body: Record<string, unknown>) => {
       const r = await fleet.api('/models', { method: 'POST', json: body });
       assert.equal(r.status, 201, r.text);

@@ -8,7 +8,7 @@ import { startAgent, type AgentHandle } from '../agent/index.ts';
 import { runCli } from '../control-plane/cli/program.ts';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import { browserMissing, launchBrowser, screenshot, watchErrors } from './helpers/browser.ts';
-import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { startTestFleet, waitFor, waitForOnlineWithProfiles, type TestFleet } from './helpers/control-plane.ts';
 import { makeDeliveryTestModels } from './helpers/models.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
 
@@ -54,7 +54,7 @@ describe('dashboard against a real rollout: rollouts, model report and models pa
       const sim = SIMULATED.find((s) => s.expectProfile === PROFILES[i % PROFILES.length])!;
       return startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: join(root, `a${i}`), enrollmentToken: token, deviceId: `uiro-${sim.kind}-${i}`, facts: sim.facts, heartbeatIntervalMs: 2000 });
     }))));
-    await waitFor(`${AGENTS} devices online`, async () => (await fleet.api('/devices?status=online&limit=1')).body.total === AGENTS, 30_000);
+    await waitForOnlineWithProfiles(fleet, AGENTS);
     const baseline = await register({ name: 'cnn', file: models!.fp32, kind: 'fp32', role: 'imported' });
     for (const profileId of PROFILES) {
       const m = await register({

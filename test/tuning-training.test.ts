@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { startAgent, type AgentHandle } from '../agent/index.ts';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import type { TuningView } from '../shared/tuning.ts';
-import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { startTestFleet, waitFor, waitForOnlineWithProfiles, type TestFleet } from './helpers/control-plane.ts';
 import { SYSTEM_PYTHON } from './helpers/models.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
 
@@ -30,9 +30,8 @@ before(async () => {
   const token = (await fleet.api('/enrollment-tokens', { method: 'POST', json: { maxUses: 5 } })).body.token;
   const sim = SIMULATED.find((s) => s.expectProfile === 'generic-cpu')!;
   agents.push(await startAgent({ brokerUrl: fleet.cp.brokerUrl, stateDir: mkdtempSync(join(tmpdir(), 'ef-tt-agent-')), enrollmentToken: token, deviceId: 'tt-canary-0', facts: sim.facts, heartbeatIntervalMs: 2000 }));
-  // online with its profile: the status and the birth (which gives the profile) are written in arrival order, maybe a
-  // tick apart, and the tuning's default targets are the profiles with an online device
-  await waitFor('the canary online with its profile', async () => (await fleet.api(`/devices?status=online&profile=${sim.expectProfile}&limit=1`)).body.total === 1, 30_000);
+  // the tuning's default targets are the profiles with an online device
+  await waitForOnlineWithProfiles(fleet, 1);
 });
 
 after(async () => {

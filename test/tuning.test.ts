@@ -9,7 +9,7 @@ import { runCli } from '../control-plane/cli/program.ts';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import type { Command } from '../shared/messages.ts';
 import type { TuningView } from '../shared/tuning.ts';
-import { BROKER_KINDS, startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
+import { BROKER_KINDS, startTestFleet, waitFor, waitForOnlineWithProfiles, type TestFleet } from './helpers/control-plane.ts';
 import { SIMULATED } from './helpers/simulated-devices.ts';
 import { makeTuningCandidates } from './helpers/tuning-models.ts';
 
@@ -121,7 +121,7 @@ for (const kind of BROKER_KINDS) {
       await Promise.all([0, 1, 2, 3].map((i) => startSim(PROFILES.tiny, i)));
       await Promise.all([0, 1].map((i) => startSim(PROFILES.large, i)));
       await startSim(PROFILES.third, 0);
-      await waitFor('7 devices online', async () => (await fleet.api('/devices?status=online&limit=1')).body.total === 7, 30_000);
+      await waitForOnlineWithProfiles(fleet, 7);
     });
     after(async () => {
       await Promise.all(agents.map((a) => a.stop({ graceful: false }).catch(() => {})));

@@ -106,3 +106,15 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Waits until exactly n devices are online and every one of them has its profile. A device's `online` and its
+ * birth (which gives the profile) are written in arrival order, possibly a presence tick apart: a test that
+ * targets devices by profile right after they came online waits for this, not for `online` alone.
+ */
+export async function waitForOnlineWithProfiles(fleet: TestFleet, n: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`${n} devices online with their profiles`, async () => {
+    const items = (await fleet.api(`/devices?status=online&limit=${Math.max(n, 1) + 1}`)).body.items as { profileId: string | null }[];
+    return items.length === n && items.every((d) => d.profileId !== null);
+  }, timeoutMs);
+}
