@@ -18,6 +18,7 @@ import {
 } from '../shared/messages.ts';
 import { deviceTopic, parseTransferDataTopic, transferDataTopic } from '../shared/topics.ts';
 import { noDelay } from '../shared/mqtt-nodelay.ts';
+import { coalesceClientWrites } from '../shared/coalesce-writes.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { commandModel, intakeCommand, newCounters, reportUnsupported, type AgentCounters, type CommandContext, type CommandHandlers, type ReportBody } from './commands.ts';
 import { MsgIdDedup } from '../shared/dedup.ts';
@@ -154,7 +155,7 @@ export class DeviceSession extends EventEmitter<AgentEvents> {
       resubscribe: false,
       will: { topic: deviceTopic(id, 'status'), payload: Buffer.from(offlinePayload(this.sessionStamp)), qos: 1, retain: true },
     });
-    this.client = noDelay(client);
+    this.client = coalesceClientWrites(noDelay(client));
     client.on('connect', () => void this.onConnect());
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (e) => {

@@ -25,6 +25,7 @@ import { isStaleConnect, willStamp } from './stale-connect.ts';
 import { classifyLogin, deviceLoginAllowed } from './login-rules.ts';
 import { connectionCap, ownOpenFileLimit } from './connection-cap.ts';
 import { ThrottledLog } from '../../shared/throttled-log.ts';
+import { coalesceWrites, type Corkable } from '../../shared/coalesce-writes.ts';
 
 type Role = 'control-plane' | 'enrollee' | 'device';
 
@@ -80,6 +81,8 @@ export class EmbeddedBroker implements BrokerAccess {
             done(Object.assign(new Error('an older connect of a connected device'), { returnCode: 3 }) as never, false);
           } else if (role) {
             this.roles.set(client, role);
+            // the control plane's one connection carries every device's messages: see coalesce-writes.ts
+            if (role === 'control-plane') coalesceWrites((client as unknown as { conn: Corkable }).conn);
             done(null, true);
           } else {
             const err = Object.assign(new Error('not authorized'), { returnCode: 5 });

@@ -17,6 +17,7 @@ import {
 import type { DeviceProfile } from '../../shared/profile.ts';
 import { CONTROL_PLANE_SUBSCRIPTIONS, CONTROL_PLANE_USERNAME, deviceTopic, enrollResponseTopic, parseTopic, splitEnrollmentToken } from '../../shared/topics.ts';
 import { noDelay } from '../../shared/mqtt-nodelay.ts';
+import { coalesceClientWrites } from '../../shared/coalesce-writes.ts';
 import { keepPublishesWithoutCopy } from './publish-store.ts';
 import { BrokerUnavailableError, type BrokerAccess } from '../broker/broker-access.ts';
 import { deviceLoginAllowed } from '../broker/login-rules.ts';
@@ -100,7 +101,7 @@ export class FleetSession {
       connectTimeout: 10_000,
       clean: true,
     });
-    this.client = keepPublishesWithoutCopy(noDelay(client));
+    this.client = keepPublishesWithoutCopy(coalesceClientWrites(noDelay(client)));
     const handling = this.o.metrics.histogram('edgefleet_mqtt_handling_seconds', 'Time to handle one inbound MQTT message (parse, checks, store, callbacks), by channel', ['channel']);
     client.on('message', (topic, payload) => {
       const t = parseTopic(topic);

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { randomBytes } from 'node:crypto';
 import { EnrollResponseSchema, newMsgId, parsePayload, type EnrollResponse } from '../../shared/messages.ts';
 import { noDelay } from '../../shared/mqtt-nodelay.ts';
+import { coalesceClientWrites } from '../../shared/coalesce-writes.ts';
 import { enrollClientId, enrollRequestTopic, enrollResponseTopic, enrollUsername, splitEnrollmentToken } from '../../shared/topics.ts';
 
 /**
@@ -9,7 +10,7 @@ import { enrollClientId, enrollRequestTopic, enrollResponseTopic, enrollUsername
  * own clients: the delivery bench's raw baseline must not be slowed by what the agents are spared.
  */
 export async function connectRaw(url: string, opts: { clientId: string; username: string; password: string }): Promise<MqttClient> {
-  const client = noDelay(mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, clean: true, ...opts }));
+  const client = coalesceClientWrites(noDelay(mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, clean: true, ...opts })));
   return new Promise((resolve, reject) => {
     client.once('connect', () => resolve(client));
     client.once('error', (e) => {
