@@ -74,7 +74,10 @@ function toRow(r: RawRow): DeviceRow {
 }
 
 /** What an inbound MQTT message needs to know about its device: no JSON columns, no parsing. */
-export type DevicePresence = { status: DeviceStatus; revokedAt: number | null; profileOverride: string | null };
+export type DevicePresence = { revokedAt: number | null; profileOverride: string | null };
+
+/** Devices whose DevicePresence is kept in memory at most (a fleet past it reads the rest from SQLite). */
+export const PRESENCE_CACHE_MAX = 50_000;
 
 /** One row of the fleet report's last-seen list. */
 export type LastSeenRow = { id: string; status: DeviceStatus; profileId: string | null; lastSeen: number | null };
@@ -125,6 +128,14 @@ export class DeviceStore {
   /** Count moves of the transaction in progress, applied at its commit. */
   private pending: [Counted | null, Counted | null][] | null = null;
   private pendingFailed = false;
+  /**
+   * DevicePresence of devices read lately, for every inbound message (a SQLite read each was 4.4 % of the control
+   * plane's busy time taking 5,000 devices back after a restart). Only this store writes the two columns: each
+   * write forgets the device's entry once its transaction has ended, committed or not, so the next read is SQL's.
+   */
+  private readonly presenceCache = new Map<string, DevicePresence>();
+  /** presence() calls answered by SQLite (an observable for tests). */
+  presenceReads = 0;
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
@@ -189,10 +200,27 @@ export class DeviceStore {
   }
 
   presence(id: string): DevicePresence | null {
-    const r = this.q('SELECT status, revoked_at, profile_override FROM devices WHERE id = ?').get(id) as
-      | { status: DeviceStatus; revoked_at: number | null; profile_override: string | null }
-      | undefined;
-    return r ? { status: r.status, revokedAt: r.revoked_at, profileOverride: r.profile_override } : null;
+    const hit = this.presenceCache.get(id);
+    if (hit) return hit;
+    this.presenceReads++;
+    const r = this.q('SELECT revoked_at, profile_override FROM devices WHERE id = ?').get(id) as { revoked_at: number | null; profile_override: string | null } | undefined;
+    if (!r) return null; // unknown ids are not kept: the cache holds devices that exist
+    const p: DevicePresence = Object.freeze({ revokedAt: r.revoked_at, profileOverride: r.profile_override });
+    // never inside a transaction (this store's or a caller's): what it reads there may still roll back
+    if (!this.db.inTransaction) {
+      if (this.presenceCache.size >= PRESENCE_CACHE_MAX) this.presenceCache.delete(this.presenceCache.keys().next().value!);
+      this.presenceCache.set(id, p);
+    }
+    return p;
+  }
+
+  /** Runs a write of revoked_at or profile_override; the device's cached presence is forgotten once it has ended. */
+  private presenceWrite<T>(id: string, fn: () => T): T {
+    try {
+      return fn();
+    } finally {
+      this.presenceCache.delete(id);
+    }
   }
 
   /** Returns the password hash of an enrolled, unrevoked device (broker authentication). */
@@ -204,7 +232,7 @@ export class DeviceStore {
   }
 
   createEnrolled(id: string, passwordHash: string, tokenId: string, now: number): void {
-    this.inTransaction(() => {
+    this.presenceWrite(id, () => this.inTransaction(() => {
       const before = this.countedRow(id);
       this.q(
         `INSERT INTO devices (id, created_at, enrolled_with, password_hash) VALUES (?, ?, ?, ?)
@@ -212,7 +240,7 @@ export class DeviceStore {
            status = CASE WHEN devices.status = 'revoked' THEN 'unknown' ELSE devices.status END`,
       ).run(id, now, tokenId, passwordHash);
       this.track(before, this.countedRow(id));
-    });
+    }));
   }
 
   recordBirth(id: string, b: BirthRecord, now: number): void {
@@ -383,22 +411,22 @@ export class DeviceStore {
       args.push(patch.profileReason);
     }
     if (!sets.length) return;
-    this.inTransaction(() => {
+    this.presenceWrite(id, () => this.inTransaction(() => {
       const before = this.countedRow(id);
       this.q(`UPDATE devices SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
       if (before && patch.profileId !== undefined) this.track(before, { ...before, profileId: patch.profileId });
-    });
+    }));
   }
 
   /** Removes the credential; the row and its history stay for the record. */
   revoke(id: string, now: number): boolean {
-    return this.inTransaction(() => {
+    return this.presenceWrite(id, () => this.inTransaction(() => {
       const before = this.countedRow(id);
       const r = this.q(`UPDATE devices SET password_hash = NULL, revoked_at = ?, status = 'revoked', status_ts = ? WHERE id = ? AND revoked_at IS NULL`).run(now, now, id);
       if (r.changes) this.q('INSERT INTO device_status_history (device_id, status, reason, at) VALUES (?, ?, ?, ?)').run(id, 'revoked', 'operator', now);
       if (r.changes && before) this.track(before, { ...before, status: 'revoked', revoked: true });
       return r.changes > 0;
-    });
+    }));
   }
 
   /** Devices per status, profile or agent version (from the counts: no scan). */
