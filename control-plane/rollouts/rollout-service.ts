@@ -158,11 +158,13 @@ export class RolloutService {
 
   /** A device that registers (or comes back) after a rollout started gets its model. */
   async onBirth(deviceId: string): Promise<void> {
+    // every reconnect is a birth: with no rollout that could take the device, the device row is not read at all
+    const rollouts = this.store.list().filter((r) => r.state !== 'aborted' && r.state !== 'rolled-back');
+    if (!rollouts.length) return;
     const dev = this.devices.get(deviceId);
     if (!dev || dev.revokedAt !== null || !dev.profileId) return;
     const now = this.now();
-    for (const r of this.store.list()) {
-      if (r.state === 'aborted' || r.state === 'rolled-back') continue;
+    for (const r of rollouts) {
       const m = r.spec.models.find((x) => x.profileId === dev.profileId);
       if (!m || !Object.entries(r.spec.labels).every(([k, v]) => dev.labels[k] === v)) continue;
       const existing = this.store.device(r.id, deviceId);

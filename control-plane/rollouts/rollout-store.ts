@@ -1,6 +1,7 @@
+import type { Statement } from 'better-sqlite3';
 import type { ModelRef } from '../../shared/messages.ts';
 import type { RolloutCreate } from '../../shared/rollouts.ts';
-import type { Db } from '../store/db.ts';
+import { statementCache, type Db } from '../store/db.ts';
 import type { DeviceRolloutState, Rollout, RolloutDevice, RolloutState } from './state-machine.ts';
 
 export const ROLLOUT_MIGRATIONS: readonly string[] = [
@@ -122,7 +123,12 @@ const toDevice = (r: RawDevice): RolloutDeviceRow => ({
 
 /** Rollouts, their devices and an event log, in SQLite: a control-plane restart resumes from here. */
 export class RolloutStore {
-  constructor(private readonly db: Db) {}
+  /** Prepared once per SQL text (see statementCache): births and ticks read these stores on every device reconnect. */
+  private readonly q: (sql: string) => Statement;
+
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   create(
     r: { id: string; name: string; spec: RolloutCreate; waveSizes: number[] },
@@ -148,23 +154,23 @@ export class RolloutStore {
   }
 
   get(id: string): RolloutRow | null {
-    const r = this.db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
+    const r = this.q('SELECT * FROM rollouts WHERE id = ?').get(id) as RawRollout | undefined;
     return r ? toRollout(r) : null;
   }
 
   list(state?: RolloutState): RolloutRow[] {
     const rows = (state
-      ? this.db.prepare('SELECT * FROM rollouts WHERE state = ? ORDER BY created_at DESC').all(state)
-      : this.db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC').all()) as RawRollout[];
+      ? this.q('SELECT * FROM rollouts WHERE state = ? ORDER BY created_at DESC').all(state)
+      : this.q('SELECT * FROM rollouts ORDER BY created_at DESC').all()) as RawRollout[];
     return rows.map(toRollout);
   }
 
   devices(rolloutId: string): RolloutDeviceRow[] {
-    return (this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
+    return (this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
   }
 
   device(rolloutId: string, deviceId: string): RolloutDeviceRow | null {
-    const r = this.db.prepare('SELECT * FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').get(rolloutId, deviceId) as RawDevice | undefined;
+    const r = this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').get(rolloutId, deviceId) as RawDevice | undefined;
     return r ? toDevice(r) : null;
   }
 
@@ -176,7 +182,7 @@ export class RolloutStore {
   }
 
   setWave(id: string, wave: number, now: number): void {
-    this.db.prepare('UPDATE rollouts SET current_wave = ?, updated_at = ? WHERE id = ?').run(wave, now, id);
+    this.q('UPDATE rollouts SET current_wave = ?, updated_at = ? WHERE id = ?').run(wave, now, id);
   }
 
   updateDevice(
@@ -215,7 +221,7 @@ export class RolloutStore {
   }
 
   event(rolloutId: string, kind: string, deviceId: string | null, detail: string | null, now: number): void {
-    this.db.prepare('INSERT INTO rollout_events (rollout_id, at, kind, device_id, detail) VALUES (?, ?, ?, ?, ?)').run(rolloutId, now, kind, deviceId, detail);
+    this.q('INSERT INTO rollout_events (rollout_id, at, kind, device_id, detail) VALUES (?, ?, ?, ?, ?)').run(rolloutId, now, kind, deviceId, detail);
   }
 
   events(rolloutId: string, limit = 200): { at: number; kind: string; deviceId: string | null; detail: string | null }[] {

@@ -1,6 +1,7 @@
+import type { Statement } from 'better-sqlite3';
 import type { BenchmarkResult } from '../../shared/messages.ts';
 import type { ProfileDecision, TuningCreate, TuningState } from '../../shared/tuning.ts';
-import type { Db } from '../store/db.ts';
+import { statementCache, type Db } from '../store/db.ts';
 import type { CandidateVerdict } from './decide.ts';
 
 /** Room `tuning`. Append migrations, never edit a released one. */
@@ -155,7 +156,12 @@ const toEvaluation = (r: Record<string, unknown>): EvaluationRow => ({
 
 /** SQLite adapter of the tuning room. */
 export class TuningStore {
-  constructor(private readonly db: Db) {}
+  /** Prepared once per SQL text (see statementCache): births and ticks read these stores on every device reconnect. */
+  private readonly q: (sql: string) => Statement;
+
+  constructor(private readonly db: Db) {
+    this.q = statementCache(db);
+  }
 
   insert(t: { id: string; name: string; state: TuningState; request: TuningCreate; profiles: string[] }, now: number): void {
     this.db
@@ -164,20 +170,20 @@ export class TuningStore {
   }
 
   get(id: string): TuningRow | null {
-    const r = this.db.prepare('SELECT * FROM tunings WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const r = this.q('SELECT * FROM tunings WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return r ? toTuning(r) : null;
   }
 
   list(f: { state?: TuningState; limit: number; offset: number }): { items: TuningRow[]; total: number } {
     const where = f.state ? 'WHERE state = ?' : '';
     const args = f.state ? [f.state] : [];
-    const items = (this.db.prepare(`SELECT * FROM tunings ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as Record<string, unknown>[]).map(toTuning);
-    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM tunings ${where}`).get(...args) as { n: number }).n;
+    const items = (this.q(`SELECT * FROM tunings ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as Record<string, unknown>[]).map(toTuning);
+    const total = (this.q(`SELECT COUNT(*) AS n FROM tunings ${where}`).get(...args) as { n: number }).n;
     return { items, total };
   }
 
   active(): TuningRow[] {
-    return (this.db.prepare(`SELECT * FROM tunings WHERE state IN ('training', 'registering', 'evaluating') ORDER BY created_at`).all() as Record<string, unknown>[]).map(toTuning);
+    return (this.q(`SELECT * FROM tunings WHERE state IN ('training', 'registering', 'evaluating') ORDER BY created_at`).all() as Record<string, unknown>[]).map(toTuning);
   }
 
   update(id: string, patch: Partial<Pick<TuningRow, 'state' | 'trainingJobId' | 'teacherAccuracy' | 'canaries' | 'decisions' | 'rolloutId' | 'notes' | 'error' | 'finishedAt'>>, now: number): void {
@@ -193,7 +199,7 @@ export class TuningStore {
     if (patch.finishedAt !== undefined) cols.finished_at = patch.finishedAt;
     cols.updated_at = now;
     const keys = Object.keys(cols);
-    this.db.prepare(`UPDATE tunings SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((k) => cols[k]), id);
+    this.q(`UPDATE tunings SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((k) => cols[k]), id);
   }
 
   addNote(id: string, note: string, now: number): void {
@@ -204,7 +210,7 @@ export class TuningStore {
   // ---------------------------------------------------------------- candidates
 
   addCandidates(rows: Omit<CandidateRow, 'verdict'>[]): void {
-    const ins = this.db.prepare(
+    const ins = this.q(
       `INSERT OR REPLACE INTO tuning_candidates (tuning_id, profile_id, key, model_id, version, kind, recipe_id, configured, pytorch_accuracy, runtime_accuracy, runtime_agreement, verdict)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
     );
@@ -214,17 +220,17 @@ export class TuningStore {
   }
 
   candidates(tuningId: string): CandidateRow[] {
-    return (this.db.prepare('SELECT * FROM tuning_candidates WHERE tuning_id = ? ORDER BY profile_id, key').all(tuningId) as Record<string, unknown>[]).map(toCandidate);
+    return (this.q('SELECT * FROM tuning_candidates WHERE tuning_id = ? ORDER BY profile_id, key').all(tuningId) as Record<string, unknown>[]).map(toCandidate);
   }
 
   setVerdict(tuningId: string, profileId: string, key: string, v: CandidateVerdict): void {
-    this.db.prepare('UPDATE tuning_candidates SET verdict = ? WHERE tuning_id = ? AND profile_id = ? AND key = ?').run(JSON.stringify(v), tuningId, profileId, key);
+    this.q('UPDATE tuning_candidates SET verdict = ? WHERE tuning_id = ? AND profile_id = ? AND key = ?').run(JSON.stringify(v), tuningId, profileId, key);
   }
 
   // ---------------------------------------------------------------- evaluations
 
   addEvaluations(rows: Pick<EvaluationRow, 'tuningId' | 'profileId' | 'key' | 'deviceId' | 'modelId' | 'version'>[], now: number): void {
-    const ins = this.db.prepare(
+    const ins = this.q(
       `INSERT OR IGNORE INTO tuning_evaluations (tuning_id, profile_id, key, device_id, model_id, version, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)`,
     );
     this.db.transaction(() => {
@@ -233,11 +239,11 @@ export class TuningStore {
   }
 
   evaluations(tuningId: string): EvaluationRow[] {
-    return (this.db.prepare('SELECT * FROM tuning_evaluations WHERE tuning_id = ? ORDER BY device_id, profile_id, key').all(tuningId) as Record<string, unknown>[]).map(toEvaluation);
+    return (this.q('SELECT * FROM tuning_evaluations WHERE tuning_id = ? ORDER BY device_id, profile_id, key').all(tuningId) as Record<string, unknown>[]).map(toEvaluation);
   }
 
   evaluation(tuningId: string, deviceId: string, modelId: string, version: number): EvaluationRow | null {
-    const r = this.db.prepare('SELECT * FROM tuning_evaluations WHERE tuning_id = ? AND device_id = ? AND model_id = ? AND version = ?').get(tuningId, deviceId, modelId, version) as Record<string, unknown> | undefined;
+    const r = this.q('SELECT * FROM tuning_evaluations WHERE tuning_id = ? AND device_id = ? AND model_id = ? AND version = ?').get(tuningId, deviceId, modelId, version) as Record<string, unknown> | undefined;
     return r ? toEvaluation(r) : null;
   }
 
@@ -254,20 +260,20 @@ export class TuningStore {
 
   /** A control-plane restart: evaluations it had sent are asked for again (the agent ignores a repeat it is still running). */
   resendSent(tuningId: string, now: number): number {
-    return this.db.prepare(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND state = 'sent'`).run(now, tuningId).changes;
+    return this.q(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND state = 'sent'`).run(now, tuningId).changes;
   }
 
   /** Evaluations sent and not yet answered, across tunings. */
   countSent(): number {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM tuning_evaluations WHERE state = 'sent'`).get() as { n: number }).n;
+    return (this.q(`SELECT COUNT(*) AS n FROM tuning_evaluations WHERE state = 'sent'`).get() as { n: number }).n;
   }
 
   /** One device's unanswered evaluations back to pending (it reconnected and may have missed them). */
   resendSentTo(tuningId: string, deviceId: string, now: number): number {
-    return this.db.prepare(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND device_id = ? AND state = 'sent'`).run(now, tuningId, deviceId).changes;
+    return this.q(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND device_id = ? AND state = 'sent'`).run(now, tuningId, deviceId).changes;
   }
 
   cancelOpen(tuningId: string, now: number): void {
-    this.db.prepare(`UPDATE tuning_evaluations SET state = 'cancelled', reason = 'tuning cancelled', updated_at = ? WHERE tuning_id = ? AND state IN ('pending', 'sent')`).run(now, tuningId);
+    this.q(`UPDATE tuning_evaluations SET state = 'cancelled', reason = 'tuning cancelled', updated_at = ? WHERE tuning_id = ? AND state IN ('pending', 'sent')`).run(now, tuningId);
   }
 }
