@@ -10,7 +10,7 @@
  *
  *   nice -n 10 node --import tsx bench/fleet-scale.ts
  *   BENCH_NS=1000,5000,10000 BENCH_BROKERS=embedded,mosquitto BENCH_HB_S=10 BENCH_WINDOW_S=30
- *   BENCH_ONLINE_TIMEOUT_S=900 BENCH_PROFILE_DIR=/tmp/prof (node --cpu-prof on the control plane)
+ *   BENCH_ONLINE_TIMEOUT_S=900 BENCH_PROFILE_DIR=/tmp/prof (node --cpu-prof on the control plane, before and after the restart)
  *   BENCH_CP_ROOT=/path/to/other/checkout (run that checkout's control plane: before/after comparisons)
  *   BENCH_CP_CPU_QUOTA=0.2 (the control plane gets at most this share of one core, in 30 ms periods, through a
  *     cgroup v1 `cpu` quota; needs root. A stand-in for a host shared with other work, reproducible and
@@ -286,7 +286,7 @@ async function run(kind: 'embedded' | 'mosquitto', n: number): Promise<Row> {
     await stopCp(cp);
     row['restart: stop s'] = ((Date.now() - restartAt) / 1000).toFixed(1);
     const startAt = Date.now();
-    cp = await startCp(dataDir, httpPort, broker, false);
+    cp = await startCp(dataDir, httpPort, broker, true); // profiled too (BENCH_PROFILE_DIR): the reconnect wave is its first seconds
     row['restart: start s'] = ((Date.now() - startAt) / 1000).toFixed(1);
     const httpUp = Date.now();
     let lowest = n;
