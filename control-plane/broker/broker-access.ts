@@ -28,6 +28,11 @@ export interface BrokerAccess {
   grantTransferRead(transferId: string, deviceIds: readonly string[]): Promise<void>;
   /** Ends every grant of the transfer; devices stop receiving its data at once. Never rejects. */
   revokeTransfer(transferId: string): Promise<void>;
+  /**
+   * A broker in this process (the embedded one) hands the control plane what matches `filters` directly, without a
+   * TCP connection, MQTT parsing and a PUBACK per message. Resolves once subscribed, with the function that ends it.
+   */
+  subscribeLocal?(filters: readonly string[], deliver: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

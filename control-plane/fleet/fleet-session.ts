@@ -74,6 +74,8 @@ const MAX_PAYLOAD_BYTES: Record<string, number> = {
  */
 export class FleetSession {
   private client: MqttClient | null = null;
+  /** Ends the in-process subscription of a broker in this process (BrokerAccess.subscribeLocal). */
+  private unsubscribeLocal: (() => Promise<void>) | null = null;
   // QoS 1 re-deliveries come within seconds; 50,000 ids cover minutes of a 10,000-device fleet's traffic
   private readonly seen = new MsgIdDedup(50_000);
   private readonly enrolling = new Set<string>(); // device ids whose broker grant is in flight (bounded by the grant queue)
@@ -103,7 +105,7 @@ export class FleetSession {
     });
     this.client = keepPublishesWithoutCopy(coalesceClientWrites(noDelay(client)));
     const handling = this.o.metrics.histogram('edgefleet_mqtt_handling_seconds', 'Time to handle one inbound MQTT message (parse, checks, store, callbacks), by channel', ['channel']);
-    client.on('message', (topic, payload) => {
+    const onMessage = (topic: string, payload: Buffer): void => {
       const t = parseTopic(topic);
       const done = handling.startTimer({ channel: !t ? 'unknown' : t.kind === 'enroll' ? 'enroll' : t.channel });
       void this.handle(topic, payload)
@@ -112,8 +114,12 @@ export class FleetSession {
           this.o.log.error('message handler failed', { topic, error: String(e) });
         })
         .finally(() => done());
-    });
+    };
+    client.on('message', onMessage);
+    // a broker in this process hands the devices' messages over directly; the client then only publishes
+    const local = this.o.broker.subscribeLocal?.bind(this.o.broker);
     const subscribe = async (): Promise<void> => {
+      if (local) return;
       const granted = await client.subscribeAsync([...CONTROL_PLANE_SUBSCRIPTIONS], { qos: 1 });
       const refused = granted.filter((g) => g.qos >= 128).map((g) => g.topic);
       if (refused.length) throw new Error(`broker refused the control plane's subscriptions: ${refused.join(', ')}`);
@@ -127,8 +133,9 @@ export class FleetSession {
         resolve();
       });
     });
+    if (local) this.unsubscribeLocal = await local(CONTROL_PLANE_SUBSCRIPTIONS, onMessage);
     await subscribe();
-    this.o.log.info('fleet session connected', { broker: this.o.brokerUrl });
+    this.o.log.info('fleet session connected', { broker: this.o.brokerUrl, subscriptions: local ? 'in process' : 'mqtt' });
     // the session is clean: subscribe again after every reconnect
     client.on('connect', () => {
       subscribe().catch((e: unknown) => this.o.log.error('resubscribe failed', { error: String(e) }));
@@ -151,6 +158,9 @@ export class FleetSession {
   }
 
   async stop(): Promise<void> {
+    // nothing is handled after stop (the store may close next)
+    await this.unsubscribeLocal?.();
+    this.unsubscribeLocal = null;
     await this.client?.endAsync();
     this.client = null;
   }
