@@ -17,7 +17,7 @@ import { createStandardRooms } from '../control-plane/compose.ts';
 import { newMsgId } from '../shared/messages.ts';
 import { deviceTopic } from '../shared/topics.ts';
 import { startTestFleet, waitFor, type BrokerKind, type TestFleet } from '../test/helpers/control-plane.ts';
-import { birthPayload, connectRaw, enrollRaw } from '../test/helpers/raw-device.ts';
+import { birthPayload, connectRaw, enrollRaw, heartbeatPayload } from '../test/helpers/raw-device.ts';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,8 +29,7 @@ const GOOD = Number(arg('good', '10'));
 const brokers: BrokerKind[] = arg('broker', 'both') === 'both' ? ['embedded', 'mosquitto'] : [arg('broker', 'embedded') as BrokerKind];
 const MiB = 1024 * 1024;
 
-const heartbeat = (msgId = newMsgId()): string =>
-  JSON.stringify({ v: 1, msgId, ts: Date.now(), type: 'heartbeat', agentVersion: 'bench', uptimeSeconds: 1, load1: 0.1, cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null });
+const heartbeat = (msgId = newMsgId()): string => heartbeatPayload({ msgId, agentVersion: 'bench' });
 const lat = { p50: 1, p90: 1, p99: 1, mean: 1, min: 1, max: 1, count: 1 };
 const result = { runtime: 'onnxruntime-cpu', threads: 1, sessionCreateMs: 1, latencyMs: lat, throughputPerSecond: 1, throughputBatchSize: 1, peakRssBytes: 1, fileSizeBytes: 1, accuracy: null, agreement: null, integerKernelShare: null, topOps: [] };
 

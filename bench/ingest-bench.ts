@@ -27,6 +27,8 @@ const REPEAT = Number(env('BENCH_REPEAT', '3'));
 const BEFORE = process.env['BENCH_BEFORE'] ?? null;
 const HERE = join(import.meta.dirname, '..');
 
+// not test/helpers/raw-device.ts's heartbeatPayload: the device process loads the helpers of the checkout measured,
+// and an older one may not have it
 const heartbeat = (newMsgId: () => string): string =>
   JSON.stringify({ v: 1, msgId: newMsgId(), ts: Date.now(), type: 'heartbeat', agentVersion: 'bench', uptimeSeconds: 1, load1: 0.1, cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null });
 

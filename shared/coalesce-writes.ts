@@ -1,3 +1,5 @@
+import { onEverySocket } from './mqtt-nodelay.ts';
+
 /**
  * Packets written to a stream in one turn of the event loop leave in one `writev` instead of one each.
  *
@@ -11,7 +13,7 @@
  * of that turn go out together, at most a turn later than they would have (Nagle stays off; see mqtt-nodelay.ts).
  * Backpressure is unchanged: `write()` still answers false past the high-water mark and `drain` follows the flush.
  */
-export type Corkable = { cork(): void; uncork(): void; destroyed?: boolean };
+export type Corkable = { cork(): void; uncork(): void };
 
 const coalesced = new WeakSet<object>();
 
@@ -39,10 +41,7 @@ export function writesCoalesced(stream: object | null | undefined): boolean {
   return !!stream && coalesced.has(stream);
 }
 
-/** coalesceWrites on an mqtt.js client's socket, now and on every reconnect (mqtt.js opens a new socket each time). */
+/** coalesceWrites on an mqtt.js client's socket, now and on every reconnect. */
 export function coalesceClientWrites<C extends { stream?: unknown; on(event: 'connect', cb: () => void): unknown }>(client: C): C {
-  const apply = (): void => coalesceWrites(client.stream as Corkable | undefined);
-  apply();
-  client.on('connect', apply);
-  return client;
+  return onEverySocket(client, (s) => coalesceWrites(s as Corkable | undefined));
 }

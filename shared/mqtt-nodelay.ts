@@ -7,11 +7,13 @@ import type { MqttClient } from 'mqtt';
  * is request/response at every step, so each such wait stalls the exchange (see the README's delivery section).
  */
 export function noDelay(client: MqttClient): MqttClient {
-  const set = (): void => {
-    const s = client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined;
-    s?.setNoDelay?.(true);
-  };
-  set();
-  client.on('connect', set);
+  return onEverySocket(client, (s) => (s as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true));
+}
+
+/** Runs `fn` on an mqtt.js client's socket now and on the new socket of every reconnect (mqtt.js opens one each time). */
+export function onEverySocket<C extends { stream?: unknown; on(event: 'connect', cb: () => void): unknown }>(client: C, fn: (stream: unknown) => void): C {
+  const apply = (): void => fn(client.stream);
+  apply();
+  client.on('connect', apply);
   return client;
 }

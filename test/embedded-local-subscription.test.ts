@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { deviceTopic } from '../shared/topics.ts';
 import { startTestFleet, waitFor, type TestFleet } from './helpers/control-plane.ts';
-import { birthPayload, connectRaw, enrollRaw } from './helpers/raw-device.ts';
+import { birthPayload, connectRaw, enrollRaw, heartbeatPayload } from './helpers/raw-device.ts';
 
 // With the embedded broker in its process, the control plane takes the devices' messages from aedes directly: no TCP
 // hop, MQTT parse and PUBACK per message on its own connection (README "Sizing"). Its MQTT client only publishes.
@@ -12,8 +12,7 @@ after(async () => {
   for (const f of fleets) await f.stop().catch(() => {});
 });
 
-const heartbeat = (id: string, k: number): string =>
-  JSON.stringify({ v: 1, msgId: `${id}-hb-${k}`, ts: Date.now(), type: 'heartbeat', agentVersion: 'raw-test', uptimeSeconds: k, load1: 0.1, cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null });
+const heartbeat = (id: string, k: number): string => heartbeatPayload({ msgId: `${id}-hb-${k}`, uptimeSeconds: k });
 
 test('embedded broker: device messages reach the control plane in process, its client subscribes to nothing, a will is handled, nothing after stop', async () => {
   const fleet = await startTestFleet('embedded');

@@ -59,6 +59,11 @@ export function birthPayload(deviceId: string, facts: Record<string, unknown> = 
   });
 }
 
+/** A valid heartbeat as an agent sends it; `extra` overrides fields (msgId, uptimeSeconds, agentVersion...). */
+export function heartbeatPayload(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ v: 1, msgId: newMsgId(), ts: Date.now(), type: 'heartbeat', agentVersion: 'raw-test', uptimeSeconds: 1, load1: 0.1, cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, temperatureC: null, activeModel: null, ...extra });
+}
+
 /** SUBACK return codes, one filter at a time (mqtt.js rejects a whole subscribe when any filter gets 0x80). */
 export async function subscribeGrants(client: MqttClient, filters: string[]): Promise<[string, number][]> {
   const out: [string, number][] = [];
