@@ -115,11 +115,10 @@ export class FleetSession {
         })
         .finally(() => done());
     };
-    client.on('message', onMessage);
     // a broker in this process hands the devices' messages over directly; the client then only publishes
     const local = this.o.broker.subscribeLocal?.bind(this.o.broker);
+    if (!local) client.on('message', onMessage);
     const subscribe = async (): Promise<void> => {
-      if (local) return;
       const granted = await client.subscribeAsync([...CONTROL_PLANE_SUBSCRIPTIONS], { qos: 1 });
       const refused = granted.filter((g) => g.qos >= 128).map((g) => g.topic);
       if (refused.length) throw new Error(`broker refused the control plane's subscriptions: ${refused.join(', ')}`);
@@ -133,13 +132,16 @@ export class FleetSession {
         resolve();
       });
     });
-    if (local) this.unsubscribeLocal = await local(CONTROL_PLANE_SUBSCRIPTIONS, onMessage);
-    await subscribe();
+    if (local) {
+      this.unsubscribeLocal = await local(CONTROL_PLANE_SUBSCRIPTIONS, onMessage);
+    } else {
+      await subscribe();
+      // the session is clean: subscribe again after every reconnect
+      client.on('connect', () => {
+        subscribe().catch((e: unknown) => this.o.log.error('resubscribe failed', { error: String(e) }));
+      });
+    }
     this.o.log.info('fleet session connected', { broker: this.o.brokerUrl, subscriptions: local ? 'in process' : 'mqtt' });
-    // the session is clean: subscribe again after every reconnect
-    client.on('connect', () => {
-      subscribe().catch((e: unknown) => this.o.log.error('resubscribe failed', { error: String(e) }));
-    });
   }
 
   async publishCommand(deviceId: string, cmd: Command): Promise<void> {
