@@ -225,6 +225,38 @@ for (const kind of BROKER_KINDS) {
       assert.equal((await fleet.api(`/rollouts/${id}/resume`, { method: 'POST' })).status, 409, 'a rolled-back rollout cannot resume');
     });
 
+    test('a device that registers after two rollouts of its profile succeeded follows the newer one only', async () => {
+      // x86 has v1 (the first rollout, succeeded) and v2 (aborted by its gate); v3 goes out and succeeds
+      const v3 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'x86-64-vnni', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      assert.equal(v3.version, 3);
+      const created = await fleet.api('/rollouts', { method: 'POST', json: { name: 'x86 v3', models: [{ modelId: v3.id, version: 3, profileId: 'x86-64-vnni' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.summary.id as string;
+      const first = (await fleet.api('/rollouts?state=succeeded')).body.items.find((r: { name: string }) => r.name === 'cnn v1');
+      assert.ok(first, 'the first rollout succeeded');
+      const done = await waitFor('x86 v3 succeeded', async () => {
+        const r = await rollout(id);
+        assert.notEqual(r.summary.state, 'aborted', r.summary.abortReason);
+        return r.summary.state === 'succeeded' ? r : null;
+      }, 120_000, 250);
+      const targeted = done.devices.length;
+
+      const late = await startSimAgent(AGENTS + 1);
+      const joined = await waitFor('the late device active on v3', async () => {
+        const r = await rollout(id);
+        const d = r.devices.find((x: { deviceId: string }) => x.deviceId === late.deviceId);
+        const dev = (await fleet.api(`/devices/${late.deviceId}`)).body;
+        return d?.state === 'active' && dev.currentModel?.version === 3 ? r : null;
+      }, 120_000, 250);
+      assert.equal(joined.devices.length, targeted + 1);
+      assert.ok(joined.events.some((e: { kind: string; deviceId: string | null }) => e.kind === 'device-joined' && e.deviceId === late.deviceId));
+      // the older succeeded rollout of the same profile did not take it (it used to, and send v1 after v3)
+      const old = await rollout(first.id);
+      assert.equal(old.devices.length, AGENTS, 'the first rollout kept its devices');
+      assert.ok(!old.devices.some((x: { deviceId: string }) => x.deviceId === late.deviceId));
+      assert.equal((await fleet.api(`/devices/${late.deviceId}`)).body.currentModel.modelId, 'cnn-x86-64-vnni');
+    });
+
     test('bad rollout bodies are refused naming the field', async () => {
       const unknown = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'nope', version: 1, profileId: 'x86-64-vnni' }] } });
       assert.equal(unknown.status, 400);

@@ -156,28 +156,35 @@ export class RolloutService {
     }
   }
 
-  /** A device that registers (or comes back) after a rollout started gets its model. */
+  /**
+   * A device that registers (or comes back) after a rollout started gets its model: the model of the newest rollout
+   * that targets it (its profile, its labels; running, paused or succeeded). Older rollouts that also target it are
+   * superseded for it: it neither joins them nor is sent their model again (a late device used to join every one and
+   * could end on the oldest model, sent last). One that is aborted or rolled back takes nobody, so the one before it
+   * is followed again.
+   */
   async onBirth(deviceId: string): Promise<void> {
-    // every reconnect is a birth: with no rollout that could take the device, the device row is not read at all
-    const rollouts = this.store.list().filter((r) => r.state !== 'aborted' && r.state !== 'rolled-back');
+    // every reconnect is a birth: the rollouts come from memory (RolloutStore.takers), and with none that could take
+    // a device its row is not read at all
+    const rollouts = this.store.takers();
     if (!rollouts.length) return;
     const dev = this.devices.get(deviceId);
     if (!dev || dev.revokedAt !== null || !dev.profileId) return;
+    const profileId = dev.profileId;
+    const r = rollouts.find((x) => x.spec.models.some((m) => m.profileId === profileId) && Object.entries(x.spec.labels).every(([k, v]) => dev.labels[k] === v));
+    if (!r) return;
+    const m = r.spec.models.find((x) => x.profileId === profileId)!;
     const now = this.now();
-    for (const r of rollouts) {
-      const m = r.spec.models.find((x) => x.profileId === dev.profileId);
-      if (!m || !Object.entries(r.spec.labels).every(([k, v]) => dev.labels[k] === v)) continue;
-      const existing = this.store.device(r.id, deviceId);
-      if (!existing) {
-        const wave = r.state === 'succeeded' ? r.waveSizes.length - 1 : r.currentWave;
-        this.store.addDevice(r.id, { deviceId, profileId: dev.profileId, modelId: m.modelId, modelVersion: m.version, previousModel: dev.currentModel, wave }, now);
-        this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}`, now);
-        if (r.state === 'succeeded') await this.send(r, deviceId);
-        else await this.evaluate(r.id);
-      } else if (['sent', 'downloading', 'verifying'].includes(existing.state) && !(dev.currentModel?.modelId === m.modelId && dev.currentModel.version === m.version)) {
-        // back online mid-install: ask again (the agent resumes its partial download)
-        await this.send(r, deviceId);
-      }
+    const existing = this.store.device(r.id, deviceId);
+    if (!existing) {
+      const wave = r.state === 'succeeded' ? r.waveSizes.length - 1 : r.currentWave;
+      this.store.addDevice(r.id, { deviceId, profileId, modelId: m.modelId, modelVersion: m.version, previousModel: dev.currentModel, wave }, now);
+      this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}`, now);
+      if (r.state === 'succeeded') await this.send(r, deviceId);
+      else await this.evaluate(r.id);
+    } else if (['sent', 'downloading', 'verifying'].includes(existing.state) && !(dev.currentModel?.modelId === m.modelId && dev.currentModel.version === m.version)) {
+      // back online mid-install: ask again (the agent resumes its partial download)
+      await this.send(r, deviceId);
     }
   }
 

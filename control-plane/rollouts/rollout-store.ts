@@ -121,13 +121,39 @@ const toDevice = (r: RawDevice): RolloutDeviceRow => ({
   updatedAt: r.updated_at,
 });
 
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
 /** Rollouts, their devices and an event log, in SQLite: a control-plane restart resumes from here. */
 export class RolloutStore {
   /** Prepared once per SQL text (see statementCache): births and ticks read these stores on every device reconnect. */
   private readonly q: (sql: string) => Statement;
 
+  /** What `takers()` returned last; dropped by every write to the rollouts table (create, state, wave). */
+  private takersCache: readonly RolloutRow[] | null = null;
+  /** Reads of the rollouts table by `takers()` (tests: a birth with nothing changed reads nothing). */
+  takersReads = 0;
+
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
+  }
+
+  /**
+   * The rollouts a device coming online may join or resume (running, paused, succeeded), newest first. Every
+   * reconnect is a birth, so this answers from memory until a rollout is created or changes state or wave; it
+   * is not kept while a transaction is open (it could roll back). The rows are frozen: they are shared.
+   */
+  takers(): readonly RolloutRow[] {
+    if (this.takersCache) return this.takersCache;
+    this.takersReads++;
+    const rows = (this.q(`SELECT * FROM rollouts WHERE state IN ('running', 'paused', 'succeeded') ORDER BY created_at DESC, rowid DESC`).all() as RawRollout[]).map((r) => deepFreeze(toRollout(r)));
+    if (!this.db.inTransaction) this.takersCache = rows;
+    return rows;
   }
 
   create(
@@ -135,22 +161,19 @@ export class RolloutStore {
     devices: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }[],
     now: number,
   ): void {
+    this.takersCache = null;
     this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO rollouts (id, name, spec_json, state, current_wave, wave_sizes_json, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)')
-        .run(r.id, r.name, JSON.stringify(r.spec), 'running', JSON.stringify(r.waveSizes), now, now);
+      this.q('INSERT INTO rollouts (id, name, spec_json, state, current_wave, wave_sizes_json, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)').run(r.id, r.name, JSON.stringify(r.spec), 'running', JSON.stringify(r.waveSizes), now, now);
       for (const d of devices) this.addDevice(r.id, d, now);
       this.event(r.id, 'created', null, `${devices.length} devices in ${r.waveSizes.length} waves`, now);
     })();
   }
 
   addDevice(rolloutId: string, d: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }, now: number): void {
-    this.db
-      .prepare(
-        `INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, profile_id, model_id, model_version, previous_model_json, wave, state, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-      )
-      .run(rolloutId, d.deviceId, d.profileId, d.modelId, d.modelVersion, d.previousModel ? JSON.stringify(d.previousModel) : null, d.wave, now);
+    this.q(
+      `INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, profile_id, model_id, model_version, previous_model_json, wave, state, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+    ).run(rolloutId, d.deviceId, d.profileId, d.modelId, d.modelVersion, d.previousModel ? JSON.stringify(d.previousModel) : null, d.wave, now);
   }
 
   get(id: string): RolloutRow | null {
@@ -176,12 +199,13 @@ export class RolloutStore {
 
   setState(id: string, state: RolloutState, now: number, abortReason?: string): void {
     const finished = state === 'succeeded' || state === 'aborted' || state === 'rolled-back';
-    this.db
-      .prepare('UPDATE rollouts SET state = ?, updated_at = ?, abort_reason = COALESCE(?, abort_reason), finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE finished_at END WHERE id = ?')
+    this.takersCache = null;
+    this.q('UPDATE rollouts SET state = ?, updated_at = ?, abort_reason = COALESCE(?, abort_reason), finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE finished_at END WHERE id = ?')
       .run(state, now, abortReason ?? null, finished ? 1 : 0, now, id);
   }
 
   setWave(id: string, wave: number, now: number): void {
+    this.takersCache = null;
     this.q('UPDATE rollouts SET current_wave = ?, updated_at = ? WHERE id = ?').run(wave, now, id);
   }
 
@@ -193,9 +217,7 @@ export class RolloutStore {
   ): void {
     const cur = this.device(rolloutId, deviceId);
     if (!cur) return;
-    this.db
-      .prepare('UPDATE rollout_devices SET state = ?, sent_at = ?, reason = ?, p50_ms = ?, accuracy = ?, speedup = ?, installed = ?, measured = ?, updated_at = ? WHERE rollout_id = ? AND device_id = ?')
-      .run(
+    this.q('UPDATE rollout_devices SET state = ?, sent_at = ?, reason = ?, p50_ms = ?, accuracy = ?, speedup = ?, installed = ?, measured = ?, updated_at = ? WHERE rollout_id = ? AND device_id = ?').run(
         patch.state ?? cur.state,
         patch.sentAt ?? cur.sentAt,
         patch.reason === undefined ? cur.reason : patch.reason,
@@ -212,12 +234,10 @@ export class RolloutStore {
 
   /** Rollouts a device takes part in whose model it may still be waiting for. */
   activeForDevice(deviceId: string): { rolloutId: string; modelId: string; modelVersion: number }[] {
-    return this.db
-      .prepare(
-        `SELECT d.rollout_id AS rolloutId, d.model_id AS modelId, d.model_version AS modelVersion FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
-         WHERE d.device_id = ? AND r.state IN ('running', 'paused', 'succeeded', 'aborted')`,
-      )
-      .all(deviceId) as { rolloutId: string; modelId: string; modelVersion: number }[];
+    return this.q(
+      `SELECT d.rollout_id AS rolloutId, d.model_id AS modelId, d.model_version AS modelVersion FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+       WHERE d.device_id = ? AND r.state IN ('running', 'paused', 'succeeded', 'aborted')`,
+    ).all(deviceId) as { rolloutId: string; modelId: string; modelVersion: number }[];
   }
 
   event(rolloutId: string, kind: string, deviceId: string | null, detail: string | null, now: number): void {
@@ -225,8 +245,6 @@ export class RolloutStore {
   }
 
   events(rolloutId: string, limit = 200): { at: number; kind: string; deviceId: string | null; detail: string | null }[] {
-    return this.db
-      .prepare('SELECT at, kind, device_id AS deviceId, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?')
-      .all(rolloutId, limit) as { at: number; kind: string; deviceId: string | null; detail: string | null }[];
+    return this.q('SELECT at, kind, device_id AS deviceId, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?').all(rolloutId, limit) as { at: number; kind: string; deviceId: string | null; detail: string | null }[];
   }
 }
