@@ -4,9 +4,14 @@
  * heartbeats at a fixed total rate for a fixed time; prints the control plane's CPU seconds (user and system) per
  * heartbeat accepted. Measurements alternate between this checkout and BENCH_BEFORE's, so the host's noise falls on both.
  *
+ * BENCH_KIND=reconnect measures a device's reconnect instead, as after a control-plane restart: the device says
+ * goodbye (DISCONNECT, no will), connects again with its will, subscribes to its command and chunk topics, publishes
+ * its retained `online` and a birth, the agent's connect sequence (agent/session.ts); CPU per birth accepted.
+ *
  *   node --import tsx bench/ingest-bench.ts
- *   BENCH_BROKERS=embedded,mosquitto BENCH_DEVICES=200 BENCH_RATE=2000 (heartbeats/s, all devices) BENCH_SECONDS=15
- *   BENCH_REPEAT=3 BENCH_BEFORE=<another checkout> (its control plane and helpers, measured alternately with this one)
+ *   BENCH_BROKERS=embedded,mosquitto BENCH_DEVICES=200 BENCH_RATE=2000 (heartbeats/s, all devices; reconnects/s: 50)
+ *   BENCH_SECONDS=15 BENCH_REPEAT=3 BENCH_BEFORE=<another checkout> (its control plane and helpers, measured
+ *   alternately with this one) BENCH_KIND=heartbeat|reconnect
  *
  * Internal modes (one measurement each, spawned by the above): --measure <root> <broker>, --devices (the device process).
  */
@@ -21,7 +26,10 @@ type Result = { sent: number; accepted: number; userS: number; systemS: number }
 const env = (k: string, d: string): string => process.env[k] ?? d;
 const BROKERS = env('BENCH_BROKERS', 'embedded,mosquitto').split(',');
 const DEVICES = Number(env('BENCH_DEVICES', '200'));
-const RATE = Number(env('BENCH_RATE', '2000'));
+const KIND = env('BENCH_KIND', 'heartbeat') as 'heartbeat' | 'reconnect';
+if (KIND !== 'heartbeat' && KIND !== 'reconnect') throw new Error(`BENCH_KIND: heartbeat or reconnect, not ${String(KIND)}`);
+const RATE = Number(env('BENCH_RATE', KIND === 'reconnect' ? '50' : '2000'));
+const CHANNEL = KIND === 'reconnect' ? 'birth' : 'heartbeat';
 const SECONDS = Number(env('BENCH_SECONDS', '15'));
 const REPEAT = Number(env('BENCH_REPEAT', '3'));
 const BEFORE = process.env['BENCH_BEFORE'] ?? null;
@@ -38,30 +46,45 @@ async function devices(): Promise<void> {
   const { connectRaw, enrollRaw, birthPayload } = await import(join(root, 'test/helpers/raw-device.ts'));
   const { deviceTopic } = await import(join(root, 'shared/topics.ts'));
   const { newMsgId } = await import(join(root, 'shared/messages.ts'));
-  const clients: { c: import('mqtt').MqttClient; id: string }[] = [];
+  type Device = { c: import('mqtt').MqttClient; id: string; password: string; busy: boolean };
+  /** The agent's connect sequence: will, subscriptions, retained online, birth. */
+  const connect = async (id: string, password: string): Promise<import('mqtt').MqttClient> => {
+    const stamp = Date.now();
+    const c = await connectRaw(url, { clientId: id, username: id, password, will: { topic: deviceTopic(id, 'status'), payload: Buffer.from(JSON.stringify({ v: 1, state: 'offline', ts: stamp })), qos: 1, retain: true } });
+    await c.subscribeAsync({ [deviceTopic(id, 'cmd')]: { qos: 1 }, [deviceTopic(id, 'xfer/data')]: { qos: 1 } });
+    await c.publishAsync(deviceTopic(id, 'status'), JSON.stringify({ v: 1, state: 'online', ts: stamp }), { qos: 1, retain: true });
+    await c.publishAsync(deviceTopic(id, 'birth'), birthPayload(id), { qos: 1 });
+    return c;
+  };
+  const clients: Device[] = [];
   for (let i = 0; i < n; i += 20) {
     await Promise.all(
       Array.from({ length: Math.min(20, n - i) }, async (_, k) => {
         const id = `ingest-${i + k}`;
         const { password } = await enrollRaw(url, token, id);
-        const c = await connectRaw(url, { clientId: id, username: id, password });
-        await c.publishAsync(deviceTopic(id, 'status'), JSON.stringify({ v: 1, state: 'online', ts: Date.now() }), { qos: 1, retain: true });
-        await c.publishAsync(deviceTopic(id, 'birth'), birthPayload(id), { qos: 1 });
-        clients[i + k] = { c, id };
+        clients[i + k] = { c: await connect(id, password), id, password, busy: false };
       }),
     );
   }
   process.send!({ ready: true });
-  process.once('message', (m: { rate: number; seconds: number }) => {
+  process.once('message', (m: { rate: number; seconds: number; kind: 'heartbeat' | 'reconnect' }) => {
     let sent = 0;
     let due = 0;
     let next = 0;
     const t0 = Date.now();
+    const reconnect = async (d: Device): Promise<void> => {
+      d.busy = true;
+      await d.c.endAsync(); // DISCONNECT: no will
+      d.c = await connect(d.id, d.password);
+      d.busy = false;
+    };
     const timer = setInterval(() => {
       due += m.rate / 100;
       for (; due >= 1; due--, sent++) {
-        const { c, id } = clients[next++ % clients.length]!;
-        c.publish(deviceTopic(id, 'heartbeat'), heartbeat(newMsgId), { qos: 1 });
+        const d = clients[next++ % clients.length]!;
+        if (m.kind === 'heartbeat') d.c.publish(deviceTopic(d.id, 'heartbeat'), heartbeat(newMsgId), { qos: 1 });
+        else if (d.busy) throw new Error(`device ${d.id} still reconnecting a round later: lower BENCH_RATE or raise BENCH_DEVICES`);
+        else void reconnect(d).catch((e: unknown) => { console.error(String(e)); process.exit(1); });
       }
       if (Date.now() - t0 >= m.seconds * 1000) {
         clearInterval(timer);
@@ -82,13 +105,14 @@ async function measure(root: string, broker: string): Promise<void> {
   });
   const next = (): Promise<Record<string, number>> => new Promise((r) => child.once('message', r as never));
   await next();
-  const accepted = async (): Promise<number> => Number(/^edgefleet_mqtt_messages_accepted_total\{channel="heartbeat"\} (\d+)/m.exec((await fleet.api('/metrics')).text)?.[1] ?? 0);
+  const re = new RegExp(`^edgefleet_mqtt_messages_accepted_total\\{channel="${CHANNEL}"\\} (\\d+)`, 'm');
+  const accepted = async (): Promise<number> => Number(re.exec((await fleet.api('/metrics')).text)?.[1] ?? 0);
   const a0 = await accepted();
   const c0 = process.cpuUsage();
-  child.send({ rate: RATE, seconds: SECONDS });
+  child.send({ rate: RATE, seconds: SECONDS, kind: KIND });
   const { sent } = (await next()) as { sent: number };
   // the CPU window closes when the control plane has accepted what was sent (or 30 s later)
-  await waitFor('heartbeats accepted', async () => (await accepted()) - a0 >= sent, 30_000, 20).catch(() => {});
+  await waitFor(`${CHANNEL}s accepted`, async () => (await accepted()) - a0 >= sent, 30_000, 20).catch(() => {});
   const cpu = process.cpuUsage(c0);
   const r: Result = { sent, accepted: (await accepted()) - a0, userS: cpu.user / 1e6, systemS: cpu.system / 1e6 };
   child.kill();
@@ -126,8 +150,8 @@ async function main(): Promise<void> {
       rows.push([code, broker, DEVICES, `${RATE}/s x ${SECONDS} s`, rs.map((r) => `${r.accepted}/${r.sent}`).join(' '), per((r) => r.userS + r.systemS), per((r) => r.systemS)]);
     }
   }
-  console.log(`\nControl-plane CPU per heartbeat accepted; ${machineName()}; Node ${process.version}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; ${REPEAT} measurements per row, alternated${BEFORE ? ` (before: ${BEFORE})` : ''}\n`);
-  console.log(formatTable(['code', 'broker', 'devices', 'heartbeats', 'accepted/sent', 'CPU us per heartbeat (each run)', 'of it system'], rows));
+  console.log(`\nControl-plane CPU per ${KIND === 'reconnect' ? 'reconnect (birth accepted)' : 'heartbeat accepted'}; ${machineName()}; Node ${process.version}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; ${REPEAT} measurements per row, alternated${BEFORE ? ` (before: ${BEFORE})` : ''}\n`);
+  console.log(formatTable(['code', 'broker', 'devices', `${KIND}s`, 'accepted/sent', `CPU us per ${KIND} (each run)`, 'of it system'], rows));
   console.log('\nThe control plane with the embedded broker includes the broker\'s work; beside Mosquitto it is the control plane alone.');
 }
 
