@@ -257,6 +257,51 @@ for (const kind of BROKER_KINDS) {
       assert.equal((await fleet.api(`/devices/${late.deviceId}`)).body.currentModel.modelId, 'cnn-x86-64-vnni');
     });
 
+    test('a newer rollout takes over the devices a paused one has not reached; resumed, the older one sends them nothing', async () => {
+      // armv82 has v1 (the first rollout) and v2 (aborted at its floor); A sends v3 to a canary and is paused
+      const v3 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'armv82-dotprod', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      assert.equal(v3.version, 3);
+      const a = await fleet.api('/rollouts', { method: 'POST', json: { name: 'arm v3', models: [{ modelId: v3.id, version: 3, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
+      assert.equal(a.status, 201, JSON.stringify(a.body));
+      const aId = a.body.summary.id as string;
+      assert.equal((await fleet.api(`/rollouts/${aId}/pause`, { method: 'POST' })).status, 200);
+      const canary = await waitFor('canary of A active', async () => {
+        const d = (await rollout(aId)).devices.find((x: { wave: number }) => x.wave === 0);
+        return d.state === 'active' ? d : null;
+      }, 120_000, 250);
+      const armDevices = a.body.devices.length as number;
+      assert.ok(armDevices >= 3, `${armDevices} armv82 devices`);
+
+      // B: the whole profile back to v1, while A is paused
+      const b = await fleet.api('/rollouts', { method: 'POST', json: { name: 'arm back to v1', models: [{ modelId: 'cnn-armv82-dotprod', version: 1, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
+      assert.equal(b.status, 201, JSON.stringify(b.body));
+      const bId = b.body.summary.id as string;
+      assert.equal(b.body.devices.length, armDevices);
+      const afterB = await rollout(aId);
+      assert.deepEqual(afterB.devices.map((d: { deviceId: string }) => d.deviceId), [canary.deviceId], 'A keeps only the device it finished');
+      const superseded = afterB.events.filter((e: { kind: string }) => e.kind === 'device-superseded');
+      assert.equal(superseded.length, armDevices - 1);
+      assert.ok(superseded.every((e: { detail: string }) => e.detail === `taken over by rollout ${bId} while pending`), JSON.stringify(superseded[0]));
+
+      await waitFor('B succeeded', async () => {
+        const r = await rollout(bId);
+        assert.notEqual(r.summary.state, 'aborted', r.summary.abortReason);
+        return r.summary.state === 'succeeded' ? r : null;
+      }, 120_000, 250);
+      // A resumed: nothing left to send, it completes, and every armv82 device stays on v1
+      assert.equal((await fleet.api(`/rollouts/${aId}/resume`, { method: 'POST' })).status, 200);
+      const doneA = await waitFor('A complete', async () => {
+        const r = await rollout(aId);
+        return r.summary.state === 'succeeded' ? r : null;
+      }, 30_000, 250);
+      assert.equal(doneA.devices.length, 1, 'A sent nobody after the resume');
+      const onV1 = await waitFor('every armv82 device reports v1', async () => {
+        const all = await Promise.all(b.body.devices.map(async (d: { deviceId: string }) => (await fleet.api(`/devices/${d.deviceId}`)).body.currentModel));
+        return all.every((m: { modelId: string; version: number } | null) => m?.modelId === 'cnn-armv82-dotprod' && m.version === 1) ? all : null;
+      }, 30_000, 250);
+      assert.equal(onV1.length, armDevices);
+    });
+
     test('bad rollout bodies are refused naming the field', async () => {
       const unknown = await fleet.api('/rollouts', { method: 'POST', json: { models: [{ modelId: 'nope', version: 1, profileId: 'x86-64-vnni' }] } });
       assert.equal(unknown.status, 400);

@@ -38,6 +38,11 @@ export class RolloutService {
     private readonly now: () => number,
   ) {}
 
+  /**
+   * Plans and starts a rollout. A device it targets that an older rollout has not finished with (pending or in
+   * flight there) is taken over: that rollout lets it go (`RolloutStore.takeOver`), so two rollouts never both send
+   * it their model and the newer one's model is the one it ends on.
+   */
   create(spec: RolloutCreate): RolloutRow {
     const models = spec.models.map((m, i) => {
       const info = this.ports.modelInfo(m);
@@ -63,7 +68,7 @@ export class RolloutService {
     );
     const id = `ro-${randomBytes(5).toString('hex')}`;
     const now = this.now();
-    this.store.create(
+    const { takenOver } = this.store.create(
       { id, name: spec.name, spec, waveSizes: sizes },
       targets.map((d) => {
         const m = models.find((x) => x.profileId === d.profileId)!;
@@ -79,7 +84,7 @@ export class RolloutService {
       this.store.event(id, 'kernel-warning', d.id, warning, now);
       this.log.warn('rollout sends a recipe to a CPU it was not built for', { rolloutId: id, deviceId: d.id, modelId: m.modelId, warning });
     }
-    this.log.info('rollout created', { rolloutId: id, devices: targets.length, waves: sizes });
+    this.log.info('rollout created', { rolloutId: id, devices: targets.length, waves: sizes, takenOver });
     void this.evaluate(id);
     return this.store.get(id)!;
   }
@@ -179,7 +184,9 @@ export class RolloutService {
     if (!existing) {
       const wave = r.state === 'succeeded' ? r.waveSizes.length - 1 : r.currentWave;
       this.store.addDevice(r.id, { deviceId, profileId, modelId: m.modelId, modelVersion: m.version, previousModel: dev.currentModel, wave }, now);
-      this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}`, now);
+      // an older rollout may still hold it (it targeted the device by labels it no longer has)
+      const taken = this.store.takeOver(r.id, deviceId, now);
+      this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}${taken.length ? `, taken over from ${taken.map((t) => t.rolloutId).join(', ')}` : ''}`, now);
       if (r.state === 'succeeded') await this.send(r, deviceId);
       else await this.evaluate(r.id);
     } else if (['sent', 'downloading', 'verifying'].includes(existing.state) && !(dev.currentModel?.modelId === m.modelId && dev.currentModel.version === m.version)) {

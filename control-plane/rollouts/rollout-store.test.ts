@@ -64,3 +64,33 @@ test('takers: shared rows cannot be changed, and nothing read inside a transacti
   );
   assert.deepEqual(s.takers().map((x) => x.id), ['ro-a']);
 });
+
+test('a new rollout takes over the devices older open rollouts have not finished with, and leaves what they finished', () => {
+  const s = store();
+  const dev = (deviceId: string, wave = 0) => ({ deviceId, profileId: 'generic-cpu', modelId: 'cnn-generic-cpu', modelVersion: 1, previousModel: null, wave });
+  s.create({ id: 'ro-a', name: 'a', spec: spec('generic-cpu', 1), waveSizes: [1, 3] }, [dev('d1'), dev('d2', 1), dev('d3', 1), dev('d4', 1)], 10);
+  s.updateDevice('ro-a', 'd1', { state: 'active', installed: true, measured: true }, 11);
+  s.updateDevice('ro-a', 'd2', { state: 'downloading', sentAt: 11 }, 11);
+  s.updateDevice('ro-a', 'd3', { state: 'failed', reason: 'install failed' }, 11);
+  s.setState('ro-a', 'paused', 12);
+  // an aborted rollout sends nothing more: its pending rows are left as they are
+  s.create({ id: 'ro-x', name: 'x', spec: spec('generic-cpu', 2), waveSizes: [1] }, [dev('d5')], 13);
+  s.setState('ro-x', 'aborted', 14, 'gate');
+
+  const { takenOver } = s.create({ id: 'ro-b', name: 'b', spec: spec('generic-cpu', 3), waveSizes: [4] }, ['d1', 'd2', 'd3', 'd4', 'd5'].map((d) => dev(d)), 20);
+  assert.equal(takenOver, 2, 'd2 (in flight) and d4 (pending) from ro-a');
+  assert.deepEqual(s.devices('ro-a').map((d) => [d.deviceId, d.state]), [['d1', 'active'], ['d3', 'failed']]);
+  assert.deepEqual(s.devices('ro-x').map((d) => [d.deviceId, d.state]), [['d5', 'pending']]);
+  assert.equal(s.devices('ro-b').length, 5);
+  const ev = s.events('ro-a').filter((e) => e.kind === 'device-superseded');
+  assert.deepEqual(ev.map((e) => [e.deviceId, e.detail]).sort(), [['d2', 'taken over by rollout ro-b while downloading'], ['d4', 'taken over by rollout ro-b while pending']]);
+  assert.match(s.events('ro-b').find((e) => e.kind === 'created')!.detail!, /2 taken over from older rollouts/);
+
+  // a succeeded rollout's late joiner still in flight is taken too; the new rollout's own row is never touched
+  s.setState('ro-b', 'succeeded', 30);
+  s.updateDevice('ro-b', 'd2', { state: 'sent', sentAt: 30 }, 30);
+  assert.deepEqual(s.takeOver('ro-c', 'd2', 31), [{ rolloutId: 'ro-b', state: 'sent' }]);
+  assert.equal(s.device('ro-b', 'd2'), null);
+  assert.deepEqual(s.takeOver('ro-b', 'd4', 32), [], 'a rollout does not take a device from itself');
+  assert.equal(s.device('ro-b', 'd4')!.state, 'pending');
+});

@@ -160,13 +160,37 @@ export class RolloutStore {
     r: { id: string; name: string; spec: RolloutCreate; waveSizes: number[] },
     devices: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }[],
     now: number,
-  ): void {
+  ): { takenOver: number } {
     this.takersCache = null;
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
       this.q('INSERT INTO rollouts (id, name, spec_json, state, current_wave, wave_sizes_json, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)').run(r.id, r.name, JSON.stringify(r.spec), 'running', JSON.stringify(r.waveSizes), now, now);
-      for (const d of devices) this.addDevice(r.id, d, now);
-      this.event(r.id, 'created', null, `${devices.length} devices in ${r.waveSizes.length} waves`, now);
+      let taken = 0;
+      for (const d of devices) {
+        this.addDevice(r.id, d, now);
+        taken += this.takeOver(r.id, d.deviceId, now).length;
+      }
+      this.event(r.id, 'created', null, `${devices.length} devices in ${r.waveSizes.length} waves${taken ? `; ${taken} taken over from older rollouts` : ''}`, now);
+      return { takenOver: taken };
     })();
+  }
+
+  /**
+   * A newer rollout takes a device over: every other running, paused or succeeded rollout in which the device has
+   * not finished (pending or in flight) lets it go (its row removed, a `device-superseded` event in that rollout), so
+   * it will not send the device its model later, wait for it, or count it in its gates. Finished rows (active, failed,
+   * timed out, rolled back) stay: they are what happened. Returns what was taken, and from where.
+   */
+  takeOver(newRolloutId: string, deviceId: string, now: number): { rolloutId: string; state: DeviceRolloutState }[] {
+    const rows = this.q(
+      `SELECT d.rollout_id AS rolloutId, d.state AS state FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+       WHERE d.device_id = ? AND d.rollout_id != ? AND r.state IN ('running', 'paused', 'succeeded')
+         AND d.state IN ('pending', 'sent', 'downloading', 'verifying', 'benchmarking')`,
+    ).all(deviceId, newRolloutId) as { rolloutId: string; state: DeviceRolloutState }[];
+    for (const t of rows) {
+      this.q('DELETE FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').run(t.rolloutId, deviceId);
+      this.event(t.rolloutId, 'device-superseded', deviceId, `taken over by rollout ${newRolloutId} while ${t.state}`, now);
+    }
+    return rows;
   }
 
   addDevice(rolloutId: string, d: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }, now: number): void {
