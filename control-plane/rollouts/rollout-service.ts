@@ -24,6 +24,9 @@ export type RolloutPorts = {
   kernelWarning?(model: ModelRef, facts: DeviceFacts | null): string | null;
 };
 
+/** The least time between a device event and the evaluation it asks for (see `requestEvaluate`). */
+export const EVALUATE_COALESCE_MS = 100;
+
 /**
  * Runs rollouts: creates the plan, feeds device reports into the state machine and carries out what
  * it decides (send, time out, advance, abort, roll back, complete). Every decision is persisted
@@ -157,7 +160,7 @@ export class RolloutService {
     for (const e of decision.events) this.store.event(rolloutId, e.kind, row.deviceId, e.detail, now);
     for (const a of decision.actions) {
       if (a.kind === 'rollback') await this.sendRollback(this.store.get(rolloutId)!, row);
-      else await this.evaluate(rolloutId);
+      else this.requestEvaluate(rolloutId);
     }
   }
 
@@ -188,7 +191,7 @@ export class RolloutService {
       const taken = this.store.takeOver(r.id, deviceId, now);
       this.store.event(r.id, 'device-joined', deviceId, `late device added to wave ${wave}${taken.length ? `, taken over from ${taken.map((t) => t.rolloutId).join(', ')}` : ''}`, now);
       if (r.state === 'succeeded') await this.send(r, deviceId);
-      else await this.evaluate(r.id);
+      else this.requestEvaluate(r.id);
     } else if (['sent', 'downloading', 'verifying'].includes(existing.state) && !(dev.currentModel?.modelId === m.modelId && dev.currentModel.version === m.version)) {
       // back online mid-install: ask again (the agent resumes its partial download)
       await this.send(r, deviceId);
@@ -205,6 +208,8 @@ export class RolloutService {
   /** The control plane is stopping: decide nothing more (the next start resumes from SQLite). */
   stop(): void {
     this.stopped = true;
+    for (const t of this.requested.values()) clearTimeout(t);
+    this.requested.clear();
   }
 
   private mustGet(id: string): RolloutRow {
@@ -231,20 +236,56 @@ export class RolloutService {
 
   private evaluating = new Set<string>();
 
+  /** Rollouts asked to evaluate again while an evaluation of theirs was running: it runs once more when done. */
+  private again = new Set<string>();
+  /** Device events waiting for the evaluation they asked for (one timer per rollout). */
+  private requested = new Map<string, NodeJS.Timeout>();
+  /** How long the last evaluation of each rollout took (ms): requested ones are spaced by it. */
+  private lastEvaluateMs = new Map<string, number>();
+  /** Evaluations run (each reads the rollout's devices): tests bound it. */
+  evaluations = 0;
+
+  /**
+   * A device event asks for an evaluation: the events of a burst share one. An evaluation reads every device of the
+   * rollout (step() looks at the whole wave and the gates at every wave so far), so one per report made a rollout
+   * quadratic in its size: 10,000 devices, 50 ms per report, the control plane busy for the whole rollout. A requested
+   * evaluation runs at most `EVALUATE_COALESCE_MS` later, or later still for a large rollout (9 x its last evaluation,
+   * at most 5 s), so evaluating takes at most about a tenth of the event loop; the periodic tick stays behind it.
+   */
+  private requestEvaluate(id: string): void {
+    if (this.stopped || this.requested.has(id)) return;
+    const delay = Math.min(5000, Math.max(EVALUATE_COALESCE_MS, 9 * (this.lastEvaluateMs.get(id) ?? 0)));
+    const t = setTimeout(() => {
+      this.requested.delete(id);
+      void this.evaluate(id).catch((e: unknown) => this.log.error('rollout evaluation failed', { rolloutId: id, error: String(e) }));
+    }, delay);
+    t.unref();
+    this.requested.set(id, t);
+  }
+
   async evaluate(id: string): Promise<void> {
-    if (this.stopped || this.evaluating.has(id)) return; // one evaluation per rollout at a time; the next event or tick catches up
+    if (this.stopped) return;
+    if (this.evaluating.has(id)) {
+      // one evaluation per rollout at a time; what this call would have seen is looked at when the running one ends
+      this.again.add(id);
+      return;
+    }
     this.evaluating.add(id);
     try {
       for (let guard = 0; guard < 50 && !this.stopped; guard++) {
         const r = this.store.get(id);
         if (!r) return;
-        const actions = step(r, this.store.devices(id), this.now());
+        const t0 = performance.now();
+        this.evaluations++;
+        const actions = step(r, this.store.stepDevices(id), this.now());
+        this.lastEvaluateMs.set(id, performance.now() - t0);
         if (actions.length === 0) return;
         await this.apply(r, actions);
         if (!actions.some((a) => a.kind === 'advance')) return;
       }
     } finally {
       this.evaluating.delete(id);
+      if (this.again.delete(id)) this.requestEvaluate(id);
     }
   }
 

@@ -216,6 +216,21 @@ export class RolloutStore {
     return (this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
   }
 
+  /**
+   * What `step()` needs of every device of a rollout, and nothing else (no JSON, no measurements): it runs for every
+   * evaluation. Rows as arrays from SQLite (better-sqlite3 builds an object per row far slower), in device id order
+   * (the primary key's), so a wave is sent in the same order as the full list gives.
+   */
+  stepDevices(rolloutId: string): RolloutDevice[] {
+    const rows = this.stepStatement.all(rolloutId) as [string, string, number, DeviceRolloutState, number | null, string | null][];
+    return rows.map(([deviceId, profileId, wave, state, sentAt, reason]) => ({ deviceId, profileId, wave, state, sentAt, reason }));
+  }
+
+  private get stepStatement(): Statement {
+    return (this.stepStmt ??= this.db.prepare('SELECT device_id, profile_id, wave, state, sent_at, reason FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id').raw(true));
+  }
+  private stepStmt: Statement | null = null;
+
   device(rolloutId: string, deviceId: string): RolloutDeviceRow | null {
     const r = this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').get(rolloutId, deviceId) as RawDevice | undefined;
     return r ? toDevice(r) : null;

@@ -65,6 +65,19 @@ test('failureGate: waits for minFinished; failures under the threshold pass', ()
   assert.equal(failureGate([dev('a', 0, 'failed'), dev('b', 0, 'timed-out'), dev('c', 0, 'active')], g).tripped, true, '67% > 50%');
 });
 
+test('failureGate: a device rolled back after it failed still counts as failed; one rolled back by an abort does not count', () => {
+  const g = GatesSchema.parse({ maxFailurePercent: 0 });
+  const failedThenBack = { ...dev('a', 0, 'rolled-back'), reason: 'accuracy drop 40.0 points' };
+  const v = failureGate([failedThenBack], g);
+  assert.equal(v.tripped, true, 'the canary failed its gate, then its rollback completed before the next evaluation');
+  assert.match(v.tripped ? v.reason : '', /1 of 1 finished devices failed \(100% > 0%\): accuracy drop 40\.0 points/);
+  assert.equal(failureGate([dev('b', 0, 'rolled-back'), dev('c', 0, 'active')], g).tripped, false, 'rolled back without a reason: it ran the model');
+  // and step() does not move on past such a wave
+  const r: Rollout = { id: 'r', state: 'running', currentWave: 0, waveSizes: [1, 2], gates: g, rollbackOnAbort: true, abortReason: null };
+  const actions = step(r, [failedThenBack, dev('d', 1, 'pending'), dev('e', 1, 'pending')], 0);
+  assert.deepEqual(actions.map((a) => a.kind), ['abort']);
+});
+
 test('deviceMeasurementVerdict: latency regression and accuracy drop', () => {
   const g = GatesSchema.parse({ maxLatencyRegressionPercent: 10, maxAccuracyDrop: 0.02 });
   assert.equal(deviceMeasurementVerdict({ p50Ms: 1.05, previousP50Ms: 1, accuracy: 0.9, centralAccuracy: 0.91 }, g), null);

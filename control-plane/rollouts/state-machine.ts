@@ -81,10 +81,20 @@ export function assignWaves(deviceIds: readonly string[], sizes: readonly number
 
 export type GateVerdict = { tripped: false } | { tripped: true; reason: string };
 
-/** The failure gate over one wave's devices. */
+/**
+ * Whether a device counts as failed for the gate. One that failed (its own gate, an install error, a timeout) and was
+ * then taken back to its previous model is `rolled-back` with the reason it failed, and still a failure: otherwise a
+ * canary whose rollback completed before the next evaluation would vanish from the gate and its wave pass.
+ */
+const failedForGate = (d: RolloutDevice): boolean => FAILED.has(d.state) || (d.state === 'rolled-back' && d.reason !== null);
+
+/**
+ * The failure gate over one wave's devices. A device rolled back without a reason (by an abort or an operator: it ran
+ * the model) counts neither way.
+ */
 export function failureGate(devices: readonly RolloutDevice[], gates: Gates): GateVerdict {
-  const finished = devices.filter((d) => FINISHED.has(d.state) && d.state !== 'rolled-back');
-  const failed = finished.filter((d) => FAILED.has(d.state));
+  const finished = devices.filter((d) => (FINISHED.has(d.state) && d.state !== 'rolled-back') || failedForGate(d));
+  const failed = finished.filter(failedForGate);
   if (finished.length < gates.minFinished || failed.length === 0) return { tripped: false };
   const pct = (failed.length / finished.length) * 100;
   if (pct > gates.maxFailurePercent) {

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BenchmarkResult } from '../../shared/messages.ts';
+import { RolloutCreateSchema } from '../../shared/rollouts.ts';
+import { silentLogger } from '../log.ts';
+import { migrateRoom, openDatabase } from '../store/db.ts';
+import { DeviceStore } from '../store/devices.ts';
+import { RolloutService } from './rollout-service.ts';
+import { ROLLOUT_MIGRATIONS, RolloutStore } from './rollout-store.ts';
+
+// Every device event used to run a whole evaluation, which reads every device of the rollout: quadratic in its size
+// (10,000 devices: 50 ms per report). A burst of reports now shares an evaluation, and none is lost: the last report
+// of the last device still completes the rollout. The service runs over real SQLite; its ports (delivery, the
+// registry) record what it sends: the end-to-end path with agents is test/rollouts.test.ts.
+
+const N = 300;
+const model = { modelId: 'cnn-generic-cpu', version: 1 };
+const result = (p50: number): BenchmarkResult => ({
+  runtime: 'onnxruntime-cpu',
+  threads: 1,
+  sessionCreateMs: 1,
+  latencyMs: { p50, p90: p50, p99: p50, mean: p50, min: p50, max: p50, count: 10 },
+  throughputPerSecond: 1,
+  throughputBatchSize: 1,
+  peakRssBytes: 1,
+  fileSizeBytes: 1,
+  accuracy: 0.9,
+  agreement: 1,
+  integerKernelShare: null,
+  topOps: [],
+});
+
+async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a burst of device reports shares evaluations, and the last one still completes the rollout', async () => {
+  const db = openDatabase(':memory:');
+  migrateRoom(db, 'rollouts', ROLLOUT_MIGRATIONS);
+  const devices = new DeviceStore(db);
+  for (let i = 0; i < N; i++) {
+    const id = `dev-${String(i).padStart(4, '0')}`;
+    devices.createEnrolled(id, 'h', 't', 1);
+    devices.update(id, { profileId: 'generic-cpu' });
+  }
+  const store = new RolloutStore(db);
+  const sent: string[] = [];
+  const svc = new RolloutService(
+    store,
+    devices,
+    { modelInfo: () => ({ profileId: 'generic-cpu', centralAccuracy: 0.9 }), modelKnown: () => true, deploy: async (d) => void sent.push(d), rollback: async () => {}, p50On: () => null },
+    silentLogger,
+    () => Date.now(),
+  );
+  const r = svc.create(RolloutCreateSchema.parse({ models: [{ ...model, profileId: 'generic-cpu' }], waves: { canary: { count: 1 }, then: { percents: [100] } } }));
+  await until('the canary sent', () => sent.length === 1);
+  const report = async (d: string): Promise<void> => {
+    for (const s of ['downloading', 'verifying', 'benchmarking', 'active'] as const) await svc.onInstallState(d, model, s, null, r.id);
+    await svc.onBenchmark(d, model, result(1), null, r.id);
+  };
+  await report(sent[0]!);
+  await until('wave 1 sent', () => sent.length === N, 10_000);
+  assert.equal(store.get(r.id)!.currentWave, 1);
+
+  // 299 devices x 5 reports, all at once
+  const before = svc.evaluations;
+  await Promise.all(sent.slice(1).map(report));
+  await until('the rollout succeeded', () => store.get(r.id)!.state === 'succeeded');
+  const used = svc.evaluations - before;
+  assert.ok(used <= 10, `${used} evaluations for ${(N - 1) * 5} reports`);
+  assert.ok(store.devices(r.id).every((d) => d.state === 'active'));
+  assert.equal(new Set(sent).size, N, 'each device sent once');
+  svc.stop();
+});
+
+test('stop() cancels the evaluations device events asked for', async () => {
+  const db = openDatabase(':memory:');
+  migrateRoom(db, 'rollouts', ROLLOUT_MIGRATIONS);
+  const devices = new DeviceStore(db);
+  devices.createEnrolled('dev-a', 'h', 't', 1);
+  devices.update('dev-a', { profileId: 'generic-cpu' });
+  const store = new RolloutStore(db);
+  const svc = new RolloutService(store, devices, { modelInfo: () => ({ profileId: 'generic-cpu', centralAccuracy: 0.9 }), modelKnown: () => true, deploy: async () => {}, rollback: async () => {}, p50On: () => null }, silentLogger, () => Date.now());
+  const r = svc.create(RolloutCreateSchema.parse({ models: [{ ...model, profileId: 'generic-cpu' }] }));
+  await until('sent', () => store.devices(r.id)[0]!.state === 'sent');
+  await svc.onInstallState('dev-a', model, 'downloading', null, r.id);
+  const n = svc.evaluations;
+  svc.stop();
+  db.close();
+  // the requested evaluation would read the closed database: it must not run
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(svc.evaluations, n);
+});
