@@ -234,6 +234,7 @@ for (const kind of BROKER_KINDS) {
       const id = created.body.summary.id as string;
       const first = (await fleet.api('/rollouts?state=succeeded')).body.items.find((r: { name: string }) => r.name === 'cnn v1');
       assert.ok(first, 'the first rollout succeeded');
+      assert.equal(first.devices, AGENTS, 'the list counts its devices');
       const done = await waitFor('x86 v3 succeeded', async () => {
         const r = await rollout(id);
         assert.notEqual(r.summary.state, 'aborted', r.summary.abortReason);

@@ -20,6 +20,22 @@ export function toCsv(rows: readonly Record<string, unknown>[]): string {
   return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }
 
+/** A rollout's line in the list: its device count is all it needs of its devices (the list does not read them). */
+export function rolloutSummary(r: RolloutRow, deviceCount: number): Record<string, unknown> {
+  return {
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    currentWave: r.currentWave,
+    abortReason: r.abortReason,
+    devices: deviceCount,
+    createdAt: r.createdAt,
+    finishedAt: r.finishedAt,
+    models: r.spec.models,
+    gates: r.gates,
+  };
+}
+
 export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[]): { summary: Record<string, unknown>; waves: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
   const waves = r.waveSizes.map((size, wave) => {
     const ds = devices.filter((d) => d.wave === wave);
@@ -38,18 +54,7 @@ export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[
     };
   });
   return {
-    summary: {
-      id: r.id,
-      name: r.name,
-      state: r.state,
-      currentWave: r.currentWave,
-      abortReason: r.abortReason,
-      devices: devices.length,
-      createdAt: r.createdAt,
-      finishedAt: r.finishedAt,
-      models: r.spec.models,
-      gates: r.gates,
-    },
+    summary: rolloutSummary(r, devices.length),
     waves,
     devices: devices.map((d) => ({
       deviceId: d.deviceId,

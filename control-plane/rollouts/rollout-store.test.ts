@@ -80,6 +80,8 @@ test('a new rollout takes over the devices older open rollouts have not finished
   const { takenOver } = s.create({ id: 'ro-b', name: 'b', spec: spec('generic-cpu', 3), waveSizes: [4] }, ['d1', 'd2', 'd3', 'd4', 'd5'].map((d) => dev(d)), 20);
   assert.equal(takenOver, 2, 'd2 (in flight) and d4 (pending) from ro-a');
   assert.deepEqual(s.devices('ro-a').map((d) => [d.deviceId, d.state]), [['d1', 'active'], ['d3', 'failed']]);
+  assert.equal(s.deviceCount('ro-a'), 2, 'the list counts what the rollout holds');
+  assert.equal(s.deviceCount('ro-none'), 0);
   assert.deepEqual(s.devices('ro-x').map((d) => [d.deviceId, d.state]), [['d5', 'pending']]);
   assert.equal(s.devices('ro-b').length, 5);
   const ev = s.events('ro-a').filter((e) => e.kind === 'device-superseded');

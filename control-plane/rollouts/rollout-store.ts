@@ -216,6 +216,11 @@ export class RolloutStore {
     return (this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
   }
 
+  /** How many devices a rollout has (the primary key's index, no row read). */
+  deviceCount(rolloutId: string): number {
+    return (this.q('SELECT COUNT(*) AS n FROM rollout_devices WHERE rollout_id = ?').get(rolloutId) as { n: number }).n;
+  }
+
   /**
    * What `step()` needs of every device of a rollout, and nothing else (no JSON, no measurements): it runs for every
    * evaluation. Rows as arrays from SQLite (better-sqlite3 builds an object per row far slower), in device id order

@@ -6,7 +6,7 @@ import type { ControlPlaneContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { RolloutError } from './errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
-import { modelReport, rolloutReport, toCsv } from './reports.ts';
+import { modelReport, rolloutReport, rolloutSummary, toCsv } from './reports.ts';
 import type { RolloutService } from './rollout-service.ts';
 import type { RolloutStore } from './rollout-store.ts';
 
@@ -57,7 +57,7 @@ export function registerRolloutRoutes(
     summary: 'List rollouts, newest first',
     response: RolloutListSchema,
     query: z.object({ state: z.enum(['running', 'paused', 'succeeded', 'aborted', 'rolled-back']).optional() }),
-    handler: (c, { query }) => c.json({ items: store.list(query.state).map((r) => rolloutReport(r, store.devices(r.id)).summary) }),
+    handler: (c, { query }) => c.json({ items: store.list(query.state).map((r) => rolloutSummary(r, store.deviceCount(r.id))) }),
   });
   table.add({
     method: 'get',
