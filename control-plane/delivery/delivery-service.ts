@@ -132,7 +132,7 @@ export class DeliveryService {
     const b = this.bound;
     if (!b) return;
     for (const t of new Set(transferIds)) {
-      if (b.store.openOfferDevices(t).length) continue;
+      if (b.store.hasOpenOffer(t)) continue;
       b.server.endTransfer(t);
       // never rejects (the broker adapters queue a revoke while the broker is away)
       await b.ctx.broker.revokeTransfer(t);

@@ -143,6 +143,15 @@ export class DeliveryStore {
     return (this.q('SELECT device_id FROM delivery_offers WHERE transfer_id = ? AND closed_at IS NULL').all(transferId) as { device_id: string }[]).map((r) => r.device_id);
   }
 
+  /**
+   * Whether any device still has an open offer of a transfer. Asked each time a device is done with one (its install
+   * report), so it reads one entry of the open-offers index, never the rest of the wave: counting them was quadratic in
+   * the wave's size.
+   */
+  hasOpenOffer(transferId: string): boolean {
+    return this.q('SELECT 1 FROM delivery_offers WHERE transfer_id = ? AND closed_at IS NULL LIMIT 1').get(transferId) !== undefined;
+  }
+
   /** Transfers with at least one open offer. */
   openTransfers(): string[] {
     return (this.q('SELECT DISTINCT transfer_id FROM delivery_offers WHERE closed_at IS NULL').all() as { transfer_id: string }[]).map((r) => r.transfer_id);
