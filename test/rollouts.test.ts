@@ -272,6 +272,10 @@ for (const kind of BROKER_KINDS) {
       }, 120_000, 250);
       const armDevices = a.body.devices.length as number;
       assert.ok(armDevices >= 3, `${armDevices} armv82 devices`);
+      // the gauge counts the devices of open rollouts only (A is the one open now), not every rollout's history
+      const metrics = (await fleet.api('/metrics')).text;
+      assert.match(metrics, new RegExp(`^edgefleet_rollout_devices\\{state="pending"\\} ${armDevices - 1}$`, 'm'));
+      assert.match(metrics, /^edgefleet_rollout_devices\{state="active"\} 1$/m);
 
       // B: the whole profile back to v1, while A is paused
       const b = await fleet.api('/rollouts', { method: 'POST', json: { name: 'arm back to v1', models: [{ modelId: 'cnn-armv82-dotprod', version: 1, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
