@@ -122,9 +122,11 @@ for (const kind of BROKER_KINDS) {
       // waits are for the events (online, will, second birth), bounded generously: a tsx agent process starts slowly on a loaded CI machine
       const first = spawnAgent(fleet.cp.brokerUrl, stateDir, token, factsFile);
       procs.push(first);
-      const dev = await waitFor('process agent online', async () => {
+      // online and its birth recorded: the control plane writes the retained online and the birth a presence tick
+      // apart, so a device can be listed online a moment before it has a profile (CI caught that once)
+      const dev = await waitFor('process agent online, its birth recorded', async () => {
         const r = await fleet.api(`/devices?status=online&limit=1000`);
-        return (r.body.items as { id: string; profileId: string; births: number }[]).find((d) => !d.id.startsWith('sim-'));
+        return (r.body.items as { id: string; profileId: string | null; births: number }[]).find((d) => !d.id.startsWith('sim-') && d.births >= 1);
       }, 120_000);
       assert.equal(dev.profileId, 'armv82-dotprod', 'facts file override applied');
       const usesBefore = (await fleet.api('/enrollment-tokens')).body.items[0].uses;
