@@ -73,4 +73,11 @@ export const DELIVERY_MIGRATIONS: readonly string[] = [
   CREATE INDEX delivery_offers_open ON delivery_offers (transfer_id) WHERE closed_at IS NULL;
   CREATE INDEX delivery_offers_delivery ON delivery_offers (device_id, delivery_id);
   `,
+  // reads that scanned a table growing with every report ever: the model report's newest benchmark per device (the
+  // model page polls it), the per-install caps checked at each report, the expired-offer sweep
+  `
+  CREATE INDEX delivery_benchmarks_model ON delivery_benchmarks (model_id, device_id, version, id);
+  CREATE INDEX delivery_install_events_install ON delivery_install_events (device_id, model_id, version);
+  CREATE INDEX delivery_offers_expiry ON delivery_offers (expires_at) WHERE closed_at IS NULL AND expires_at IS NOT NULL;
+  `,
 ];
