@@ -249,8 +249,9 @@ export class RolloutService {
    * A device event asks for an evaluation: the events of a burst share one. An evaluation reads every device of the
    * rollout (step() looks at the whole wave and the gates at every wave so far), so one per report made a rollout
    * quadratic in its size: 10,000 devices, 50 ms per report, the control plane busy for the whole rollout. A requested
-   * evaluation runs at most `EVALUATE_COALESCE_MS` later, or later still for a large rollout (9 x its last evaluation,
-   * at most 5 s), so evaluating takes at most about a tenth of the event loop; the periodic tick stays behind it.
+   * evaluation runs `EVALUATE_COALESCE_MS` after the first request of a burst, or 9 x the rollout's last evaluation
+   * when that is longer (at most 5 s), so evaluating takes about a tenth of the event loop at most; the periodic tick
+   * stays behind it.
    */
   private requestEvaluate(id: string): void {
     if (this.stopped || this.requested.has(id)) return;

@@ -229,14 +229,11 @@ export class RolloutStore {
    * (the primary key's), so a wave is sent in the same order as the full list gives.
    */
   stepDevices(rolloutId: string): RolloutDevice[] {
-    const rows = this.stepStatement.all(rolloutId) as [string, string, number, DeviceRolloutState, number | null, string | null][];
+    const rows = this.q('SELECT device_id, profile_id, wave, state, sent_at, reason FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id')
+      .raw(true)
+      .all(rolloutId) as [string, string, number, DeviceRolloutState, number | null, string | null][];
     return rows.map(([deviceId, profileId, wave, state, sentAt, reason]) => ({ deviceId, profileId, wave, state, sentAt, reason }));
   }
-
-  private get stepStatement(): Statement {
-    return (this.stepStmt ??= this.db.prepare('SELECT device_id, profile_id, wave, state, sent_at, reason FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id').raw(true));
-  }
-  private stepStmt: Statement | null = null;
 
   device(rolloutId: string, deviceId: string): RolloutDeviceRow | null {
     const r = this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').get(rolloutId, deviceId) as RawDevice | undefined;
