@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BenchmarkResult } from '../../shared/messages.ts';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
-import { silentLogger } from '../log.ts';
-import { migrateRoom, openDatabase } from '../store/db.ts';
+import { createLogger, silentLogger, type Logger } from '../log.ts';
+import { waitFor } from '../../test/helpers/control-plane.ts';
+import { migrateRoom, openDatabase, type Db } from '../store/db.ts';
 import { DeviceStore } from '../store/devices.ts';
 import { RolloutService } from './rollout-service.ts';
 import { ROLLOUT_MIGRATIONS, RolloutStore } from './rollout-store.ts';
@@ -30,19 +31,12 @@ const result = (p50: number): BenchmarkResult => ({
   topOps: [],
 });
 
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-test('a burst of device reports shares evaluations, and the last one still completes the rollout', async () => {
+/** `n` generic-cpu devices and the rollout service over one in-memory SQLite database; `sent` lists the deploys. */
+function fixture(n: number, log: Logger = silentLogger): { db: Db; store: RolloutStore; svc: RolloutService; sent: string[] } {
   const db = openDatabase(':memory:');
   migrateRoom(db, 'rollouts', ROLLOUT_MIGRATIONS);
   const devices = new DeviceStore(db);
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     const id = `dev-${String(i).padStart(4, '0')}`;
     devices.createEnrolled(id, 'h', 't', 1);
     devices.update(id, { profileId: 'generic-cpu' });
@@ -53,23 +47,28 @@ test('a burst of device reports shares evaluations, and the last one still compl
     store,
     devices,
     { modelInfo: () => ({ profileId: 'generic-cpu', centralAccuracy: 0.9 }), modelKnown: () => true, deploy: async (d) => void sent.push(d), rollback: async () => {}, p50On: () => null },
-    silentLogger,
+    log,
     () => Date.now(),
   );
+  return { db, store, svc, sent };
+}
+
+test('a burst of device reports shares evaluations, and the last one still completes the rollout', async () => {
+  const { store, svc, sent } = fixture(N);
   const r = svc.create(RolloutCreateSchema.parse({ models: [{ ...model, profileId: 'generic-cpu' }], waves: { canary: { count: 1 }, then: { percents: [100] } } }));
-  await until('the canary sent', () => sent.length === 1);
+  await waitFor('the canary sent', () => sent.length === 1, 10_000, 10);
   const report = async (d: string): Promise<void> => {
     for (const s of ['downloading', 'verifying', 'benchmarking', 'active'] as const) await svc.onInstallState(d, model, s, null, r.id);
     await svc.onBenchmark(d, model, result(1), null, r.id);
   };
   await report(sent[0]!);
-  await until('wave 1 sent', () => sent.length === N, 10_000);
+  await waitFor('wave 1 sent', () => sent.length === N, 10_000, 10);
   assert.equal(store.get(r.id)!.currentWave, 1);
 
   // 299 devices x 5 reports, all at once
   const before = svc.evaluations;
   await Promise.all(sent.slice(1).map(report));
-  await until('the rollout succeeded', () => store.get(r.id)!.state === 'succeeded');
+  await waitFor('the rollout succeeded', () => store.get(r.id)!.state === 'succeeded', 10_000, 10);
   const used = svc.evaluations - before;
   assert.ok(used <= 10, `${used} evaluations for ${(N - 1) * 5} reports`);
   assert.ok(store.devices(r.id).every((d) => d.state === 'active'));
@@ -77,21 +76,17 @@ test('a burst of device reports shares evaluations, and the last one still compl
   svc.stop();
 });
 
-test('stop() cancels the evaluations device events asked for', async () => {
-  const db = openDatabase(':memory:');
-  migrateRoom(db, 'rollouts', ROLLOUT_MIGRATIONS);
-  const devices = new DeviceStore(db);
-  devices.createEnrolled('dev-a', 'h', 't', 1);
-  devices.update('dev-a', { profileId: 'generic-cpu' });
-  const store = new RolloutStore(db);
-  const svc = new RolloutService(store, devices, { modelInfo: () => ({ profileId: 'generic-cpu', centralAccuracy: 0.9 }), modelKnown: () => true, deploy: async () => {}, rollback: async () => {}, p50On: () => null }, silentLogger, () => Date.now());
+test('after stop(), an evaluation a device event asked for never runs (it would read the closed database)', async () => {
+  const errors: string[] = [];
+  const { db, store, svc } = fixture(1, createLogger({ level: 'error', sink: (line) => void errors.push(line) }));
   const r = svc.create(RolloutCreateSchema.parse({ models: [{ ...model, profileId: 'generic-cpu' }] }));
-  await until('sent', () => store.devices(r.id)[0]!.state === 'sent');
-  await svc.onInstallState('dev-a', model, 'downloading', null, r.id);
+  await waitFor('sent', () => store.devices(r.id)[0]!.state === 'sent', 10_000, 10);
+  await svc.onInstallState('dev-0000', model, 'downloading', null, r.id);
   const n = svc.evaluations;
   svc.stop();
   db.close();
-  // the requested evaluation would read the closed database: it must not run
+  // the requested evaluation would read the closed database (and log its failure): it must not run
   await new Promise((res) => setTimeout(res, 300));
   assert.equal(svc.evaluations, n);
+  assert.deepEqual(errors, []);
 });
