@@ -18,6 +18,7 @@
 import { fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { alternate, checkouts } from './lib/alternate.ts';
 import { machineName } from './lib/machine.ts';
 import { formatTable } from './lib/table.ts';
 
@@ -121,29 +122,12 @@ async function measure(root: string, broker: string): Promise<void> {
   process.exit(0);
 }
 
-async function one(root: string, broker: string): Promise<Result> {
-  const p = fork(import.meta.filename, ['--measure', root, broker], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((r) => p.once('exit', r));
-  const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`measurement of ${root} on ${broker} failed (exit ${code}): ${out.slice(-500)}`);
-  return JSON.parse(line) as Result;
-}
-
 async function main(): Promise<void> {
-  const codes: [string, string][] = BEFORE ? [['before', BEFORE], ['this', HERE]] : [['this', HERE]];
+  const codes = checkouts(HERE, BEFORE);
   const load0 = loadavg();
   const rows: (string | number)[][] = [];
   for (const broker of BROKERS) {
-    const by = new Map<string, Result[]>();
-    for (let k = 0; k < REPEAT; k++) {
-      for (const [code, root] of codes) {
-        const r = await one(root, broker);
-        console.error(JSON.stringify({ broker, code, run: k, ...r }));
-        by.set(code, [...(by.get(code) ?? []), r]);
-      }
-    }
+    const by = await alternate<Result>(import.meta.filename, codes, REPEAT, [broker], { broker });
     for (const [code] of codes) {
       const rs = by.get(code)!;
       const per = (f: (r: Result) => number): string => rs.map((r) => ((f(r) / r.accepted) * 1e6).toFixed(0)).join(' / ');

@@ -10,10 +10,10 @@
  *
  * Internal mode: --measure <root> <n>.
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alternate, checkouts } from './lib/alternate.ts';
 import { machineName } from './lib/machine.ts';
 import { formatTable } from './lib/table.ts';
 
@@ -80,29 +80,12 @@ async function measure(root: string, n: number): Promise<void> {
   process.exit(0);
 }
 
-async function one(root: string, n: number): Promise<Result> {
-  const p = fork(import.meta.filename, ['--measure', root, String(n)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((r) => p.once('exit', r));
-  const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`measurement of ${root} at N=${n} failed (exit ${code}): ${out.slice(-500)}`);
-  return JSON.parse(line) as Result;
-}
-
 async function main(): Promise<void> {
-  const codes: [string, string][] = BEFORE ? [['before', BEFORE], ['this', HERE]] : [['this', HERE]];
+  const codes = checkouts(HERE, BEFORE);
   const load0 = loadavg();
   const rows: (string | number)[][] = [];
   for (const n of NS) {
-    const by = new Map<string, Result[]>();
-    for (let k = 0; k < REPEAT; k++) {
-      for (const [code, root] of codes) {
-        const r = await one(root, n);
-        console.error(JSON.stringify({ code, run: k, ...r }));
-        by.set(code, [...(by.get(code) ?? []), r]);
-      }
-    }
+    const by = await alternate<Result>(import.meta.filename, codes, REPEAT, [String(n)]);
     for (const [code] of codes) {
       const rs = by.get(code)!;
       rows.push([code, n.toLocaleString('en-US'), rs[0]!.reports, rs.map((r) => ((r.cpuMs * 1000) / r.reports).toFixed(0)).join(' / '), rs.map((r) => (r.cpuMs / 1000).toFixed(2)).join(' / ')]);
