@@ -46,6 +46,15 @@ for (const kind of BROKER_KINDS) {
       return r.body as { id: string; version: number };
     };
     const rollout = async (id: string) => (await fleet.api(`/rollouts/${id}`)).body;
+    /** The int8 model for a profile, judged against the right labels (central accuracy 0.95, the fp32 baseline v1). */
+    const registerGood = (profileId: string) =>
+      register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId, centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+    /** A rollout of one model to its profile, a canary then everyone (default gates); its answer, created or not. */
+    const startRollout = async (name: string, m: { modelId: string; version: number; profileId: string }) => {
+      const r = await fleet.api('/rollouts', { method: 'POST', json: { name, models: [m], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body;
+    };
 
     before(async () => {
       fleet = await startTestFleet(kind, { presenceTimeoutMs: 60_000 }, (dataDir) => createStandardRooms({ dataDir, rolloutBenchmark: QUICK_BENCH, rolloutTickMs: 250, ui: false }).extensions);
@@ -190,13 +199,8 @@ for (const kind of BROKER_KINDS) {
     });
 
     test('pause holds the next wave, resume finishes it, a manual rollback returns every device to its previous model', async () => {
-      const v2 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'generic-cpu', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
-      const created = await fleet.api('/rollouts', {
-        method: 'POST',
-        json: { name: 'generic v2', models: [{ modelId: v2.id, version: v2.version, profileId: 'generic-cpu' }], waves: { canary: { count: 1 }, then: { percents: [100] } } },
-      });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const id = created.body.summary.id as string;
+      const v2 = await registerGood('generic-cpu');
+      const id = (await startRollout('generic v2', { modelId: v2.id, version: v2.version, profileId: 'generic-cpu' })).summary.id as string;
       const paused = await fleet.api(`/rollouts/${id}/pause`, { method: 'POST' });
       assert.equal(paused.status, 200);
       assert.equal(paused.body.summary.state, 'paused');
@@ -227,11 +231,9 @@ for (const kind of BROKER_KINDS) {
 
     test('a device that registers after two rollouts of its profile succeeded follows the newer one only', async () => {
       // x86 has v1 (the first rollout, succeeded) and v2 (aborted by its gate); v3 goes out and succeeds
-      const v3 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'x86-64-vnni', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      const v3 = await registerGood('x86-64-vnni');
       assert.equal(v3.version, 3);
-      const created = await fleet.api('/rollouts', { method: 'POST', json: { name: 'x86 v3', models: [{ modelId: v3.id, version: 3, profileId: 'x86-64-vnni' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const id = created.body.summary.id as string;
+      const id = (await startRollout('x86 v3', { modelId: v3.id, version: 3, profileId: 'x86-64-vnni' })).summary.id as string;
       const first = (await fleet.api('/rollouts?state=succeeded')).body.items.find((r: { name: string }) => r.name === 'cnn v1');
       assert.ok(first, 'the first rollout succeeded');
       assert.equal(first.devices, AGENTS, 'the list counts its devices');
@@ -260,17 +262,16 @@ for (const kind of BROKER_KINDS) {
 
     test('a newer rollout takes over the devices a paused one has not reached; resumed, the older one sends them nothing', async () => {
       // armv82 has v1 (the first rollout) and v2 (aborted at its floor); A sends v3 to a canary and is paused
-      const v3 = await register({ name: 'cnn', file: models!.int8, kind: 'int8', profileId: 'armv82-dotprod', centralAccuracy: 0.95, companions: { evalset: models!.evalSet, fp32Baseline: { modelId: 'cnn-fp32', version: 1 } } });
+      const v3 = await registerGood('armv82-dotprod');
       assert.equal(v3.version, 3);
-      const a = await fleet.api('/rollouts', { method: 'POST', json: { name: 'arm v3', models: [{ modelId: v3.id, version: 3, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
-      assert.equal(a.status, 201, JSON.stringify(a.body));
-      const aId = a.body.summary.id as string;
+      const a = await startRollout('arm v3', { modelId: v3.id, version: 3, profileId: 'armv82-dotprod' });
+      const aId = a.summary.id as string;
       assert.equal((await fleet.api(`/rollouts/${aId}/pause`, { method: 'POST' })).status, 200);
       const canary = await waitFor('canary of A active', async () => {
         const d = (await rollout(aId)).devices.find((x: { wave: number }) => x.wave === 0);
         return d.state === 'active' ? d : null;
       }, 120_000, 250);
-      const armDevices = a.body.devices.length as number;
+      const armDevices = a.devices.length as number;
       assert.ok(armDevices >= 3, `${armDevices} armv82 devices`);
       // the gauge counts the devices of open rollouts only (A is the one open now), not every rollout's history
       const metrics = (await fleet.api('/metrics')).text;
@@ -278,10 +279,9 @@ for (const kind of BROKER_KINDS) {
       assert.match(metrics, /^edgefleet_rollout_devices\{state="active"\} 1$/m);
 
       // B: the whole profile back to v1, while A is paused
-      const b = await fleet.api('/rollouts', { method: 'POST', json: { name: 'arm back to v1', models: [{ modelId: 'cnn-armv82-dotprod', version: 1, profileId: 'armv82-dotprod' }], waves: { canary: { count: 1 }, then: { percents: [100] } } } });
-      assert.equal(b.status, 201, JSON.stringify(b.body));
-      const bId = b.body.summary.id as string;
-      assert.equal(b.body.devices.length, armDevices);
+      const b = await startRollout('arm back to v1', { modelId: 'cnn-armv82-dotprod', version: 1, profileId: 'armv82-dotprod' });
+      const bId = b.summary.id as string;
+      assert.equal(b.devices.length, armDevices);
       const afterB = await rollout(aId);
       assert.deepEqual(afterB.devices.map((d: { deviceId: string }) => d.deviceId), [canary.deviceId], 'A keeps only the device it finished');
       const superseded = afterB.events.filter((e: { kind: string }) => e.kind === 'device-superseded');
@@ -301,7 +301,7 @@ for (const kind of BROKER_KINDS) {
       }, 30_000, 250);
       assert.equal(doneA.devices.length, 1, 'A sent nobody after the resume');
       const onV1 = await waitFor('every armv82 device reports v1', async () => {
-        const all = await Promise.all(b.body.devices.map(async (d: { deviceId: string }) => (await fleet.api(`/devices/${d.deviceId}`)).body.currentModel));
+        const all = await Promise.all(b.devices.map(async (d: { deviceId: string }) => (await fleet.api(`/devices/${d.deviceId}`)).body.currentModel));
         return all.every((m: { modelId: string; version: number } | null) => m?.modelId === 'cnn-armv82-dotprod' && m.version === 1) ? all : null;
       }, 30_000, 250);
       assert.equal(onV1.length, armDevices);
