@@ -46,8 +46,8 @@ export const DeviceListQuerySchema = z.object({
 /** GET /reports/fleet: the last-seen list comes a page at a time (longest silent first). */
 export const FleetReportQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+    limit: decimalInt(1, 1000).default(100),
+    offset: decimalInt(0, 10_000_000).default(0),
   });
 
 export const DevicePatchSchema = z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decimalInt } from './http.ts';
 import { ModelIdSchema, ProfileIdSchema } from './ids.ts';
 import { HyperparametersSchema, ModelNameSchema } from './registry.ts';
 import { GatesSchema, WavesSchema } from './rollouts.ts';
@@ -180,8 +181,8 @@ export const TuningListSchema = z.object({ items: z.array(TuningSummarySchema), 
 
 export const TuningListQuerySchema = z.object({
   state: TuningState.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  limit: decimalInt(1, 1000).default(50),
+  offset: decimalInt(0, 1_000_000_000).default(0),
 });
 
 export const TuningReportQuerySchema = z.object({ format: z.enum(['json', 'csv']).default('json') });

@@ -48,6 +48,13 @@ describe('smaller fixes', () => {
     assert.equal((await fleet.api('/models?offset=0x10')).status, 400);
     assert.equal((await fleet.api('/reports/models/measured?version=0x1')).status, 400);
     assert.equal((await fleet.api('/training-jobs?limit=1e1')).status, 400);
+    // the fleet report's page and the tunings list took z.coerce too
+    for (const q of ['/reports/fleet?limit=0x10', '/reports/fleet?offset=1e3', '/reports/fleet?limit=', '/tunings?limit=0x10', '/tunings?offset=-0']) {
+      const r = await fleet.api(q);
+      assert.equal(r.status, 400, `${q}: ${r.text}`);
+    }
+    assert.equal((await fleet.api('/reports/fleet?limit=16')).status, 200);
+    assert.equal((await fleet.api('/tunings?limit=16')).body.limit, 16);
   });
 
   test('ENOSPC in the middle of a download: the job fails with the reason and its partial files are removed', async (t) => {
