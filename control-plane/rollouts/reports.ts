@@ -1,6 +1,6 @@
 import type { BenchmarkResult } from '../../shared/messages.ts';
 import type { Db } from '../store/db.ts';
-import type { RolloutDeviceRow, RolloutRow } from './rollout-store.ts';
+import type { RolloutDeviceRow, RolloutRow, WaveStateCount } from './rollout-store.ts';
 
 export function median(xs: readonly number[]): number | null {
   if (xs.length === 0) return null;
@@ -36,39 +36,65 @@ export function rolloutSummary(r: RolloutRow, deviceCount: number): Record<strin
   };
 }
 
-export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[]): { summary: Record<string, unknown>; waves: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
-  const waves = r.waveSizes.map((size, wave) => {
-    const ds = devices.filter((d) => d.wave === wave);
-    const count = (s: string) => ds.filter((d) => d.state === s).length;
+const IN_FLIGHT = new Set(['sent', 'downloading', 'verifying', 'benchmarking']);
+
+/**
+ * A rollout's waves from its devices counted per wave and state (`RolloutStore.waveCounts`, or `countWaves` over rows
+ * in memory) and each wave's median p50 (`median(wave, measured)`): the same table for the paged view and the report.
+ */
+export function rolloutWaves(r: RolloutRow, counts: readonly WaveStateCount[], medianP50: (wave: number, measured: number) => number | null): Record<string, unknown>[] {
+  return r.waveSizes.map((size, wave) => {
+    const cs = counts.filter((c) => c.wave === wave);
+    const count = (...states: string[]) => cs.reduce((n, c) => n + (states.includes(c.state) ? c.n : 0), 0);
+    const measured = cs.reduce((n, c) => n + c.measured, 0);
     return {
       wave,
       planned: size,
-      devices: ds.length,
+      devices: cs.reduce((n, c) => n + c.n, 0),
       state: wave < r.currentWave ? 'done' : wave === r.currentWave ? (r.state === 'running' ? 'active' : r.state) : 'pending',
       active: count('active'),
-      failed: count('failed') + count('timed-out'),
-      inFlight: ds.filter((d) => ['sent', 'downloading', 'verifying', 'benchmarking'].includes(d.state)).length,
+      failed: count('failed', 'timed-out'),
+      inFlight: count(...IN_FLIGHT),
       pending: count('pending'),
       rolledBack: count('rolled-back'),
-      medianP50Ms: median(ds.flatMap((d) => (d.p50Ms === null ? [] : [d.p50Ms]))),
+      medianP50Ms: medianP50(wave, measured),
     };
   });
+}
+
+/** `RolloutStore.waveCounts` over device rows already in memory. */
+export function countWaves(devices: readonly RolloutDeviceRow[]): WaveStateCount[] {
+  const by = new Map<string, WaveStateCount>();
+  for (const d of devices) {
+    const k = `${d.wave}\0${d.state}`;
+    const c = by.get(k) ?? { wave: d.wave, state: d.state, n: 0, measured: 0 };
+    c.n++;
+    if (d.p50Ms !== null) c.measured++;
+    by.set(k, c);
+  }
+  return [...by.values()];
+}
+
+/** One device of a rollout as the API shows it. */
+export function rolloutDeviceView(d: RolloutDeviceRow): Record<string, unknown> {
   return {
-    summary: rolloutSummary(r, devices.length),
-    waves,
-    devices: devices.map((d) => ({
-      deviceId: d.deviceId,
-      profileId: d.profileId,
-      wave: d.wave,
-      state: d.state,
-      model: `${d.modelId}@${d.modelVersion}`,
-      previousModel: d.previousModel ? `${d.previousModel.modelId}@${d.previousModel.version}` : null,
-      p50Ms: d.p50Ms,
-      accuracy: d.accuracy,
-      speedupVsFp32: d.speedup,
-      reason: d.reason,
-    })),
+    deviceId: d.deviceId,
+    profileId: d.profileId,
+    wave: d.wave,
+    state: d.state,
+    model: `${d.modelId}@${d.modelVersion}`,
+    previousModel: d.previousModel ? `${d.previousModel.modelId}@${d.previousModel.version}` : null,
+    p50Ms: d.p50Ms,
+    accuracy: d.accuracy,
+    speedupVsFp32: d.speedup,
+    reason: d.reason,
   };
+}
+
+/** The whole rollout (GET /reports/rollouts/:id): every device, the waves computed from them. */
+export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[]): { summary: Record<string, unknown>; waves: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
+  const waves = rolloutWaves(r, countWaves(devices), (wave) => median(devices.flatMap((d) => (d.wave === wave && d.p50Ms !== null ? [d.p50Ms] : []))));
+  return { summary: rolloutSummary(r, devices.length), waves, devices: devices.map(rolloutDeviceView) };
 }
 
 type BenchRow = { device_id: string; version: number; profile_id: string | null; result_json: string; baseline_json: string | null; speedup: number | null; at: number };

@@ -50,7 +50,23 @@ export const ROLLOUT_MIGRATIONS: readonly string[] = [
   `,
   // the devices of a rollout counted by state from the index alone (the /metrics gauge of open rollouts)
   `CREATE INDEX rollout_devices_state ON rollout_devices (rollout_id, state);`,
+  // GET /rollouts/:id: its devices paged in wave order, and its waves counted from an index (no row read)
+  `CREATE INDEX rollout_devices_wave ON rollout_devices (rollout_id, wave, device_id);
+   CREATE INDEX rollout_devices_wave_state ON rollout_devices (rollout_id, wave, state, p50_ms);`,
 ];
+
+/** GET /rollouts/:id's statements whose plans matter (the tests assert them): a page, and the counts per wave. */
+export const ROLLOUT_VIEW_SQL = {
+  devicePage: `SELECT * FROM rollout_devices WHERE rollout_id = @id AND (wave, device_id) > (@afterWave, @afterDevice)
+    AND (@state IS NULL OR state = @state) AND (@wave IS NULL OR wave = @wave)
+    ORDER BY wave, device_id LIMIT @limit`,
+  waveCounts: 'SELECT wave, state, COUNT(*) AS n, COUNT(p50_ms) AS measured FROM rollout_devices WHERE rollout_id = ? GROUP BY wave, state',
+} as const;
+
+/** Where a page of a rollout's devices starts: after this wave and device id (the order is wave, then device id). */
+export type DevicePageCursor = { wave: number; deviceId: string };
+/** How many devices of a rollout are in one wave and state, and how many of those have a measured p50. */
+export type WaveStateCount = { wave: number; state: DeviceRolloutState; n: number; measured: number };
 
 export type RolloutRow = Rollout & { name: string; spec: RolloutCreate; createdAt: number; updatedAt: number; finishedAt: number | null };
 export type RolloutDeviceRow = RolloutDevice & {
@@ -216,6 +232,32 @@ export class RolloutStore {
 
   devices(rolloutId: string): RolloutDeviceRow[] {
     return (this.q('SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY wave, device_id').all(rolloutId) as RawDevice[]).map(toDevice);
+  }
+
+  /**
+   * One page of a rollout's devices in wave, then device id, order (an index: the page's cost does not grow with
+   * the rollout), optionally of one state or wave; `next` is where the following page starts, null after the last.
+   */
+  devicePage(rolloutId: string, opts: { after?: DevicePageCursor | null; limit: number; state?: DeviceRolloutState | null; wave?: number | null }): { rows: RolloutDeviceRow[]; next: DevicePageCursor | null } {
+    const after = opts.after ?? { wave: -1, deviceId: '' };
+    const raw = this.q(ROLLOUT_VIEW_SQL.devicePage).all({ id: rolloutId, afterWave: after.wave, afterDevice: after.deviceId, state: opts.state ?? null, wave: opts.wave ?? null, limit: opts.limit + 1 }) as RawDevice[];
+    const rows = raw.slice(0, opts.limit).map(toDevice);
+    const last = rows[rows.length - 1];
+    return { rows, next: raw.length > opts.limit && last ? { wave: last.wave, deviceId: last.deviceId } : null };
+  }
+
+  /** Per wave and state, how many devices and how many with a p50: from the covering index, no row read. */
+  waveCounts(rolloutId: string): WaveStateCount[] {
+    return this.q(ROLLOUT_VIEW_SQL.waveCounts).all(rolloutId) as WaveStateCount[];
+  }
+
+  /** The median p50 of a wave's measured devices, `measured` being how many have one (from waveCounts). */
+  waveMedianP50(rolloutId: string, wave: number, measured: number): number | null {
+    if (measured <= 0) return null;
+    const xs = this.q('SELECT p50_ms FROM rollout_devices WHERE rollout_id = ? AND wave = ? AND p50_ms IS NOT NULL ORDER BY p50_ms LIMIT ? OFFSET ?')
+      .pluck()
+      .all(rolloutId, wave, measured % 2 ? 1 : 2, Math.floor((measured - 1) / 2)) as number[];
+    return xs.length === 0 ? null : xs.length === 1 ? xs[0]! : (xs[0]! + xs[1]!) / 2;
   }
 
   /** How many devices a rollout has (the primary key's index, no row read). */

@@ -1,4 +1,4 @@
-import { ModelReportSchema, RolloutListSchema, RolloutReportSchema, RolloutViewSchema } from '../../shared/api/rollouts.ts';
+import { ModelReportSchema, RolloutListSchema, RolloutReportSchema, RolloutViewQuerySchema, RolloutViewSchema, rolloutDeviceCursor, type RolloutViewQuery } from '../../shared/api/rollouts.ts';
 import { z } from 'zod';
 import { decimalInt } from '../../shared/http.ts';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
@@ -6,7 +6,7 @@ import type { ControlPlaneContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { RolloutError } from './errors.ts';
 import type { RouteTable } from '../http/route-table.ts';
-import { modelReport, rolloutReport, rolloutSummary, toCsv } from './reports.ts';
+import { modelReport, rolloutDeviceView, rolloutReport, rolloutSummary, rolloutWaves, toCsv } from './reports.ts';
 import type { RolloutService } from './rollout-service.ts';
 import type { RolloutStore } from './rollout-store.ts';
 
@@ -34,10 +34,31 @@ export function registerRolloutRoutes(
   deps: { service: RolloutService; store: RolloutStore; centralAccuracy: (modelId: string, version: number) => number | null; modelKnown: (modelId: string, version: number | null) => boolean },
 ): void {
   const { service, store } = deps;
-  const view = (id: string) => {
+  /**
+   * GET /rollouts/:id: waves and per-state counts from the index, one page of devices, the newest events. Nothing in
+   * it reads every device of the rollout (the rollout page polls it every 2 s; 10,000 devices is one rollout).
+   */
+  const view = (id: string, q: RolloutViewQuery = RolloutViewQuerySchema.parse({})) => {
     const r = store.get(id);
     if (!r) throw notFound('rollout', id);
-    return { ...rolloutReport(r, store.devices(id)), events: store.events(id, 1000) };
+    const counts = store.waveCounts(id);
+    const deviceStates: Record<string, number> = {};
+    let total = 0;
+    let matching = 0;
+    for (const c of counts) {
+      deviceStates[c.state] = (deviceStates[c.state] ?? 0) + c.n;
+      total += c.n;
+      if ((q.state === undefined || c.state === q.state) && (q.wave === undefined || c.wave === q.wave)) matching += c.n;
+    }
+    const page = store.devicePage(id, { after: q.after ?? null, limit: q.limit, state: q.state ?? null, wave: q.wave ?? null });
+    return {
+      summary: rolloutSummary(r, total),
+      waves: rolloutWaves(r, counts, (wave, measured) => store.waveMedianP50(id, wave, measured)),
+      devices: page.rows.map(rolloutDeviceView),
+      deviceStates,
+      page: { limit: q.limit, matching, next: page.next ? rolloutDeviceCursor(page.next) : null },
+      events: store.events(id, q.events),
+    };
   };
 
   table.add({
@@ -63,9 +84,10 @@ export function registerRolloutRoutes(
     method: 'get',
     path: '/rollouts/:id',
     tag: 'rollouts',
-    summary: 'One rollout: waves, per-device states, gates, events',
+    summary: 'One rollout: waves, device counts per state, gates, events, its devices a page at a time (?limit, ?after, ?state, ?wave)',
     response: RolloutViewSchema,
-    handler: (c, { params }) => c.json(view(params.id!)),
+    query: RolloutViewQuerySchema,
+    handler: (c, { params, query }) => c.json(view(params.id!, query)),
   });
   for (const action of ['pause', 'resume', 'abort', 'rollback'] as const) {
     table.add({

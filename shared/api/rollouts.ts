@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { Millis } from './common.ts';
+import { decimalInt } from '../http.ts';
+import { checkId } from '../ids.ts';
 
 /** Answers of /rollouts, /rollouts/:id (and its actions), /reports/rollouts/:id and /reports/models/:id. */
 
@@ -48,8 +50,48 @@ export const RolloutDeviceSchema = z.object({
 });
 
 export const RolloutReportSchema = z.object({ summary: RolloutSummarySchema, waves: z.array(RolloutWaveSchema), devices: z.array(RolloutDeviceSchema) });
+
+export const ROLLOUT_DEVICE_STATES = ['pending', 'sent', 'downloading', 'verifying', 'benchmarking', 'active', 'failed', 'timed-out', 'rolled-back'] as const;
+
+/** Where a page of a rollout's devices starts: `<wave>:<deviceId>` of the last device of the page before. */
+export const RolloutDeviceCursorSchema = z
+  .string()
+  .max(140)
+  .transform((s, ctx) => {
+    const m = /^(0|[1-9][0-9]{0,5}):(.+)$/.exec(s);
+    const id = m ? checkId('device', m[2]) : null;
+    if (!m || !id?.ok) {
+      ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 40)}" is not <wave>:<device id>${id && !id.ok ? ` (${id.error})` : ''}` });
+      return z.NEVER;
+    }
+    return { wave: Number(m[1]), deviceId: m[2]! };
+  });
+export const rolloutDeviceCursor = (c: { wave: number; deviceId: string }): string => `${c.wave}:${c.deviceId}`;
+
+/**
+ * GET /rollouts/:id (and its actions' answers): the rollout's waves and counts always whole, its devices a page at a
+ * time in wave then device id order (`after` = the previous page's `page.next`), optionally of one state or wave.
+ */
+export const RolloutViewQuerySchema = z.object({
+  limit: decimalInt(1, 5000).default(500),
+  after: RolloutDeviceCursorSchema.optional(),
+  state: z.enum(ROLLOUT_DEVICE_STATES).optional(),
+  wave: decimalInt(0, 999_999).optional(),
+  /** The newest events, at most this many. */
+  events: decimalInt(0, 1000).default(200),
+});
+
 export const RolloutViewSchema = RolloutReportSchema.extend({
   events: z.array(z.object({ at: Millis, kind: z.string(), deviceId: z.string().nullable(), detail: z.string().nullable() })),
+  /** The rollout's devices per state (all of them, whatever the page). */
+  deviceStates: z.record(z.string(), z.number().int()),
+  page: z.object({
+    limit: z.number().int(),
+    /** Devices matching the state and wave asked for (all pages). */
+    matching: z.number().int(),
+    /** `after` for the next page; null on the last. */
+    next: z.string().nullable(),
+  }),
 });
 export const RolloutListSchema = z.object({ items: z.array(RolloutSummarySchema) });
 
@@ -95,4 +137,5 @@ export const ModelReportSchema = z.object({
 
 export type RolloutSummary = z.infer<typeof RolloutSummarySchema>;
 export type RolloutView = z.infer<typeof RolloutViewSchema>;
+export type RolloutViewQuery = z.infer<typeof RolloutViewQuerySchema>;
 export type ModelReport = z.infer<typeof ModelReportSchema>;

@@ -20,11 +20,9 @@ export function renderRollout(r: RolloutView): string {
   ];
   if (s.abortReason) lines.push(`stopped because: ${s.abortReason}`);
   if (r.waves.length) lines.push('', renderTable(r.waves, genericColumns(r.waves)).trimEnd());
-  if (r.devices.length) {
-    const counts: Record<string, number> = {};
-    for (const d of r.devices) counts[d.state] = (counts[d.state] ?? 0) + 1;
-    lines.push('', `devices: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  }
+  // the counts of the whole rollout (the view's devices are one page of them)
+  const counts = Object.entries(r.deviceStates);
+  if (counts.length) lines.push('', `devices: ${counts.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`gates: ${Object.entries(s.gates).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   return lines.join('\n') + '\n';
 }
@@ -133,7 +131,7 @@ export function registerRolloutCommands(program: Command, ctx: CliContext): void
 
   rollout
     .command('status')
-    .description('waves, per-device states and gate decisions')
+    .description('waves, device counts per state and gate decisions (every device: report rollout <id>)')
     .argument('<id>', 'rollout id')
     .option('-w, --watch', 'refresh until the rollout ends or Ctrl-C')
     .option('--interval <seconds>', 'refresh interval for --watch', '2')

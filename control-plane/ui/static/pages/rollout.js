@@ -1,4 +1,5 @@
-// One rollout (GET /rollouts/:id): waves, devices, events, and the actions that still apply to its state.
+// One rollout (GET /rollouts/:id): waves, devices (a page at a time, by state), events, and the actions that still
+// apply to its state.
 import { api, optional } from '../api.js';
 import { html, nothing, styleMap } from '../lit.js';
 import { kv, notAvailable, num, pct, pill, progressBar, table, when } from '../dom.js';
@@ -12,13 +13,22 @@ const IN_FLIGHT = ['sent', 'downloading', 'verifying', 'benchmarking'];
 /** Which actions the rollout's state allows; a finished rollout offers none. */
 export const ACTIONS = { running: ['pause', 'abort', 'rollback'], paused: ['resume', 'abort', 'rollback'], succeeded: [], aborted: [], 'rolled-back': [] };
 const message = { text: '', rollout: '' };
+/** Devices per page: the grid and the table show one page; the waves and counts above are always the whole rollout. */
+export const DEVICE_PAGE = Number(new URLSearchParams(location.search).get('devicePage')) || 200;
+/** Which page of which rollout's devices is shown: `after` of each page opened so far (the last is this one's). */
+const paging = { rollout: '', state: '', afters: [] };
 
 export async function rolloutPage({ args: [id], refresh }) {
-  const r = await optional(`/rollouts/${encodeURIComponent(id)}`);
+  if (paging.rollout !== id) Object.assign(paging, { rollout: id, state: '', afters: [] });
+  const q = new URLSearchParams({ limit: String(DEVICE_PAGE), events: '50' });
+  if (paging.afters.length) q.set('after', paging.afters[paging.afters.length - 1]);
+  if (paging.state) q.set('state', paging.state);
+  const r = await optional(`/rollouts/${encodeURIComponent(id)}?${q}`);
   if (r === null) return html`<p><a href="#/rollouts">← Rollouts</a></p>${notAvailable('Rollouts (/rollouts/:id)')}`;
-  const { summary: s, waves, devices, events } = r;
-  const counts = {};
-  for (const d of devices) counts[d.state] = (counts[d.state] ?? 0) + 1;
+  const { summary: s, waves, devices, events, deviceStates: counts, page } = r;
+  const first = paging.afters.length * DEVICE_PAGE;
+  const go = (change) => { change(); refresh(); };
+  const filter = (state) => go(() => Object.assign(paging, { state, afters: [] }));
   const act = async (a) => {
     if ((a === 'abort' || a === 'rollback') && !confirm(`${a} rollout ${id}?`)) return;
     try {
@@ -57,6 +67,11 @@ export async function rolloutPage({ args: [id], refresh }) {
       ['median p50', (w) => (w.medianP50Ms === null ? '–' : `${num(w.medianP50Ms, 2)} ms`)],
     ], { id: 'waves', row: (w) => ({ wave: w.wave }) })}</div>
     <div class="card"><h2>Devices <span class="muted" id="device-counts">${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(' · ')}</span></h2>
+      <div class="row spaced" id="device-filter">show: <button data-state="" class=${paging.state ? '' : 'active'} @click=${() => filter('')}>all ${s.devices}</button>
+        ${Object.entries(counts).map(([k, v]) => html`<button data-state=${k} class=${paging.state === k ? 'active' : ''} @click=${() => filter(k)}>${k} ${v}</button>`)}</div>
+      <div class="row spaced" id="device-pager"><span class="muted" id="device-range">${page.matching ? `${first + 1}–${first + devices.length} of ${page.matching}` : 'none'}${paging.state ? ` ${paging.state}` : ''}</span>
+        ${paging.afters.length ? html`<button id="devices-prev" @click=${() => go(() => paging.afters.pop())}>← previous</button>` : nothing}
+        ${page.next ? html`<button id="devices-next" @click=${() => go(() => paging.afters.push(page.next))}>next →</button>` : nothing}</div>
       <div class="cells">${devices.map((d) => html`<a class="cell" href="#/devices/${encodeURIComponent(d.deviceId)}" title=${`${d.deviceId}: ${d.state}`} style=${styleMap({ background: STATE_COLORS[d.state] ?? '#94a3b8' })}></a>`)}</div>
       ${table(devices, [
         ['device', (d) => html`<a href="#/devices/${encodeURIComponent(d.deviceId)}">${d.deviceId}</a>`],
