@@ -366,9 +366,7 @@ export class TuningService {
    * agent still running that evaluation ignores the repeat.
    */
   onBirth(deviceId: string): void {
-    const now = this.o.now();
-    let n = 0;
-    for (const t of this.store.active()) if (t.state === 'evaluating') n += this.store.resendSentTo(t.id, deviceId, now);
+    const n = this.store.resendAllSentTo(deviceId, this.o.now());
     if (n) {
       this.o.log.info('evaluations asked for again after a birth', { deviceId, evaluations: n });
       this.kick();

@@ -56,6 +56,10 @@ export const TUNING_MIGRATIONS: readonly string[] = [
    CREATE INDEX tuning_evaluations_state ON tuning_evaluations (tuning_id, state);`,
 ];
 
+/** TuningStore.resendAllSentTo's statement (its plan is asserted by the tests). */
+export const RESEND_ON_BIRTH_SQL = `UPDATE tuning_evaluations SET state = 'pending', updated_at = ?
+  WHERE tuning_id IN (SELECT id FROM tunings WHERE state = 'evaluating') AND device_id = ? AND +state = 'sent'`;
+
 export type TuningRow = {
   id: string;
   name: string;
@@ -269,8 +273,14 @@ export class TuningStore {
   }
 
   /** One device's unanswered evaluations back to pending (it reconnected and may have missed them). */
-  resendSentTo(tuningId: string, deviceId: string, now: number): number {
-    return this.q(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND device_id = ? AND state = 'sent'`).run(now, tuningId, deviceId).changes;
+  /**
+   * A device's evaluations sent and not answered, in every evaluating tuning, back to pending (to be sent again): one
+   * statement, on the primary key (tuning, device) once per evaluating tuning, no tuning row read or parsed. It runs on
+   * every device (re)connect. `+state` keeps the planner off the (tuning, state) index, which would walk every sent
+   * evaluation of the tuning to find this device's.
+   */
+  resendAllSentTo(deviceId: string, now: number): number {
+    return this.q(RESEND_ON_BIRTH_SQL).run(now, deviceId).changes;
   }
 
   cancelOpen(tuningId: string, now: number): void {
