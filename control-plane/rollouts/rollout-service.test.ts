@@ -6,7 +6,7 @@ import { createLogger, silentLogger, type Logger } from '../log.ts';
 import { waitFor } from '../../test/helpers/control-plane.ts';
 import { migrateRoom, openDatabase, type Db } from '../store/db.ts';
 import { DeviceStore } from '../store/devices.ts';
-import { RolloutService } from './rollout-service.ts';
+import { RolloutService, TICK_RECHECK_MS } from './rollout-service.ts';
 import { ROLLOUT_MIGRATIONS, RolloutStore } from './rollout-store.ts';
 
 // Every device event used to run a whole evaluation, which reads every device of the rollout: quadratic in its size
@@ -32,7 +32,7 @@ const result = (p50: number): BenchmarkResult => ({
 });
 
 /** `n` generic-cpu devices and the rollout service over one in-memory SQLite database; `sent` lists the deploys. */
-function fixture(n: number, log: Logger = silentLogger): { db: Db; store: RolloutStore; svc: RolloutService; sent: string[] } {
+function fixture(n: number, log: Logger = silentLogger, now: () => number = () => Date.now()): { db: Db; store: RolloutStore; svc: RolloutService; sent: string[] } {
   const db = openDatabase(':memory:');
   migrateRoom(db, 'rollouts', ROLLOUT_MIGRATIONS);
   const devices = new DeviceStore(db);
@@ -48,7 +48,7 @@ function fixture(n: number, log: Logger = silentLogger): { db: Db; store: Rollou
     devices,
     { modelInfo: () => ({ profileId: 'generic-cpu', centralAccuracy: 0.9 }), modelKnown: () => true, deploy: async (d) => void sent.push(d), rollback: async () => {}, p50On: () => null },
     log,
-    () => Date.now(),
+    now,
   );
   return { db, store, svc, sent };
 }
@@ -89,4 +89,52 @@ test('after stop(), an evaluation a device event asked for never runs (it would 
   await new Promise((res) => setTimeout(res, 300));
   assert.equal(svc.evaluations, n);
   assert.deepEqual(errors, []);
+});
+
+// The tick used to evaluate every running rollout every second, each evaluation reading all its device rows (15 ms at
+// 10,000 devices): it now evaluates one only when something could be decided: a write since the last evaluation, a
+// timeout come due, or TICK_RECHECK_MS passed
+test('the tick evaluates a running rollout only after a change, a timeout come due, or the recheck interval', async () => {
+  let clock = 1_000_000;
+  const { store, svc, sent } = fixture(20, silentLogger, () => clock);
+  const r = svc.create(RolloutCreateSchema.parse({ models: [{ ...model, profileId: 'generic-cpu' }], waves: { canary: { count: 1 }, then: { percents: [100] } }, gates: { deviceTimeoutSeconds: 60 } }));
+  await waitFor('the canary sent', () => sent.length === 1, 10_000, 10);
+  const settle = async () => {
+    // what the create's evaluation wrote (the send) is looked at once
+    await svc.tick();
+    const n = svc.evaluations;
+    for (let i = 0; i < 5; i++) await svc.tick();
+    return n;
+  };
+  let n = await settle();
+  assert.equal(svc.evaluations, n, 'nothing changed: five ticks, no evaluation');
+
+  // a device report asks for its own evaluation; the tick leaves the rollout to it, then has nothing to add
+  await svc.onInstallState(sent[0]!, model, 'downloading', null, r.id);
+  await svc.tick();
+  assert.equal(svc.evaluations, n, 'the requested evaluation is pending: the tick waits for it');
+  await waitFor('the requested evaluation', () => svc.evaluations === n + 1, 10_000, 10);
+  n = await settle();
+  assert.equal(svc.evaluations, n);
+
+  // a write the service did not make (another rollout taking a device over) is seen at the next tick
+  store.updateDevice(r.id, 'dev-0005', { reason: 'touched' }, clock);
+  await svc.tick();
+  assert.equal(svc.evaluations, n + 1, 'a write since the last evaluation');
+  n = await settle();
+
+  // the recheck interval
+  clock += TICK_RECHECK_MS;
+  await svc.tick();
+  assert.equal(svc.evaluations, n + 1, 'evaluated again after TICK_RECHECK_MS');
+  n = await settle();
+
+  // the canary's timeout comes due: the tick evaluates and times it out (the gate then fails the rollout)
+  assert.equal(store.device(r.id, sent[0]!)!.state, 'downloading');
+  clock = store.device(r.id, sent[0]!)!.sentAt! + 60_000 + 1;
+  await svc.tick();
+  assert.ok(svc.evaluations > n);
+  assert.equal(store.device(r.id, sent[0]!)!.state, 'timed-out');
+  assert.ok(svc.tickSkips > 0);
+  svc.stop();
 });

@@ -157,8 +157,25 @@ export class RolloutStore {
   /** Reads of the rollouts table by `takers()` (tests: a birth with nothing changed reads nothing). */
   takersReads = 0;
 
+  /** Writes to each rollout or its device rows through this store, counted (see `changeCount`); one number per rollout. */
+  private readonly changes = new Map<string, number>();
+
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
+  }
+
+  /**
+   * How many times this store has written to the rollout or its device rows since it was opened (create, a device
+   * added, changed or taken over, a state, a wave; counted when asked, so a write rolled back still counts). The
+   * service's periodic tick evaluates a rollout again only when this moved, a device's timeout came due, or a while
+   * passed (`RolloutService.tick`).
+   */
+  changeCount(rolloutId: string): number {
+    return this.changes.get(rolloutId) ?? 0;
+  }
+
+  private touch(rolloutId: string): void {
+    this.changes.set(rolloutId, (this.changes.get(rolloutId) ?? 0) + 1);
   }
 
   /**
@@ -180,6 +197,7 @@ export class RolloutStore {
     now: number,
   ): { takenOver: number } {
     this.takersCache = null;
+    this.touch(r.id);
     return this.db.transaction(() => {
       this.q('INSERT INTO rollouts (id, name, spec_json, state, current_wave, wave_sizes_json, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)').run(r.id, r.name, JSON.stringify(r.spec), 'running', JSON.stringify(r.waveSizes), now, now);
       let taken = 0;
@@ -205,6 +223,7 @@ export class RolloutStore {
          AND d.state IN ('pending', 'sent', 'downloading', 'verifying', 'benchmarking')`,
     ).all(deviceId, newRolloutId) as { rolloutId: string; state: DeviceRolloutState }[];
     for (const t of rows) {
+      this.touch(t.rolloutId);
       this.q('DELETE FROM rollout_devices WHERE rollout_id = ? AND device_id = ?').run(t.rolloutId, deviceId);
       this.event(t.rolloutId, 'device-superseded', deviceId, `taken over by rollout ${newRolloutId} while ${t.state}`, now);
     }
@@ -212,6 +231,7 @@ export class RolloutStore {
   }
 
   addDevice(rolloutId: string, d: { deviceId: string; profileId: string; modelId: string; modelVersion: number; previousModel: ModelRef | null; wave: number }, now: number): void {
+    this.touch(rolloutId);
     this.q(
       `INSERT OR IGNORE INTO rollout_devices (rollout_id, device_id, profile_id, model_id, model_version, previous_model_json, wave, state, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
@@ -285,12 +305,14 @@ export class RolloutStore {
   setState(id: string, state: RolloutState, now: number, abortReason?: string): void {
     const finished = state === 'succeeded' || state === 'aborted' || state === 'rolled-back';
     this.takersCache = null;
+    this.touch(id);
     this.q('UPDATE rollouts SET state = ?, updated_at = ?, abort_reason = COALESCE(?, abort_reason), finished_at = CASE WHEN ? THEN COALESCE(finished_at, ?) ELSE finished_at END WHERE id = ?')
       .run(state, now, abortReason ?? null, finished ? 1 : 0, now, id);
   }
 
   setWave(id: string, wave: number, now: number): void {
     this.takersCache = null;
+    this.touch(id);
     this.q('UPDATE rollouts SET current_wave = ?, updated_at = ? WHERE id = ?').run(wave, now, id);
   }
 
@@ -302,6 +324,7 @@ export class RolloutStore {
   ): void {
     const cur = this.device(rolloutId, deviceId);
     if (!cur) return;
+    this.touch(rolloutId);
     this.q('UPDATE rollout_devices SET state = ?, sent_at = ?, reason = ?, p50_ms = ?, accuracy = ?, speedup = ?, installed = ?, measured = ?, updated_at = ? WHERE rollout_id = ? AND device_id = ?').run(
         patch.state ?? cur.state,
         patch.sentAt ?? cur.sentAt,

@@ -204,6 +204,18 @@ export function onDeviceEvent(row: DeviceProgress, event: DeviceEvent, gates: Ga
 }
 
 /**
+ * When the first in-flight device of a rollout times out, from the rows an evaluation read and what it decided: a
+ * device it sends now is in flight from now on (its sent time is written when it is sent, at or after `now`).
+ */
+export function timeoutDue(r: Rollout, devices: readonly RolloutDevice[], actions: readonly Action[], now: number): number {
+  const timeoutMs = r.gates.deviceTimeoutSeconds * 1000;
+  let first = actions.some((a) => a.kind === 'send') ? now : Infinity;
+  for (const d of devices) if (IN_FLIGHT.has(d.state) && d.sentAt !== null && d.sentAt < first) first = d.sentAt;
+  // step() times a device out when now - sentAt > timeout
+  return first + timeoutMs + 1;
+}
+
+/**
  * One step: what to do now. Sends the current wave's pending devices, times out slow ones, trips
  * the gate, advances or completes. Paused and finished rollouts do nothing.
  */
