@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openDatabase } from './db.ts';
-import { DeviceStore } from './devices.ts';
+import { DeviceStore, STALE_ONLINE_SQL } from './devices.ts';
 
 // presence() runs for every inbound MQTT message: it answers from memory after the first read, and every write of
 // what it returns (enrolment, revocation, a profile override) is seen by the next call.
@@ -52,4 +52,32 @@ test('presence: a write that rolls back leaves the committed state, not what it 
     })(),
   );
   assert.deepEqual(store.presence('pc-3'), { revokedAt: null, profileOverride: null });
+});
+
+// the missed-heartbeat sweep runs every few seconds: it must find exactly the silent online devices, from the
+// last-seen index (not a walk over every online device)
+test('staleOnline: the online devices silent since the cut-off or never seen; from the last-seen index', () => {
+  const db = openDatabase(':memory:');
+  const store = new DeviceStore(db);
+  const set = db.prepare('UPDATE devices SET status = ?, last_seen = ? WHERE id = ?');
+  const rows: [string, string, number | null][] = [
+    ['quiet', 'online', 100],
+    ['never-seen', 'online', null],
+    ['recent', 'online', 5_000],
+    ['at-cutoff', 'online', 1_000],
+    ['offline-quiet', 'offline', 100],
+    ['unknown-never', 'unknown', null],
+  ];
+  for (const [id, status, seen] of rows) {
+    store.createEnrolled(id, 'h', 't', 1);
+    set.run(status, seen, id);
+  }
+  store.createEnrolled('revoked-quiet', 'h', 't', 1);
+  set.run('online', 100, 'revoked-quiet');
+  store.revoke('revoked-quiet', 2);
+  assert.deepEqual(store.staleOnline(1_000).sort(), ['never-seen', 'quiet']);
+  assert.deepEqual(store.staleOnline(1_001).sort(), ['at-cutoff', 'never-seen', 'quiet']);
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${STALE_ONLINE_SQL}`).all(1_000) as { detail: string }[]).map((r) => r.detail).join(' | ');
+  assert.match(plan, /SEARCH devices USING INDEX devices_last_seen \(last_seen<\?\).*SEARCH devices USING INDEX devices_last_seen \(last_seen=\?\)/, plan);
+  assert.doesNotMatch(plan, /devices_status/, plan);
 });

@@ -79,6 +79,10 @@ export type DevicePresence = { revokedAt: number | null; profileOverride: string
 /** Devices whose DevicePresence is kept in memory at most (a fleet past it reads the rest from SQLite). */
 export const PRESENCE_CACHE_MAX = 50_000;
 
+/** DeviceStore.staleOnline's statement (its plan is asserted by the tests): on the partial index devices_last_seen. */
+export const STALE_ONLINE_SQL = `SELECT id FROM devices WHERE revoked_at IS NULL AND last_seen < ? AND +status = 'online'
+  UNION ALL SELECT id FROM devices WHERE revoked_at IS NULL AND last_seen IS NULL AND +status = 'online'`;
+
 /** One row of the fleet report's last-seen list. */
 export type LastSeenRow = { id: string; status: DeviceStatus; profileId: string | null; lastSeen: number | null };
 
@@ -356,11 +360,13 @@ export class DeviceStore {
       .all(id, limit) as { status: string; reason: string; at: number }[];
   }
 
-  /** Online devices not heard from since `before` (missed heartbeats). */
+  /**
+   * Online devices not heard from since `before` (missed heartbeats). The sweep runs every few seconds: it reads the
+   * last-seen index up to `before` (the few silent devices), not every online device (`+status` keeps the planner
+   * off the status index, which would walk all of them). A revoked device is never online.
+   */
   staleOnline(before: number): string[] {
-    return (this.q(`SELECT id FROM devices WHERE status = 'online' AND (last_seen IS NULL OR last_seen < ?)`).all(before) as { id: string }[]).map(
-      (r) => r.id,
-    );
+    return this.q(STALE_ONLINE_SQL).pluck().all(before) as string[];
   }
 
   list(f: DeviceFilter): { items: DeviceRow[]; total: number } {
