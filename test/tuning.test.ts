@@ -208,7 +208,12 @@ for (const kind of BROKER_KINDS) {
       assert.match(csv.text.split('\n')[0]!, /^profileId,candidate,modelId,version,kind,status,pytorchAccuracy,runtimeAccuracy,deviceWorstAccuracy,medianP50Ms/);
       assert.equal(csv.text.trim().split('\n').length, 8);
       const list = await fleet.api('/tunings');
-      assert.ok(list.body.items.some((t: { id: string }) => t.id === id));
+      const item = list.body.items.find((t: { id: string }) => t.id === id);
+      assert.ok(item);
+      // the list's line (from the summary query) says what the full view says
+      const full = (await fleet.api(`/tunings/${id}`)).body;
+      assert.deepEqual(Object.keys(item).sort(), ['createdAt', 'evaluations', 'finishedAt', 'id', 'name', 'objective', 'profiles', 'rolloutId', 'state', 'trainingJobId', 'updatedAt']);
+      for (const k of Object.keys(item)) assert.deepEqual(item[k], full[k], k);
 
       // the CLI reads the same typed table
       const table = await cli(fleet, ['tune', 'report', id]);

@@ -42,7 +42,7 @@ export function registerTuningRoutes(table: RouteTable, service: () => TuningSer
     response: TuningListResponseSchema,
     handler: (c, { query }) => {
       const { items, total } = service().list({ limit: query.limit, offset: query.offset, ...(query.state ? { state: query.state } : {}) });
-      return c.json({ items: items.map(({ candidates: _c, decisions: _d, constraints: _k, notes: _n, error: _e, autoRollout: _a, ...s }) => s), total, limit: query.limit, offset: query.offset });
+      return c.json({ items, total, limit: query.limit, offset: query.offset });
     },
   });
   table.add({

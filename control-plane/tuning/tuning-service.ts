@@ -161,9 +161,9 @@ export class TuningService {
     return p;
   }
 
-  list(f: Parameters<TuningStore['list']>[0]): { items: TuningView[]; total: number } {
-    const { items, total } = this.store.list(f);
-    return { items: items.map((t) => this.viewOf(t)), total };
+  /** GET /tunings: a page of summaries (no candidate, evaluation result or note is read). */
+  list(f: Parameters<TuningStore['summaries']>[0]): ReturnType<TuningStore['summaries']> {
+    return this.store.summaries(f);
   }
 
   view(id: string): TuningView | null {

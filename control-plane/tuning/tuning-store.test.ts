@@ -31,3 +31,37 @@ test('resendAllSentTo: only the device\'s sent evaluations of evaluating tunings
   assert.match(plan, /SEARCH tuning_evaluations USING INDEX sqlite_autoindex_tuning_evaluations_1 \(tuning_id=\? AND device_id=\?\)/, plan);
   assert.match(plan, /SEARCH tunings USING (COVERING )?INDEX tunings_state \(state=\?\)/, plan);
 });
+
+// GET /tunings lists summaries without reading notes, decisions or evaluation results: the counts and fields must
+// still be what the full rows say
+test('summaries: newest first, per-state evaluation counts, the objective from the request, state filter and paging', () => {
+  const db = openDatabase(':memory:');
+  migrateRoom(db, 'tuning', TUNING_MIGRATIONS);
+  const s = new TuningStore(db);
+  const request = (objective: string) => TuningCreateSchema.parse({ candidates: [{ profileId: 'generic-cpu', modelId: 'cnn-x', version: 1 }], objective });
+  s.insert({ id: 'tu-1', name: 'one', state: 'evaluating', request: request('lowest-p50'), profiles: ['generic-cpu', 'x86-64-vnni'] }, 10);
+  s.insert({ id: 'tu-2', name: 'two', state: 'done', request: request('highest-accuracy'), profiles: ['generic-cpu'] }, 20);
+  s.insert({ id: 'tu-3', name: 'three', state: 'evaluating', request: request('lowest-p50'), profiles: ['armv82-dotprod'] }, 30);
+  s.update('tu-2', { rolloutId: 'ro-abc', trainingJobId: 'job-1', finishedAt: 25, notes: ['x'.repeat(2000)] }, 25);
+  const ev = (tuningId: string, deviceId: string) => ({ tuningId, profileId: 'generic-cpu', key: 'k', deviceId, modelId: 'cnn-x', version: 1 });
+  s.addEvaluations(['a', 'b', 'c', 'd'].map((d) => ev('tu-1', d)), 11);
+  s.setEvaluation(ev('tu-1', 'a'), ['pending'], { state: 'sent' }, 12);
+  s.setEvaluation(ev('tu-1', 'b'), ['pending'], { state: 'failed', reason: 'x' }, 12);
+  s.setEvaluation(ev('tu-1', 'c'), ['pending'], { state: 'missing' }, 12);
+
+  const all = s.summaries({ limit: 10, offset: 0 });
+  assert.equal(all.total, 3);
+  assert.deepEqual(all.items.map((t) => t.id), ['tu-3', 'tu-2', 'tu-1']);
+  const one = all.items[2]!;
+  assert.deepEqual(one.evaluations, { pending: 1, sent: 1, done: 0, failed: 1, missing: 1, cancelled: 0 });
+  assert.deepEqual([one.objective, one.profiles, one.name, one.state], ['lowest-p50', ['generic-cpu', 'x86-64-vnni'], 'one', 'evaluating']);
+  const two = all.items[1]!;
+  const row = s.get('tu-2')!;
+  assert.deepEqual(
+    [two.objective, two.rolloutId, two.trainingJobId, two.finishedAt, two.createdAt, two.updatedAt],
+    [row.request.objective, row.rolloutId, row.trainingJobId, row.finishedAt, row.createdAt, row.updatedAt],
+  );
+  assert.equal(two.objective, 'highest-accuracy');
+  assert.deepEqual(two.evaluations, { pending: 0, sent: 0, done: 0, failed: 0, missing: 0, cancelled: 0 });
+  assert.deepEqual(s.summaries({ state: 'evaluating', limit: 1, offset: 1 }), { items: [all.items[2]], total: 2 });
+});

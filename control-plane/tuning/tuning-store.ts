@@ -60,6 +60,12 @@ export const TUNING_MIGRATIONS: readonly string[] = [
 export const RESEND_ON_BIRTH_SQL = `UPDATE tuning_evaluations SET state = 'pending', updated_at = ?
   WHERE tuning_id IN (SELECT id FROM tunings WHERE state = 'evaluating') AND device_id = ? AND +state = 'sent'`;
 
+/** One line of GET /tunings. */
+export type TuningSummaryRow = Pick<TuningRow, 'id' | 'name' | 'state' | 'profiles' | 'trainingJobId' | 'rolloutId' | 'createdAt' | 'updatedAt' | 'finishedAt'> & {
+  objective: TuningCreate['objective'];
+  evaluations: Record<EvaluationRowState, number>;
+};
+
 export type TuningRow = {
   id: string;
   name: string;
@@ -178,10 +184,36 @@ export class TuningStore {
     return r ? toTuning(r) : null;
   }
 
-  list(f: { state?: TuningState; limit: number; offset: number }): { items: TuningRow[]; total: number } {
+  /**
+   * A page of the list (GET /tunings): only the columns a summary shows, and each tuning's evaluations counted per
+   * state from the (tuning, state) index. The full rows carry the notes (up to 200 x 2,000 characters), decisions and
+   * request JSON, and the full view every evaluation's result: none of it is read for a list.
+   */
+  summaries(f: { state?: TuningState; limit: number; offset: number }): { items: TuningSummaryRow[]; total: number } {
     const where = f.state ? 'WHERE state = ?' : '';
     const args = f.state ? [f.state] : [];
-    const items = (this.q(`SELECT * FROM tunings ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as Record<string, unknown>[]).map(toTuning);
+    const rows = this.q(
+      `SELECT id, name, state, json_extract(request, '$.objective') AS objective, profiles, training_job_id, rollout_id, created_at, updated_at, finished_at
+       FROM tunings ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+    ).all(...args, f.limit, f.offset) as Record<string, unknown>[];
+    const count = this.q('SELECT state, COUNT(*) AS n FROM tuning_evaluations WHERE tuning_id = ? GROUP BY state');
+    const items = rows.map((r) => {
+      const evaluations: Record<EvaluationRowState, number> = { pending: 0, sent: 0, done: 0, failed: 0, missing: 0, cancelled: 0 };
+      for (const c of count.all(r.id) as { state: EvaluationRowState; n: number }[]) if (c.state in evaluations) evaluations[c.state] = c.n;
+      return {
+        id: r.id as string,
+        name: r.name as string,
+        state: r.state as TuningState,
+        objective: r.objective as TuningCreate['objective'],
+        profiles: JSON.parse(r.profiles as string) as string[],
+        trainingJobId: r.training_job_id as string | null,
+        rolloutId: r.rollout_id as string | null,
+        createdAt: r.created_at as number,
+        updatedAt: r.updated_at as number,
+        finishedAt: r.finished_at as number | null,
+        evaluations,
+      };
+    });
     const total = (this.q(`SELECT COUNT(*) AS n FROM tunings ${where}`).get(...args) as { n: number }).n;
     return { items, total };
   }
