@@ -67,10 +67,7 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
         const recipe = modelRecipe(m, ctx.profiles);
         return recipe ? recipeKernelWarning(recipe, facts.arch, facts.cpu.flags, facts.cpu.brand ? `the device's CPU (${[facts.cpu.manufacturer, facts.cpu.brand].filter(Boolean).join(' ')})` : "the device's CPU") : null;
       },
-      p50On: (deviceId, ref) => {
-        const b = delivery.store.benchmarks(deviceId).find((x) => x.modelId === ref.modelId && x.version === ref.version);
-        return b ? b.result.latencyMs.p50 : null;
-      },
+      p50On: (deviceId, ref) => delivery.store.latestP50(deviceId, ref.modelId, ref.version),
     }),
   });
   delivery.onInstallState((deviceId, model, state, reason, rolloutId) => void rollouts.service().onInstallState(deviceId, model, state, reason, rolloutId).catch(() => {}));

@@ -239,6 +239,20 @@ export class DeliveryStore {
     return Number(r.lastInsertRowid);
   }
 
+  /**
+   * The p50 a device measured last on one model version, or null if it never reported one: the latency gate's
+   * baseline. One row on the index (model, device, version, id), however many reports the device has sent since
+   * (it used to search the device's newest 100 reports, so an older baseline was missed and the gate skipped).
+   */
+  latestP50(deviceId: string, modelId: string, version: number): number | null {
+    const r = this.q(
+      `SELECT json_extract(result_json, '$.latencyMs.p50') FROM delivery_benchmarks WHERE model_id = ? AND device_id = ? AND version = ? ORDER BY id DESC LIMIT 1`,
+    )
+      .pluck()
+      .get(modelId, deviceId, version) as number | null | undefined;
+    return typeof r === 'number' ? r : null;
+  }
+
   benchmarks(deviceId: string, limit = 100): BenchmarkRow[] {
     const rows = this.q('SELECT * FROM delivery_benchmarks WHERE device_id = ? ORDER BY id DESC LIMIT ?').all(deviceId, limit) as Record<string, unknown>[];
     return rows.map((r) => ({
