@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { BenchmarkResult } from '../../shared/messages.ts';
 import { migrateRoom, openDatabase } from '../store/db.ts';
 import { DELIVERY_MIGRATIONS } from './migrations.ts';
 import { DeliveryStore } from './delivery-store.ts';
@@ -34,7 +35,7 @@ test('latestP50: the newest p50 of the device on that model version, even behind
   migrateRoom(db, 'delivery', DELIVERY_MIGRATIONS);
   db.pragma('foreign_keys = OFF');
   const s = new DeliveryStore(db);
-  const result = (p50: number) => ({ runtime: 'onnxruntime-cpu', threads: 1, sessionCreateMs: 1, latencyMs: { p50, p90: p50, p99: p50, mean: p50, min: p50, max: p50, count: 10 }, throughputPerSecond: 1, throughputBatchSize: 1, peakRssBytes: 1, fileSizeBytes: 1, accuracy: null, agreement: null, integerKernelShare: null, topOps: [] });
+  const result = (p50: number): BenchmarkResult => ({ runtime: 'onnxruntime-cpu', threads: 1, sessionCreateMs: 1, latencyMs: { p50, p90: p50, p99: p50, mean: p50, min: p50, max: p50, count: 10 }, throughputPerSecond: 1, throughputBatchSize: 1, peakRssBytes: 1, fileSizeBytes: 1, accuracy: null, agreement: null, integerKernelShare: null, topOps: [] });
   const add = (deviceId: string, modelId: string, version: number, p50: number) => s.addBenchmark({ deviceId, modelId, version, rolloutId: null, result: result(p50), baseline: null, speedup: null, at: 1 });
   add('d1', 'cnn', 1, 4.5);
   add('d1', 'cnn', 1, 3.25);
