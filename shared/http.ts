@@ -39,6 +39,8 @@ export const DeviceListQuerySchema = z.object({
       return out;
     })
     .optional(),
+  /** Devices whose id contains this text (letters in either case). */
+  q: z.string().min(1).max(64).optional(),
   limit: decimalInt(1, 1000).default(100),
   offset: decimalInt(0, 1_000_000_000).default(0),
 });

@@ -110,6 +110,10 @@ describe('edgefleet CLI against a real control plane', () => {
     assert.deepEqual(rows[0]!.slice(0, 3), ['id', 'status', 'profileId']);
     assert.deepEqual(rows.slice(1).map((r) => r.slice(0, 3)), [[`cli-${SIMULATED[0]!.kind}`, 'online', SIMULATED[0]!.expectProfile]]);
     assert.ok(!Number.isNaN(Date.parse(rows[1]![6]!)), 'lastSeen is an ISO time');
+
+    // --search: part of the id, found by the server
+    const found = parseCsv((await cli([...conn, 'devices', 'ls', '--csv', '--search', SIMULATED[1]!.kind.toUpperCase()])).out);
+    assert.deepEqual(found.slice(1).map((r) => r[0]), [`cli-${SIMULATED[1]!.kind}`]);
   });
 
   test('label and set-profile change the device; show prints it', async () => {

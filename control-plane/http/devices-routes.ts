@@ -50,11 +50,11 @@ export function registerDeviceRoutes(table: RouteTable, ctx: ControlPlaneContext
     method: 'get',
     path: '/devices',
     tag: 'devices',
-    summary: 'List devices, filtered by profile, status and labels (key=value,...), paginated',
+    summary: 'List devices, filtered by profile, status, labels (key=value,...) and id text (?q), paginated',
     query: DeviceListQuerySchema,
     response: DeviceListSchema,
     handler: (c, { query }) => {
-      const filter = { limit: query.limit, offset: query.offset, ...(query.profile ? { profile: query.profile } : {}), ...(query.status ? { status: query.status } : {}), ...(query.label ? { labels: query.label } : {}) };
+      const filter = { limit: query.limit, offset: query.offset, ...(query.profile ? { profile: query.profile } : {}), ...(query.status ? { status: query.status } : {}), ...(query.label ? { labels: query.label } : {}), ...(query.q ? { idContains: query.q } : {}) };
       const { items, total } = ctx.devices.list(filter);
       return c.json({ items: items.map(deviceView), total, limit: query.limit, offset: query.offset });
     },

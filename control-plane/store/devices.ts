@@ -107,7 +107,7 @@ export type PresenceOp =
 
 export type PresenceChange = { deviceId: string; status: DeviceStatus; reason: string };
 
-export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; limit: number; offset: number };
+export type DeviceFilter = { profile?: string; status?: DeviceStatus; labels?: Record<string, string>; idContains?: string; limit: number; offset: number };
 
 type CountedRaw = { status: DeviceStatus; profile_id: string | null; agent_version: string | null; revoked_at: number | null; last_seen: number | null };
 const counted = (r: CountedRaw): Counted => ({ status: r.status, profileId: r.profile_id, agentVersion: r.agent_version, revoked: r.revoked_at !== null, lastSeen: r.last_seen });
@@ -384,9 +384,14 @@ export class DeviceStore {
       where.push('json_extract(labels_json, ?) = ?');
       args.push(`$."${k.replace(/"/g, '')}"`, v);
     }
+    if (f.idContains) {
+      // LIKE is case-insensitive for ASCII (device ids are lower-case); % _ and \ in the text are matched as themselves
+      where.push("id LIKE ? ESCAPE '\\'");
+      args.push(`%${f.idContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    // without a label filter the total is in the counts: no COUNT(*) over the table per page
-    const total = f.labels && Object.keys(f.labels).length
+    // without a label or id filter the total is in the counts: no COUNT(*) over the table per page
+    const total = (f.labels && Object.keys(f.labels).length) || f.idContains
       ? (this.q(`SELECT COUNT(*) AS n FROM devices ${clause}`).get(...args) as { n: number }).n
       : this.counts().matching({ ...(f.profile ? { profile: f.profile } : {}), ...(f.status ? { status: f.status } : {}) });
     const rows = this.q(`SELECT * FROM devices ${clause} ORDER BY id LIMIT ? OFFSET ?`).all(...args, f.limit, f.offset) as RawRow[];

@@ -53,13 +53,15 @@ export function registerDeviceCommands(program: Command, ctx: CliContext): void 
       .option('--profile <id>', 'only devices on this profile')
       .option('--status <status>', 'online | offline | unknown | revoked')
       .option('--label <k=v,...>', 'only devices with all these labels')
+      .option('--search <text>', 'only devices whose id contains this text')
       .option('--limit <n>', 'page size (1-1000)', '1000')
       .option('--offset <n>', 'skip this many', '0'),
-  ).action(async (o: { profile?: string; status?: string; label?: string; limit: string; offset: string }, cmd: Command) => {
+  ).action(async (o: { profile?: string; status?: string; label?: string; search?: string; limit: string; offset: string }, cmd: Command) => {
     const q = new URLSearchParams({ limit: o.limit, offset: o.offset });
     if (o.profile) q.set('profile', o.profile);
     if (o.status) q.set('status', o.status);
     if (o.label) q.set('label', o.label);
+    if (o.search) q.set('q', o.search);
     const body = await ctx.client(cmd).typed(DeviceListSchema, 'GET', `/devices?${q}`);
     ctx.emit(cmd, body.items, { table: DEVICE_TABLE, csv: DEVICE_CSV }, body);
     if (ctx.mode(cmd) === 'table' && body.total > body.items.length) ctx.note(`showing ${body.items.length} of ${body.total}; use --limit/--offset for more`);
