@@ -4,9 +4,8 @@
 // matches a page at a time. A real control plane over SQLite; 250 device rows written through its device store.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
 import { createUiExtension } from '../control-plane/ui/index.ts';
-import { browserMissing, launchBrowser, screenshot, watchErrors } from './helpers/browser.ts';
+import { browserMissing, openDashboard, screenshot } from './helpers/browser.ts';
 import { startTestFleet, type TestFleet } from './helpers/control-plane.ts';
 
 const N = 250;
@@ -45,13 +44,8 @@ describe('device list filters in SQL; the fleet page pages through them', () => 
 
   const skipBrowser = browserMissing();
   test('the fleet page shows one page, moves through the fleet, and filters beyond the first page', { skip: skipBrowser ?? false }, async () => {
-    const browser: Browser = await launchBrowser();
+    const { browser, page, errors } = await openDashboard(fleet.cp.httpUrl, fleet.token, `?poll=60000&fleetPage=100#/fleet`);
     try {
-      const page: Page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors = watchErrors(page);
-      await page.goto(`${fleet.cp.httpUrl}/ui/?poll=60000&fleetPage=100#/fleet`);
-      await page.fill('#token', fleet.token);
-      await page.press('#token', 'Enter');
       // selector waits: the page's CSP forbids the eval a string predicate needs
       const count = (want: string) => page.waitForSelector(`[data-count]:text-is("${want}")`);
       const rows = () => page.locator('#devices tbody tr').count();

@@ -4,11 +4,10 @@
 // rollout's 1,234 device rows are written through the rollout store (no agents: this is about reading them).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
 import { createStandardRooms } from '../control-plane/compose.ts';
 import { RolloutStore } from '../control-plane/rollouts/rollout-store.ts';
 import { RolloutCreateSchema } from '../shared/rollouts.ts';
-import { browserMissing, launchBrowser, screenshot, watchErrors } from './helpers/browser.ts';
+import { browserMissing, openDashboard, screenshot } from './helpers/browser.ts';
 import { startTestFleet, type TestFleet } from './helpers/control-plane.ts';
 
 const N = 1234;
@@ -111,13 +110,8 @@ describe('GET /rollouts/:id pages its devices; waves and counts stay whole', () 
 
   const skipBrowser = browserMissing();
   test('the rollout page shows one page of devices, moves through them, and filters by state', { skip: skipBrowser ?? false }, async () => {
-    const browser: Browser = await launchBrowser();
+    const { browser, page, errors } = await openDashboard(fleet.cp.httpUrl, fleet.token, `?poll=60000&devicePage=500#/rollouts/${ID}`);
     try {
-      const page: Page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors = watchErrors(page);
-      await page.goto(`${fleet.cp.httpUrl}/ui/?poll=60000&devicePage=500#/rollouts/${ID}`);
-      await page.fill('#token', fleet.token);
-      await page.press('#token', 'Enter');
       const rows = () => page.locator('#rollout-devices tbody tr').count();
       // a selector wait: the page's CSP forbids the eval a string predicate needs
       const range = (want: string) => page.waitForSelector(`#device-range:text-is("${want}")`);

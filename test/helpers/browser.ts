@@ -34,3 +34,22 @@ export function watchErrors(page: Page): string[] {
   });
   return errors;
 }
+
+/**
+ * A fresh browser with one page logged in to the dashboard at `path` (after `/ui/`, e.g. `?poll=60000#/fleet`); the
+ * page's errors are collected in `errors`. Close `browser` when done.
+ */
+export async function openDashboard(httpUrl: string, token: string, path: string): Promise<{ browser: Browser; page: Page; errors: string[] }> {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors = watchErrors(page);
+    await page.goto(`${httpUrl}/ui/${path}`);
+    await page.fill('#token', token);
+    await page.press('#token', 'Enter');
+    return { browser, page, errors };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
