@@ -61,11 +61,12 @@ export function createStandardRooms(opts: StandardRoomsOptions): StandardRooms {
         await delivery.deliver(deviceId, source, { rolloutId, ...(opts.rolloutBenchmark ? { benchmark: opts.rolloutBenchmark } : {}) });
       },
       rollback: (deviceId, rolloutId, to) => ctx.fleet.publishCommand(deviceId, { v: PROTOCOL_VERSION, msgId: newMsgId(), ts: ctx.now(), cmd: 'rollback', rolloutId, to }),
-      kernelWarning: (ref, facts) => {
+      kernelWarning: (ref) => {
         const m = registry.get(ref.modelId, ref.version);
-        if (!m || m.kind !== 'int8' || !facts) return null;
-        const recipe = modelRecipe(m, ctx.profiles);
-        return recipe ? recipeKernelWarning(recipe, facts.arch, facts.cpu.flags, facts.cpu.brand ? `the device's CPU (${[facts.cpu.manufacturer, facts.cpu.brand].filter(Boolean).join(' ')})` : "the device's CPU") : null;
+        const recipe = m && m.kind === 'int8' ? modelRecipe(m, ctx.profiles) : null;
+        if (!recipe) return null;
+        return (facts) =>
+          facts ? recipeKernelWarning(recipe, facts.arch, facts.cpu.flags, facts.cpu.brand ? `the device's CPU (${[facts.cpu.manufacturer, facts.cpu.brand].filter(Boolean).join(' ')})` : "the device's CPU") : null;
       },
       p50On: (deviceId, ref) => delivery.store.latestP50(deviceId, ref.modelId, ref.version),
     }),

@@ -18,10 +18,11 @@ export type RolloutPorts = {
   /** p50 (ms) the device measured on a model it ran before, for the latency-regression gate. */
   p50On(deviceId: string, model: ModelRef): number | null;
   /**
-   * Why this model's recipe was not built for this device's CPU (e.g. full 8-bit weights on AVX2 without
-   * VNNI after a profile override), or null. The device still gets it and measures it like any model.
+   * For one model, a check of a device's CPU: why the model's recipe was not built for it (e.g. full 8-bit weights
+   * on AVX2 without VNNI after a profile override), or null; null when the model has no recipe to check. The model
+   * is looked up once per rollout, the check runs per device. The device still gets the model and measures it.
    */
-  kernelWarning?(model: ModelRef, facts: DeviceFacts | null): string | null;
+  kernelWarning?(model: ModelRef): ((facts: DeviceFacts | null) => string | null) | null;
 };
 
 /** The longest the periodic tick leaves a running rollout with nothing new unevaluated (see `tick`). */
@@ -64,9 +65,7 @@ export class RolloutService {
       }
       return m;
     });
-    const targets = this.devices
-      .all()
-      .filter((d) => d.revokedAt === null && models.some((m) => m.profileId === d.profileId) && Object.entries(spec.labels).every(([k, v]) => d.labels[k] === v));
+    const targets = this.devices.ofProfiles(models.map((m) => m.profileId)).filter((d) => Object.entries(spec.labels).every(([k, v]) => d.labels[k] === v));
     const sizes = planWaves(targets.length, spec.waves);
     const waveOf = assignWaves(
       targets.map((d) => d.id),
@@ -82,10 +81,12 @@ export class RolloutService {
       }),
       now,
     );
-    // a recipe sent to a CPU it was not built for (profile override): said in the rollout's answer and events, per device
+    // a recipe sent to a CPU it was not built for (profile override): said in the rollout's answer and events, per device;
+    // each model's recipe is looked up once, then checked against each of its devices' CPUs
+    const checks = new Map(models.map((m) => [m.profileId, this.ports.kernelWarning?.({ modelId: m.modelId, version: m.version }) ?? null]));
     for (const d of targets) {
       const m = models.find((x) => x.profileId === d.profileId)!;
-      const warning = this.ports.kernelWarning?.({ modelId: m.modelId, version: m.version }, d.facts) ?? null;
+      const warning = checks.get(m.profileId)?.(d.facts) ?? null;
       if (warning === null) continue;
       this.store.event(id, 'kernel-warning', d.id, warning, now);
       this.log.warn('rollout sends a recipe to a CPU it was not built for', { rolloutId: id, deviceId: d.id, modelId: m.modelId, warning });

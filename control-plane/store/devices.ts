@@ -402,6 +402,23 @@ export class DeviceStore {
     return (this.q('SELECT * FROM devices ORDER BY id').all() as RawRow[]).map(toRow);
   }
 
+  /** The devices of these profiles that are not revoked, in id order (a rollout's candidates): on the profile index. */
+  ofProfiles(profileIds: readonly string[]): DeviceRow[] {
+    const rows: RawRow[] = [];
+    for (const p of [...new Set(profileIds)].sort()) rows.push(...(this.q('SELECT * FROM devices WHERE profile_id = ? AND revoked_at IS NULL ORDER BY id').all(p) as RawRow[]));
+    return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toRow);
+  }
+
+  /** Whether a profile has an online device that is not revoked: the profile index up to its first online device. */
+  hasOnline(profileId: string): boolean {
+    return this.q(`SELECT 1 FROM devices WHERE profile_id = ? AND status = 'online' AND revoked_at IS NULL LIMIT 1`).get(profileId) !== undefined;
+  }
+
+  /** Up to `limit` online, not revoked devices of a profile, in id order (a tuning's canaries). */
+  onlineOfProfile(profileId: string, limit: number): string[] {
+    return this.q(`SELECT id FROM devices WHERE profile_id = ? AND status = 'online' AND revoked_at IS NULL ORDER BY id LIMIT ?`).pluck().all(profileId, limit) as string[];
+  }
+
   update(id: string, patch: { labels?: Record<string, string>; profileOverride?: string | null; profileId?: string | null; profileReason?: string | null }): void {
     const sets: string[] = [];
     const args: unknown[] = [];

@@ -117,8 +117,7 @@ export class TuningService {
       if (!known.has(c.profileId)) throw new TuningError('bad-request', `bad body: candidates.${i}.profileId: unknown profile "${c.profileId}"`);
       if (!this.o.ports.registry.get(c.modelId, c.version)) throw new TuningError('bad-request', `bad body: candidates.${i}: model ${c.modelId} v${c.version} is not in the registry`);
     }
-    const online = new Set(this.o.devices.all().filter((d) => d.status === 'online' && d.revokedAt === null && d.profileId).map((d) => d.profileId!));
-    const profiles = req.profiles ?? (req.candidates ? [...new Set(req.candidates.map((c) => c.profileId))] : this.o.profiles.filter((p) => online.has(p.id)).map((p) => p.id));
+    const profiles = req.profiles ?? (req.candidates ? [...new Set(req.candidates.map((c) => c.profileId))] : this.o.profiles.filter((p) => this.o.devices.hasOnline(p.id)).map((p) => p.id));
     if (profiles.length === 0) throw new TuningError('bad-request', 'bad body: profiles: no profile has an online device; name the target profiles');
     if (req.candidates && req.profiles) {
       const missing = req.profiles.filter((p) => !req.candidates!.some((c) => c.profileId === p));
@@ -302,8 +301,7 @@ export class TuningService {
     this.store.addCandidates(rows);
     // canaries: per profile, up to N online devices (sorted, so a restart picks the same ones)
     const canaries: Record<string, string[]> = {};
-    const devices = this.o.devices.all().filter((d) => d.status === 'online' && d.revokedAt === null);
-    for (const pid of t.profiles) canaries[pid] = devices.filter((d) => d.profileId === pid).map((d) => d.id).slice(0, t.request.canaries);
+    for (const pid of t.profiles) canaries[pid] = this.o.devices.onlineOfProfile(pid, t.request.canaries);
     this.store.addEvaluations(
       rows.flatMap((c) => (canaries[c.profileId] ?? []).map((deviceId) => ({ tuningId: t.id, profileId: c.profileId, key: c.key, deviceId, modelId: c.modelId, version: c.version }))),
       now,
