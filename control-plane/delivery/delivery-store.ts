@@ -234,8 +234,15 @@ export class DeliveryStore {
   }
 
   addBenchmark(b: Omit<BenchmarkRow, 'id'>): number {
-    const r = this.q('INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(b.deviceId, b.modelId, b.version, b.rolloutId, JSON.stringify(b.result), b.baseline ? JSON.stringify(b.baseline) : null, b.speedup, b.at);
+    const r = this.q(
+      `INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at,
+         runtime, p50_ms, p90_ms, p99_ms, throughput, peak_rss_bytes, accuracy, agreement, integer_kernel_share, baseline_p50_ms, baseline_accuracy)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      b.deviceId, b.modelId, b.version, b.rolloutId, JSON.stringify(b.result), b.baseline ? JSON.stringify(b.baseline) : null, b.speedup, b.at,
+      b.result.runtime, b.result.latencyMs.p50, b.result.latencyMs.p90, b.result.latencyMs.p99, b.result.throughputPerSecond, b.result.peakRssBytes,
+      b.result.accuracy, b.result.agreement, b.result.integerKernelShare, b.baseline?.latencyMs.p50 ?? null, b.baseline?.accuracy ?? null,
+    );
     return Number(r.lastInsertRowid);
   }
 
@@ -245,9 +252,7 @@ export class DeliveryStore {
    * (it used to search the device's newest 100 reports, so an older baseline was missed and the gate skipped).
    */
   latestP50(deviceId: string, modelId: string, version: number): number | null {
-    const r = this.q(
-      `SELECT json_extract(result_json, '$.latencyMs.p50') FROM delivery_benchmarks WHERE model_id = ? AND device_id = ? AND version = ? ORDER BY id DESC LIMIT 1`,
-    )
+    const r = this.q(`SELECT p50_ms FROM delivery_benchmarks WHERE model_id = ? AND device_id = ? AND version = ? ORDER BY id DESC LIMIT 1`)
       .pluck()
       .get(modelId, deviceId, version) as number | null | undefined;
     return typeof r === 'number' ? r : null;

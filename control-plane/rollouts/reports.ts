@@ -1,4 +1,3 @@
-import type { BenchmarkResult } from '../../shared/messages.ts';
 import type { Db } from '../store/db.ts';
 import type { RolloutDeviceRow, RolloutRow, WaveStateCount } from './rollout-store.ts';
 
@@ -97,46 +96,61 @@ export function rolloutReport(r: RolloutRow, devices: readonly RolloutDeviceRow[
   return { summary: rolloutSummary(r, devices.length), waves, devices: devices.map(rolloutDeviceView) };
 }
 
-type BenchRow = { device_id: string; version: number; profile_id: string | null; result_json: string; baseline_json: string | null; speedup: number | null; at: number };
+type BenchRow = {
+  device_id: string;
+  version: number;
+  profile_id: string | null;
+  runtime: string;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  throughput: number;
+  peak_rss_bytes: number;
+  accuracy: number | null;
+  agreement: number | null;
+  integer_kernel_share: number | null;
+  baseline_p50_ms: number | null;
+  baseline_accuracy: number | null;
+  speedup: number | null;
+  at: number;
+};
 
 /**
  * Per profile, what the devices measured for a model: medians of the devices' own p50/p90, peak
  * memory, on-device accuracy next to the central int8 accuracy, and the int8-vs-fp32 speed-up each
- * device measured itself. The newest report per device and version counts.
+ * device measured itself. The newest report per device and version counts. The numbers are columns of
+ * delivery_benchmarks (delivery migration 4): no report JSON is read.
  */
 export function modelReport(db: Db, modelId: string, version: number | null, centralAccuracy: (version: number) => number | null): { profiles: Record<string, unknown>[]; devices: Record<string, unknown>[] } {
   const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delivery_benchmarks'").get();
   if (!hasTable) return { profiles: [], devices: [] };
   const rows = db
     .prepare(
-      `SELECT b.device_id, b.version, d.profile_id, b.result_json, b.baseline_json, b.speedup, b.at FROM delivery_benchmarks b
+      `SELECT b.device_id, b.version, d.profile_id, b.runtime, b.p50_ms, b.p90_ms, b.p99_ms, b.throughput, b.peak_rss_bytes, b.accuracy, b.agreement,
+         b.integer_kernel_share, b.baseline_p50_ms, b.baseline_accuracy, b.speedup, b.at FROM delivery_benchmarks b
        LEFT JOIN devices d ON d.id = b.device_id
        WHERE b.model_id = ? AND (? IS NULL OR b.version = ?) AND b.id IN (SELECT MAX(id) FROM delivery_benchmarks WHERE model_id = ? GROUP BY device_id, version)
        ORDER BY b.device_id`,
     )
     .all(modelId, version, version, modelId) as BenchRow[];
-  const devices = rows.map((r) => {
-    const res = JSON.parse(r.result_json) as BenchmarkResult;
-    const base = r.baseline_json ? (JSON.parse(r.baseline_json) as BenchmarkResult) : null;
-    return {
-      deviceId: r.device_id,
-      profileId: r.profile_id,
-      version: r.version,
-      runtime: res.runtime,
-      p50Ms: res.latencyMs.p50,
-      p90Ms: res.latencyMs.p90,
-      p99Ms: res.latencyMs.p99,
-      throughputPerSecond: res.throughputPerSecond,
-      peakRssBytes: res.peakRssBytes,
-      accuracy: res.accuracy,
-      agreement: res.agreement,
-      fp32P50Ms: base?.latencyMs.p50 ?? null,
-      fp32Accuracy: base?.accuracy ?? null,
-      speedupVsFp32: r.speedup ?? (base && res.latencyMs.p50 > 0 ? base.latencyMs.p50 / res.latencyMs.p50 : null),
-      integerKernelShare: res.integerKernelShare,
-      reportedAt: r.at,
-    };
-  });
+  const devices = rows.map((r) => ({
+    deviceId: r.device_id,
+    profileId: r.profile_id,
+    version: r.version,
+    runtime: r.runtime,
+    p50Ms: r.p50_ms,
+    p90Ms: r.p90_ms,
+    p99Ms: r.p99_ms,
+    throughputPerSecond: r.throughput,
+    peakRssBytes: r.peak_rss_bytes,
+    accuracy: r.accuracy,
+    agreement: r.agreement,
+    fp32P50Ms: r.baseline_p50_ms,
+    fp32Accuracy: r.baseline_accuracy,
+    speedupVsFp32: r.speedup ?? (r.baseline_p50_ms !== null && r.p50_ms > 0 ? r.baseline_p50_ms / r.p50_ms : null),
+    integerKernelShare: r.integer_kernel_share,
+    reportedAt: r.at,
+  }));
   // one device, one vote (issue 8 item 7): across versions only a device's newest measurement enters the medians
   const newest = new Map<string, (typeof devices)[number]>();
   for (const d of devices) {
@@ -144,7 +158,12 @@ export function modelReport(db: Db, modelId: string, version: number | null, cen
     if (!o || d.reportedAt >= o.reportedAt) newest.set(d.deviceId, d);
   }
   const byProfile = new Map<string, typeof devices>();
-  for (const d of newest.values()) byProfile.set(d.profileId ?? 'unknown', [...(byProfile.get(d.profileId ?? 'unknown') ?? []), d]);
+  for (const d of newest.values()) {
+    const k = d.profileId ?? 'unknown';
+    const list = byProfile.get(k);
+    if (list) list.push(d);
+    else byProfile.set(k, [d]);
+  }
   const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
   const profiles = [...byProfile].map(([profileId, ds]) => {
     const versions = [...new Set(ds.map((d) => d.version))];

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CommandContext } from '../../agent/commands.ts';
 import { DeliveryAgent } from '../../agent/delivery/delivery-agent.ts';
+import { DeliveryStore } from '../../control-plane/delivery/delivery-store.ts';
 import { createStandardRooms } from '../../control-plane/compose.ts';
 import { createLogger, silentLogger } from '../../control-plane/log.ts';
 import { ModelManifestSchema, PROTOCOL_VERSION, newMsgId, type Report } from '../../shared/messages.ts';
@@ -32,9 +33,16 @@ describe('smaller fixes', () => {
     assert.equal(r.status, 404, r.text);
     assert.match(r.body.message, /never-registered/);
     assert.equal((await fleet.api('/reports/models/never-registered?version=3')).status, 404);
-    fleet.cp.ctx.db
-      .prepare("INSERT INTO delivery_benchmarks (device_id, model_id, version, rollout_id, result_json, baseline_json, speedup, at) VALUES ('d', 'measured', 1, NULL, ?, NULL, NULL, 1)")
-      .run(JSON.stringify({ runtime: 'onnxruntime-cpu', threads: 1, sessionCreateMs: 1, latencyMs: { p50: 1, p90: 1, p99: 1, mean: 1, min: 1, max: 1, count: 1 }, throughputPerSecond: 1, throughputBatchSize: 1, peakRssBytes: 1, fileSizeBytes: 1, accuracy: null, agreement: null, integerKernelShare: null, topOps: [] }));
+    new DeliveryStore(fleet.cp.ctx.db).addBenchmark({
+      deviceId: 'd',
+      modelId: 'measured',
+      version: 1,
+      rolloutId: null,
+      result: { runtime: 'onnxruntime-cpu', threads: 1, sessionCreateMs: 1, latencyMs: { p50: 1, p90: 1, p99: 1, mean: 1, min: 1, max: 1, count: 1 }, throughputPerSecond: 1, throughputBatchSize: 1, peakRssBytes: 1, fileSizeBytes: 1, accuracy: null, agreement: null, integerKernelShare: null, topOps: [] },
+      baseline: null,
+      speedup: null,
+      at: 1,
+    });
     assert.equal((await fleet.api('/reports/models/measured')).status, 200);
   });
 

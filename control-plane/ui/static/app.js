@@ -53,7 +53,7 @@ async function show(first) {
   } finally {
     if (gen === generation) busy = false;
   }
-  if (gen === generation && route.poll !== false) schedule(POLL_MS);
+  if (gen === generation && route.poll !== false) schedule(route.poll === 'slow' ? POLL_MS * 5 : POLL_MS);
 }
 
 function schedule(ms) {
