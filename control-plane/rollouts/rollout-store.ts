@@ -165,8 +165,8 @@ export class RolloutStore {
   }
 
   /**
-   * How many times this store has written to the rollout or its device rows since it was opened (create, a device
-   * added, changed or taken over, a state, a wave; counted when asked, so a write rolled back still counts). The
+   * How many times this store has written to the rollout or its device rows since it was created (create, a device
+   * added, changed or taken over, a state, a wave; counted as the write is made, so one rolled back still counts). The
    * service's periodic tick evaluates a rollout again only when this moved, a device's timeout came due, or a while
    * passed (`RolloutService.tick`).
    */

@@ -25,6 +25,11 @@ export async function rolloutPage({ args: [id], refresh }) {
   if (paging.state) q.set('state', paging.state);
   const r = await optional(`/rollouts/${encodeURIComponent(id)}?${q}`);
   if (r === null) return html`<p><a href="#/rollouts">← Rollouts</a></p>${notAvailable('Rollouts (/rollouts/:id)')}`;
+  // the devices past the page shown left it (their state changed under a state filter): back to the first page
+  if (r.devices.length === 0 && paging.afters.length) {
+    paging.afters = [];
+    return rolloutPage({ args: [id], refresh });
+  }
   const { summary: s, waves, devices, events, deviceStates: counts, page } = r;
   const first = paging.afters.length * DEVICE_PAGE;
   const go = (change) => { change(); refresh(); };
