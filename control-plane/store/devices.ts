@@ -405,7 +405,7 @@ export class DeviceStore {
   /** The devices of these profiles that are not revoked, in id order (a rollout's candidates): on the profile index. */
   ofProfiles(profileIds: readonly string[]): DeviceRow[] {
     const rows: RawRow[] = [];
-    for (const p of [...new Set(profileIds)].sort()) rows.push(...(this.q('SELECT * FROM devices WHERE profile_id = ? AND revoked_at IS NULL ORDER BY id').all(p) as RawRow[]));
+    for (const p of new Set(profileIds)) for (const r of this.q('SELECT * FROM devices WHERE profile_id = ? AND revoked_at IS NULL ORDER BY id').all(p) as RawRow[]) rows.push(r);
     return rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toRow);
   }
 
