@@ -316,7 +316,11 @@ export class TuningService {
     const now = this.o.now();
     const evals = this.store.evaluations(t.id);
     const byDevice = new Map<string, EvaluationRow[]>();
-    for (const e of evals) byDevice.set(e.deviceId, [...(byDevice.get(e.deviceId) ?? []), e]);
+    for (const e of evals) {
+      const list = byDevice.get(e.deviceId);
+      if (list) list.push(e);
+      else byDevice.set(e.deviceId, [e]);
+    }
     for (const [deviceId, list] of byDevice) {
       const dev = this.o.devices.get(deviceId);
       const open = list.filter((e) => e.state === 'pending' || e.state === 'sent');
@@ -452,7 +456,16 @@ export class TuningService {
     const cands = this.store.candidates(t.id);
     const evals = this.store.evaluations(t.id);
     const counts = { pending: 0, sent: 0, done: 0, failed: 0, missing: 0, cancelled: 0 };
-    for (const e of evals) counts[e.state]++;
+    // each candidate's evaluations, grouped once (up to 256 candidates x 50 canaries: a filter per candidate was
+    // quadratic on the tuning page's 2 s poll)
+    const byCandidate = new Map<string, EvaluationRow[]>();
+    for (const e of evals) {
+      counts[e.state]++;
+      const k = `${e.profileId}\0${e.key}`;
+      const list = byCandidate.get(k);
+      if (list) list.push(e);
+      else byCandidate.set(k, [e]);
+    }
     return {
       id: t.id,
       name: t.name,
@@ -463,7 +476,7 @@ export class TuningService {
       profiles: t.profiles,
       trainingJobId: t.trainingJobId,
       candidates: cands.map((c) => {
-        const es = evals.filter((e) => e.profileId === c.profileId && e.key === c.key);
+        const es = byCandidate.get(`${c.profileId}\0${c.key}`) ?? [];
         return {
           profileId: c.profileId,
           key: c.key,
