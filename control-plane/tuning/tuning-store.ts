@@ -168,15 +168,32 @@ const toEvaluation = (r: Record<string, unknown>): EvaluationRow => ({
 export class TuningStore {
   /** Prepared once per SQL text (see statementCache): births and ticks read these stores on every device reconnect. */
   private readonly q: (sql: string) => Statement;
+  /**
+   * Writes to each tuning's rows since this store opened, and `writesAll` for a statement that may touch several
+   * (a device's reconnect): a tuning's view built when `changeMark` was the same is still its view. This process is
+   * the database's only writer (see "Past one node" in the README).
+   */
+  private readonly writes = new Map<string, number>();
+  private writesAll = 0;
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
+  }
+
+  /** Changes whenever anything a tuning's view is built from may have changed. */
+  changeMark(tuningId: string): string {
+    return `${this.writesAll}.${this.writes.get(tuningId) ?? 0}`;
+  }
+
+  private wrote(tuningId: string): void {
+    this.writes.set(tuningId, (this.writes.get(tuningId) ?? 0) + 1);
   }
 
   insert(t: { id: string; name: string; state: TuningState; request: TuningCreate; profiles: string[] }, now: number): void {
     this.db
       .prepare('INSERT INTO tunings (id, name, state, request, profiles, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(t.id, t.name, t.state, JSON.stringify(t.request), JSON.stringify(t.profiles), now, now);
+    this.wrote(t.id);
   }
 
   get(id: string): TuningRow | null {
@@ -236,6 +253,7 @@ export class TuningStore {
     cols.updated_at = now;
     const keys = Object.keys(cols);
     this.q(`UPDATE tunings SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE id = ?`).run(...keys.map((k) => cols[k]), id);
+    this.wrote(id);
   }
 
   addNote(id: string, note: string, now: number): void {
@@ -253,6 +271,7 @@ export class TuningStore {
     this.db.transaction(() => {
       for (const c of rows) ins.run(c.tuningId, c.profileId, c.key, c.modelId, c.version, c.kind, c.recipeId, c.configured ? 1 : 0, c.pytorchAccuracy, c.runtimeAccuracy, c.runtimeAgreement);
     })();
+    for (const id of new Set(rows.map((c) => c.tuningId))) this.wrote(id);
   }
 
   candidates(tuningId: string): CandidateRow[] {
@@ -261,6 +280,7 @@ export class TuningStore {
 
   setVerdict(tuningId: string, profileId: string, key: string, v: CandidateVerdict): void {
     this.q('UPDATE tuning_candidates SET verdict = ? WHERE tuning_id = ? AND profile_id = ? AND key = ?').run(JSON.stringify(v), tuningId, profileId, key);
+    this.wrote(tuningId);
   }
 
   // ---------------------------------------------------------------- evaluations
@@ -272,6 +292,7 @@ export class TuningStore {
     this.db.transaction(() => {
       for (const e of rows) ins.run(e.tuningId, e.profileId, e.key, e.deviceId, e.modelId, e.version, now);
     })();
+    for (const id of new Set(rows.map((e) => e.tuningId))) this.wrote(id);
   }
 
   evaluations(tuningId: string): EvaluationRow[] {
@@ -291,12 +312,15 @@ export class TuningStore {
          WHERE tuning_id = ? AND device_id = ? AND model_id = ? AND version = ? AND state IN (${from.map(() => '?').join(', ')})`,
       )
       .run(to.state, to.result ? JSON.stringify(to.result) : null, to.reason ?? null, to.sentAt ?? null, now, e.tuningId, e.deviceId, e.modelId, e.version, ...from);
+    if (r.changes > 0) this.wrote(e.tuningId);
     return r.changes > 0;
   }
 
   /** A control-plane restart: evaluations it had sent are asked for again (the agent ignores a repeat it is still running). */
   resendSent(tuningId: string, now: number): number {
-    return this.q(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND state = 'sent'`).run(now, tuningId).changes;
+    const n = this.q(`UPDATE tuning_evaluations SET state = 'pending', updated_at = ? WHERE tuning_id = ? AND state = 'sent'`).run(now, tuningId).changes;
+    if (n) this.wrote(tuningId);
+    return n;
   }
 
   /** Evaluations sent and not yet answered, across tunings. */
@@ -304,7 +328,6 @@ export class TuningStore {
     return (this.q(`SELECT COUNT(*) AS n FROM tuning_evaluations WHERE state = 'sent'`).get() as { n: number }).n;
   }
 
-  /** One device's unanswered evaluations back to pending (it reconnected and may have missed them). */
   /**
    * A device's evaluations sent and not answered, in every evaluating tuning, back to pending (to be sent again): one
    * statement, on the primary key (tuning, device) once per evaluating tuning, no tuning row read or parsed. It runs on
@@ -312,10 +335,13 @@ export class TuningStore {
    * evaluation of the tuning to find this device's.
    */
   resendAllSentTo(deviceId: string, now: number): number {
-    return this.q(RESEND_ON_BIRTH_SQL).run(now, deviceId).changes;
+    const n = this.q(RESEND_ON_BIRTH_SQL).run(now, deviceId).changes;
+    if (n) this.writesAll++;
+    return n;
   }
 
   cancelOpen(tuningId: string, now: number): void {
     this.q(`UPDATE tuning_evaluations SET state = 'cancelled', reason = 'tuning cancelled', updated_at = ? WHERE tuning_id = ? AND state IN ('pending', 'sent')`).run(now, tuningId);
+    this.wrote(tuningId);
   }
 }
