@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BenchmarkResult } from '../../shared/messages.ts';
 import { RolloutCreateSchema } from '../../shared/rollouts.ts';
 import { createLogger, silentLogger, type Logger } from '../log.ts';
 import { waitFor } from '../../test/helpers/control-plane.ts';
@@ -8,6 +7,7 @@ import { migrateRoom, openDatabase, type Db } from '../store/db.ts';
 import { DeviceStore } from '../store/devices.ts';
 import { RolloutService, TICK_RECHECK_MS } from './rollout-service.ts';
 import { ROLLOUT_MIGRATIONS, RolloutStore } from './rollout-store.ts';
+import { benchmarkResult as result } from '../../test/helpers/benchmark-result.ts';
 
 // Every device event used to run a whole evaluation, which reads every device of the rollout: quadratic in its size
 // (10,000 devices: 50 ms per report). A burst of reports now shares an evaluation, and none is lost: the last report
@@ -16,21 +16,6 @@ import { ROLLOUT_MIGRATIONS, RolloutStore } from './rollout-store.ts';
 
 const N = 300;
 const model = { modelId: 'cnn-generic-cpu', version: 1 };
-const result = (p50: number): BenchmarkResult => ({
-  runtime: 'onnxruntime-cpu',
-  threads: 1,
-  sessionCreateMs: 1,
-  latencyMs: { p50, p90: p50, p99: p50, mean: p50, min: p50, max: p50, count: 10 },
-  throughputPerSecond: 1,
-  throughputBatchSize: 1,
-  peakRssBytes: 1,
-  fileSizeBytes: 1,
-  accuracy: 0.9,
-  agreement: 1,
-  integerKernelShare: null,
-  topOps: [],
-});
-
 /** `n` generic-cpu devices and the rollout service over one in-memory SQLite database; `sent` lists the deploys. */
 function fixture(n: number, log: Logger = silentLogger, now: () => number = () => Date.now()): { db: Db; store: RolloutStore; svc: RolloutService; sent: string[] } {
   const db = openDatabase(':memory:');

@@ -1,25 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BenchmarkResult } from '../../shared/messages.ts';
 import { TuningCreateSchema } from '../../shared/tuning.ts';
 import { migrateRoom, openDatabase } from '../store/db.ts';
 import { TuningService } from './tuning-service.ts';
 import { TUNING_MIGRATIONS, TuningStore } from './tuning-store.ts';
-
-const result = (p50: number): BenchmarkResult => ({
-  runtime: 'onnxruntime-cpu',
-  threads: 1,
-  sessionCreateMs: 1,
-  latencyMs: { p50, p90: p50, p99: p50, mean: p50, min: p50, max: p50, count: 10 },
-  throughputPerSecond: 1,
-  throughputBatchSize: 1,
-  peakRssBytes: 1,
-  fileSizeBytes: 1,
-  accuracy: 0.9,
-  agreement: 1,
-  integerKernelShare: null,
-  topOps: [],
-});
+import { benchmarkResult as result } from '../../test/helpers/benchmark-result.ts';
 
 // The tuning page polls GET /tunings/:id every 2 s; the view is kept until the store writes to that tuning. Every kind
 // of write must give a new view equal to one built from scratch, and a poll with no write in between the same one.
