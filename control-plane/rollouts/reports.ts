@@ -1,5 +1,7 @@
 import type { Db } from '../store/db.ts';
 import type { RolloutDeviceRow, RolloutRow, WaveStateCount } from './rollout-store.ts';
+import { IN_FLIGHT } from './state-machine.ts';
+import { groupBy } from '../../shared/group.ts';
 
 export function median(xs: readonly number[]): number | null {
   if (xs.length === 0) return null;
@@ -34,8 +36,6 @@ export function rolloutSummary(r: RolloutRow, deviceCount: number): Record<strin
     gates: r.gates,
   };
 }
-
-const IN_FLIGHT = new Set(['sent', 'downloading', 'verifying', 'benchmarking']);
 
 /**
  * A rollout's waves from its devices counted per wave and state (`RolloutStore.waveCounts`, or `countWaves` over rows
@@ -157,13 +157,7 @@ export function modelReport(db: Db, modelId: string, version: number | null, cen
     const o = newest.get(d.deviceId);
     if (!o || d.reportedAt >= o.reportedAt) newest.set(d.deviceId, d);
   }
-  const byProfile = new Map<string, typeof devices>();
-  for (const d of newest.values()) {
-    const k = d.profileId ?? 'unknown';
-    const list = byProfile.get(k);
-    if (list) list.push(d);
-    else byProfile.set(k, [d]);
-  }
+  const byProfile = groupBy(newest.values(), (d) => d.profileId ?? 'unknown');
   const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
   const profiles = [...byProfile].map(([profileId, ds]) => {
     const versions = [...new Set(ds.map((d) => d.version))];

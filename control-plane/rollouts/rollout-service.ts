@@ -211,8 +211,8 @@ export class RolloutService {
   async tick(): Promise<void> {
     const running = this.store.list('running');
     const now = this.now();
-    for (const id of this.seen.keys()) if (!running.some((r) => r.id === id)) this.seen.delete(id);
-    for (const id of this.lastEvaluateMs.keys()) if (!running.some((r) => r.id === id)) this.lastEvaluateMs.delete(id);
+    const live = new Set(running.map((r) => r.id));
+    for (const kept of [this.seen, this.lastEvaluateMs]) for (const id of kept.keys()) if (!live.has(id)) kept.delete(id);
     for (const r of running) {
       const s = this.seen.get(r.id);
       if (this.requested.has(r.id) || (s && s.changes === this.store.changeCount(r.id) && now < s.due && now - s.at < TICK_RECHECK_MS)) {

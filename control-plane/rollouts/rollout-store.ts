@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { ModelRef } from '../../shared/messages.ts';
 import type { RolloutCreate } from '../../shared/rollouts.ts';
-import { statementCache, type Db } from '../store/db.ts';
+import { statementCache, WriteCounts, type Db } from '../store/db.ts';
 import type { DeviceRolloutState, Rollout, RolloutDevice, RolloutState } from './state-machine.ts';
 
 export const ROLLOUT_MIGRATIONS: readonly string[] = [
@@ -157,8 +157,8 @@ export class RolloutStore {
   /** Reads of the rollouts table by `takers()` (tests: a birth with nothing changed reads nothing). */
   takersReads = 0;
 
-  /** Writes to each rollout or its device rows through this store, counted (see `changeCount`); one number per rollout. */
-  private readonly changes = new Map<string, number>();
+  /** Writes to each rollout or its device rows through this store (see `changeCount`). */
+  private readonly changes = new WriteCounts();
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
@@ -171,11 +171,11 @@ export class RolloutStore {
    * passed (`RolloutService.tick`).
    */
   changeCount(rolloutId: string): number {
-    return this.changes.get(rolloutId) ?? 0;
+    return this.changes.count(rolloutId);
   }
 
   private touch(rolloutId: string): void {
-    this.changes.set(rolloutId, (this.changes.get(rolloutId) ?? 0) + 1);
+    this.changes.touch(rolloutId);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { InstallState } from '../../shared/messages.ts';
 import type { Gates, Waves } from '../../shared/rollouts.ts';
+import type { ROLLOUT_DEVICE_STATES } from '../../shared/api/rollouts.ts';
 
 /**
  * The rollout state machine: plain functions over plain data, no clock, no I/O. The service feeds it
@@ -7,7 +8,8 @@ import type { Gates, Waves } from '../../shared/rollouts.ts';
  */
 
 export type RolloutState = 'running' | 'paused' | 'succeeded' | 'aborted' | 'rolled-back';
-export type DeviceRolloutState = 'pending' | 'sent' | 'downloading' | 'verifying' | 'benchmarking' | 'active' | 'failed' | 'timed-out' | 'rolled-back';
+/** A device's state in a rollout (the API's `?state` accepts the same list). */
+export type DeviceRolloutState = (typeof ROLLOUT_DEVICE_STATES)[number];
 
 export type RolloutDevice = {
   deviceId: string;
@@ -39,7 +41,8 @@ export type Action =
 
 export const FINISHED: ReadonlySet<DeviceRolloutState> = new Set(['active', 'failed', 'timed-out', 'rolled-back']);
 export const FAILED: ReadonlySet<DeviceRolloutState> = new Set(['failed', 'timed-out']);
-const IN_FLIGHT: ReadonlySet<DeviceRolloutState> = new Set(['sent', 'downloading', 'verifying', 'benchmarking']);
+/** Sent and not yet finished: what the device timeout applies to. */
+export const IN_FLIGHT: ReadonlySet<DeviceRolloutState> = new Set(['sent', 'downloading', 'verifying', 'benchmarking']);
 
 /** Wave sizes (not cumulative) for `total` devices. Every device lands in exactly one wave. */
 export function planWaves(total: number, waves: Waves): number[] {

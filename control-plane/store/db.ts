@@ -23,6 +23,29 @@ export function statementCache(db: Db, limit = 256): (sql: string) => Database.S
   };
 }
 
+/**
+ * Writes a store made to each of its records (a rollout, a tuning) since it was created, for readers that keep what they
+ * read until it may have changed. `touchAll` is for a statement that may touch several records (it moves every
+ * count). A count only grows; this process is the database's only writer (see "Past one node" in the README).
+ */
+export class WriteCounts {
+  private readonly per = new Map<string, number>();
+  private all = 0;
+
+  touch(id: string): void {
+    this.per.set(id, (this.per.get(id) ?? 0) + 1);
+  }
+
+  touchAll(): void {
+    this.all++;
+  }
+
+  /** Moves whenever `touch(id)` or `touchAll()` is called. */
+  count(id: string): number {
+    return this.all + (this.per.get(id) ?? 0);
+  }
+}
+
 /** Opens (creating if needed) the SQLite file in WAL mode and brings its schema up to date. */
 export function openDatabase(path: string, migrations: readonly string[] = MIGRATIONS): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });

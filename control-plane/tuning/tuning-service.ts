@@ -12,6 +12,7 @@ import type { SubmitResult } from '../training/index.ts';
 import { candidatePlan, newTuningId, type CandidatePlan } from './candidates.ts';
 import { decideProfile, fallbackDecision, type CandidateInput } from './decide.ts';
 import type { CandidateRow, EvaluationRow, TuningRow, TuningStore } from './tuning-store.ts';
+import { groupBy } from '../../shared/group.ts';
 
 /** A caller's mistake (unknown profile or model, wrong state); routes answer 400/404/409. */
 export class TuningError extends Error {
@@ -82,7 +83,7 @@ const ms = (m: EvaluationRow): DeviceMeasurement | null =>
 export class TuningService {
   private readonly busy = new Set<string>();
   /** The views built last, oldest first, with the store's change mark they were built at. */
-  private readonly views = new Map<string, { mark: string; view: TuningView }>();
+  private readonly views = new Map<string, { mark: number; view: TuningView }>();
   private stopped = false;
   constructor(private readonly o: TuningServiceOptions) {}
 
@@ -337,13 +338,7 @@ export class TuningService {
   private async evaluate(t: TuningRow): Promise<void> {
     const now = this.o.now();
     const evals = this.store.evaluations(t.id);
-    const byDevice = new Map<string, EvaluationRow[]>();
-    for (const e of evals) {
-      const list = byDevice.get(e.deviceId);
-      if (list) list.push(e);
-      else byDevice.set(e.deviceId, [e]);
-    }
-    for (const [deviceId, list] of byDevice) {
+    for (const [deviceId, list] of groupBy(evals, (e) => e.deviceId)) {
       const dev = this.o.devices.get(deviceId);
       const open = list.filter((e) => e.state === 'pending' || e.state === 'sent');
       if (open.length === 0) continue;
@@ -478,16 +473,10 @@ export class TuningService {
     const cands = this.store.candidates(t.id);
     const evals = this.store.evaluations(t.id);
     const counts = { pending: 0, sent: 0, done: 0, failed: 0, missing: 0, cancelled: 0 };
+    for (const e of evals) counts[e.state]++;
     // each candidate's evaluations, grouped once (up to 256 candidates x 50 canaries: a filter per candidate was
     // quadratic on the tuning page's 2 s poll)
-    const byCandidate = new Map<string, EvaluationRow[]>();
-    for (const e of evals) {
-      counts[e.state]++;
-      const k = `${e.profileId}\0${e.key}`;
-      const list = byCandidate.get(k);
-      if (list) list.push(e);
-      else byCandidate.set(k, [e]);
-    }
+    const byCandidate = groupBy(evals, (e) => `${e.profileId}\0${e.key}`);
     return {
       id: t.id,
       name: t.name,

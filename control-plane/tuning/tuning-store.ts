@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { BenchmarkResult } from '../../shared/messages.ts';
 import type { ProfileDecision, TuningCreate, TuningState } from '../../shared/tuning.ts';
-import { statementCache, type Db } from '../store/db.ts';
+import { statementCache, WriteCounts, type Db } from '../store/db.ts';
 import type { CandidateVerdict } from './decide.ts';
 
 /** Room `tuning`. Append migrations, never edit a released one. */
@@ -168,25 +168,20 @@ const toEvaluation = (r: Record<string, unknown>): EvaluationRow => ({
 export class TuningStore {
   /** Prepared once per SQL text (see statementCache): births and ticks read these stores on every device reconnect. */
   private readonly q: (sql: string) => Statement;
-  /**
-   * Writes to each tuning's rows since this store opened, and `writesAll` for a statement that may touch several
-   * (a device's reconnect): a tuning's view built when `changeMark` was the same is still its view. This process is
-   * the database's only writer (see "Past one node" in the README).
-   */
-  private readonly writes = new Map<string, number>();
-  private writesAll = 0;
+  /** Writes to each tuning's rows (and one that may touch several: a device's reconnect), see `changeMark`. */
+  private readonly writes = new WriteCounts();
 
   constructor(private readonly db: Db) {
     this.q = statementCache(db);
   }
 
-  /** Changes whenever anything a tuning's view is built from may have changed. */
-  changeMark(tuningId: string): string {
-    return `${this.writesAll}.${this.writes.get(tuningId) ?? 0}`;
+  /** Moves whenever anything a tuning's view is built from may have changed: a view built at the same mark is current. */
+  changeMark(tuningId: string): number {
+    return this.writes.count(tuningId);
   }
 
   private wrote(tuningId: string): void {
-    this.writes.set(tuningId, (this.writes.get(tuningId) ?? 0) + 1);
+    this.writes.touch(tuningId);
   }
 
   insert(t: { id: string; name: string; state: TuningState; request: TuningCreate; profiles: string[] }, now: number): void {
@@ -336,7 +331,7 @@ export class TuningStore {
    */
   resendAllSentTo(deviceId: string, now: number): number {
     const n = this.q(RESEND_ON_BIRTH_SQL).run(now, deviceId).changes;
-    if (n) this.writesAll++;
+    if (n) this.writes.touchAll();
     return n;
   }
 
